@@ -1,0 +1,38 @@
+# biztalk-dr: two commands on a fresh machine — `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean stop
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@ldconfig -p 2>/dev/null | grep -q libodbc.so.2 || { echo "unixODBC is missing: sudo apt-get install -y unixodbc tdsodbc"; exit 2; }
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: the whole test suite (unit, stand-in end to end, DAG runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## make run: the stand-in SQL Server group and Airflow standalone with these DAGs
+run: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_local.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check dags include plugins tests benchmarks
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

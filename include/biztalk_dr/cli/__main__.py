@@ -1,0 +1,5 @@
+import sys
+
+from biztalk_dr.cli import main
+
+sys.exit(main())

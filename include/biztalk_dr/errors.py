@@ -1,0 +1,186 @@
+"""One error tree for biztalk-dr, so callers react to what went wrong, never to message text.
+
+    BizTalkDrError
+    ├── ConfigError                 the group's YAML file is invalid (every problem, with its line)
+    ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
+    ├── PathOutsideRootError        a file path escapes its configured root
+    └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
+        ├── SqlConnectionError      the instance cannot be reached or refused the login
+        └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
+            DatabaseNotRestoring 3117, MarkNotFound 4334, DatabaseInUse 3101, BackupDeviceError 3201,
+            BackupMediaDamaged 3203/3241/3242/3183/3189, BackupOfOtherDatabase 3154,
+            TailLogNotBackedUp 3159, ChecksumNotAvailable 3187, InsideTransaction 3021
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BizTalkDrError",
+    "ConfigError",
+    "ConfigProblem",
+    "TsqlBuildError",
+    "PathOutsideRootError",
+    "SqlMessage",
+    "SqlServerError",
+    "SqlConnectionError",
+    "LogTooRecent",
+    "LogAlreadyApplied",
+    "DatabaseNotRestoring",
+    "MarkNotFound",
+    "DatabaseInUse",
+    "BackupDeviceError",
+    "BackupMediaDamaged",
+    "BackupOfOtherDatabase",
+    "TailLogNotBackedUp",
+    "ChecksumNotAvailable",
+    "InsideTransaction",
+    "SQL_ERROR_CLASSES",
+    "sql_error_for",
+]
+
+
+class BizTalkDrError(Exception):
+    """Base of every error biztalk-dr raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a configuration file: where it is and what is expected instead."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigError(BizTalkDrError):
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TsqlBuildError(BizTalkDrError, ValueError):
+    """Raised before any SQL is sent: the caller passed a value the statement cannot take."""
+
+
+class PathOutsideRootError(BizTalkDrError, ValueError):
+    def __init__(self, path: str, root: str) -> None:
+        super().__init__(f"{path!r} is outside its configured root {root!r}; refusing to touch it")
+        self.path = path
+        self.root = root
+
+
+@dataclass(frozen=True)
+class SqlMessage:
+    """An error or informational message from SQL Server, as the driver reported it."""
+
+    number: int
+    text: str
+    sqlstate: str = ""
+    severity: int | None = None  # ODBC does not report severity; None when unknown
+
+
+class SqlServerError(BizTalkDrError):
+    """SQL Server refused a statement. ``number`` is the primary error (not the 3013 that follows)."""
+
+    def __init__(self, number: int, text: str, *, messages: Sequence[SqlMessage] = (),
+                 conn_id: str = "", statement: str = "") -> None:
+        self.number = number
+        self.text = text
+        self.messages = tuple(messages)
+        self.conn_id = conn_id
+        self.statement = statement
+        where = f" on {conn_id}" if conn_id else ""
+        super().__init__(f"SQL Server error {number}{where}: {text}")
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(m.number for m in self.messages) or (self.number,)
+
+
+class SqlConnectionError(SqlServerError):
+    """The instance cannot be reached, or it refused the login (18456)."""
+
+
+class LogTooRecent(SqlServerError):
+    """4305: a log backup is missing before this one; the standby needs a re-seed."""
+
+
+class LogAlreadyApplied(SqlServerError):
+    """4326: this log is older than what the database has; skipping it is safe."""
+
+
+class DatabaseNotRestoring(SqlServerError):
+    """3117: the database was recovered (by hand?) and cannot take more logs."""
+
+
+class MarkNotFound(SqlServerError):
+    """4334: the named mark is not in the log at a valid LSN."""
+
+
+class DatabaseInUse(SqlServerError):
+    """3101: exclusive access could not be obtained; sessions still use the database."""
+
+
+class BackupDeviceError(SqlServerError):
+    """3201: the backup file cannot be opened (path, share, permissions)."""
+
+
+class BackupMediaDamaged(SqlServerError):
+    """3203, 3241, 3242, 3183, 3189: the backup file is unreadable or damaged."""
+
+
+class BackupOfOtherDatabase(SqlServerError):
+    """3154: the backup is of a different database than the one being restored."""
+
+
+class TailLogNotBackedUp(SqlServerError):
+    """3159: restoring over a database whose log tail was not backed up."""
+
+
+class ChecksumNotAvailable(SqlServerError):
+    """3187: WITH CHECKSUM on a backup taken without checksums (BizTalk's are)."""
+
+
+class InsideTransaction(SqlServerError):
+    """3021: BACKUP/RESTORE inside a user transaction; the connection must be in autocommit."""
+
+
+SQL_ERROR_CLASSES: dict[int, type[SqlServerError]] = {
+    4305: LogTooRecent,
+    4326: LogAlreadyApplied,
+    3117: DatabaseNotRestoring,
+    4334: MarkNotFound,
+    3101: DatabaseInUse,
+    3201: BackupDeviceError,
+    3203: BackupMediaDamaged,
+    3241: BackupMediaDamaged,
+    3242: BackupMediaDamaged,
+    3183: BackupMediaDamaged,
+    3189: BackupMediaDamaged,
+    3154: BackupOfOtherDatabase,
+    3159: TailLogNotBackedUp,
+    3187: ChecksumNotAvailable,
+    3021: InsideTransaction,
+    18456: SqlConnectionError,
+}
+
+# 3013 ("BACKUP/RESTORE is terminating abnormally") only accompanies the error that matters.
+_ACCOMPANYING = {3013}
+
+
+def sql_error_for(messages: Sequence[SqlMessage], *, conn_id: str = "", statement: str = "") -> SqlServerError:
+    """The typed error for what SQL Server said: the first error that is not the 3013 trailer."""
+    if not messages:
+        return SqlServerError(0, "the driver reported an error without a message", conn_id=conn_id,
+                              statement=statement)
+    primary = next((m for m in messages if m.number not in _ACCOMPANYING), messages[0])
+    cls = SQL_ERROR_CLASSES.get(primary.number, SqlServerError)
+    return cls(primary.number, primary.text, messages=messages, conn_id=conn_id, statement=statement)

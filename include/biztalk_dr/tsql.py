@@ -1,0 +1,272 @@
+"""The only place that writes T-SQL text.
+
+BACKUP and RESTORE cannot take parameters for every clause and no available T-SQL parser
+understands them, so a strict builder is the line of defence: identifiers are bracket-quoted with
+``]`` doubled, strings are ``N'...'`` with ``'`` doubled, and every value is checked before any
+text is produced. The statements follow the syntax documented by Microsoft ("BACKUP (Transact-SQL)",
+"RESTORE Statements (Transact-SQL)", "RESTORE Statements - Arguments", "DBCC CHECKDB",
+"EXECUTE (Transact-SQL)"); tests check the output against that grammar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from biztalk_dr.errors import TsqlBuildError
+
+__all__ = [
+    "Recovery",
+    "Move",
+    "quote_name",
+    "quote_string",
+    "qualified_name",
+    "literal",
+    "exec_procedure",
+    "backup_database",
+    "backup_log",
+    "restore_database",
+    "restore_log",
+    "recover_database",
+    "restore_headeronly",
+    "restore_filelistonly",
+    "restore_verifyonly",
+    "dbcc_checkdb",
+    "MAX_IDENTIFIER_LENGTH",
+    "MAX_MARK_NAME_LENGTH",
+]
+
+MAX_IDENTIFIER_LENGTH = 128  # sysname
+MAX_MARK_NAME_LENGTH = 32  # "BEGIN TRANSACTION": mark (transaction) names longer than 32 characters are not allowed
+_MAX_PATH_LENGTH = 259  # BACKUP/RESTORE device names: nvarchar(260) incl. terminator
+_PARAMETER_NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*\Z")
+_FORBIDDEN = ("\x00",)
+
+
+class Recovery(enum.Enum):
+    """How a RESTORE leaves the database."""
+
+    RECOVERY = "RECOVERY"  # online: no further backups can be applied
+    NORECOVERY = "NORECOVERY"  # restoring: ready for the next log
+
+
+@dataclass(frozen=True)
+class Move:
+    """``MOVE N'logical_file_name' TO N'operating_system_file_name'``"""
+
+    logical_name: str
+    physical_name: str
+
+
+def _check_text(value: object, what: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise TsqlBuildError(f"{what} must be a string, got {type(value).__name__}")
+    if not value:
+        raise TsqlBuildError(f"{what} must not be empty")
+    if len(value) > max_length:
+        raise TsqlBuildError(f"{what} is {len(value)} characters long; SQL Server allows at most {max_length}: {value!r}")
+    if any(ch in value for ch in _FORBIDDEN):
+        raise TsqlBuildError(f"{what} contains a NUL character: {value!r}")
+    return value
+
+
+def quote_name(name: str) -> str:
+    """``[name]`` with ``]`` doubled (QUOTENAME's rule); refuses what SQL Server would refuse."""
+    _check_text(name, "identifier", MAX_IDENTIFIER_LENGTH)
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def quote_string(value: str) -> str:
+    """``N'value'`` with ``'`` doubled: a Unicode literal, whatever the server's collation."""
+    if not isinstance(value, str):
+        raise TsqlBuildError(f"string literal must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise TsqlBuildError(f"string literal contains a NUL character: {value!r}")
+    return "N'" + value.replace("'", "''") + "'"
+
+
+def qualified_name(*parts: str) -> str:
+    """``[db].[schema].[object]``; every part quoted."""
+    if not 1 <= len(parts) <= 4:
+        raise TsqlBuildError(f"a qualified name has 1 to 4 parts, got {len(parts)}")
+    return ".".join(quote_name(p) for p in parts)
+
+
+def literal(value: object) -> str:
+    """A T-SQL literal for a procedure argument."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise TsqlBuildError(f"numeric literal must be finite, got {value}")
+        return format(value, "f")
+    if isinstance(value, str):
+        return quote_string(value)
+    if isinstance(value, dt.datetime):
+        return quote_string(value.isoformat(timespec="milliseconds"))
+    raise TsqlBuildError(f"no T-SQL literal for {type(value).__name__} {value!r}")
+
+
+def exec_procedure(procedure: Sequence[str] | str, arguments: Mapping[str, object] | None = None) -> str:
+    """``EXEC [db].[dbo].[proc] @Name = value, ...`` with named arguments only (order-proof)."""
+    parts = (procedure,) if isinstance(procedure, str) else tuple(procedure)
+    text = "EXEC " + qualified_name(*parts)
+    args = []
+    for name, value in (arguments or {}).items():
+        if not isinstance(name, str) or not _PARAMETER_NAME.match(name):
+            raise TsqlBuildError(f"invalid procedure parameter name {name!r}")
+        args.append(f"@{name.lstrip('@')} = {literal(value)}")
+    return text + (" " + ", ".join(args) if args else "")
+
+
+def _disks(paths: Sequence[str] | str, keyword: str) -> str:
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    if not paths:
+        raise TsqlBuildError(f"{keyword} needs at least one backup file")
+    if len(paths) > 64:
+        raise TsqlBuildError(f"a media set has at most 64 backup devices, got {len(paths)}")
+    for p in paths:
+        _check_text(p, "backup file path", _MAX_PATH_LENGTH)
+    return f"{keyword} " + ", ".join(f"DISK = {quote_string(p)}" for p in paths)
+
+
+def _stats(stats: int | None) -> list[str]:
+    if stats is None:
+        return []
+    if isinstance(stats, bool) or not isinstance(stats, int) or not 1 <= stats <= 100:
+        raise TsqlBuildError(f"STATS must be a whole percentage from 1 to 100, got {stats!r}")
+    return [f"STATS = {stats}"]
+
+
+def _file_position(file: int | None) -> list[str]:
+    if file is None:
+        return []
+    if isinstance(file, bool) or not isinstance(file, int) or file < 1:
+        raise TsqlBuildError(f"FILE (backup set position) must be a whole number from 1, got {file!r}")
+    return [f"FILE = {file}"]
+
+
+def _with(options: list[str]) -> str:
+    return " WITH " + ", ".join(options) if options else ""
+
+
+def _backup(kind: str, database: str, paths: Sequence[str] | str, *, copy_only: bool, compression: bool | None,
+            checksum: bool, stats: int | None, differential: bool = False) -> str:
+    options = []
+    if differential:
+        options.append("DIFFERENTIAL")
+    if copy_only:
+        options.append("COPY_ONLY")
+    if compression is not None:
+        options.append("COMPRESSION" if compression else "NO_COMPRESSION")
+    if checksum:
+        options.append("CHECKSUM")
+    options += _stats(stats)
+    return f"BACKUP {kind} {quote_name(database)} {_disks(paths, 'TO')}{_with(options)}"
+
+
+def backup_database(database: str, paths: Sequence[str] | str, *, copy_only: bool = False,
+                    differential: bool = False, compression: bool | None = None, checksum: bool = False,
+                    stats: int | None = None) -> str:
+    """A full (or differential) backup. Outside BizTalk's procedures it must be COPY_ONLY, or the
+    BizTalk log chain breaks (biztalk-dr.md section 2); callers decide, the builder only checks syntax."""
+    if copy_only and differential:
+        raise TsqlBuildError("COPY_ONLY and DIFFERENTIAL cannot be combined: a copy-only backup is never a base")
+    return _backup("DATABASE", database, paths, copy_only=copy_only, compression=compression,
+                   checksum=checksum, stats=stats, differential=differential)
+
+
+def backup_log(database: str, paths: Sequence[str] | str, *, copy_only: bool = False,
+               compression: bool | None = None, checksum: bool = False, stats: int | None = None) -> str:
+    return _backup("LOG", database, paths, copy_only=copy_only, compression=compression,
+                   checksum=checksum, stats=stats)
+
+
+def _moves(moves: Sequence[Move]) -> list[str]:
+    seen = set()
+    out = []
+    for move in moves:
+        _check_text(move.logical_name, "MOVE logical file name", MAX_IDENTIFIER_LENGTH)
+        _check_text(move.physical_name, "MOVE physical file name", _MAX_PATH_LENGTH)
+        if move.logical_name.lower() in seen:
+            raise TsqlBuildError(f"logical file {move.logical_name!r} is moved twice")
+        seen.add(move.logical_name.lower())
+        out.append(f"MOVE {quote_string(move.logical_name)} TO {quote_string(move.physical_name)}")
+    return out
+
+
+def restore_database(database: str, paths: Sequence[str] | str, *, recovery: Recovery = Recovery.NORECOVERY,
+                     moves: Sequence[Move] = (), replace: bool = False, file: int | None = None,
+                     stats: int | None = None) -> str:
+    """Restore a full or differential backup (the start of a restore sequence)."""
+    options = _file_position(file) + _moves(moves)
+    if replace:
+        options.append("REPLACE")
+    options.append(recovery.value)
+    options += _stats(stats)
+    return f"RESTORE DATABASE {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+
+
+def restore_log(database: str, paths: Sequence[str] | str, *, recovery: Recovery = Recovery.NORECOVERY,
+                stop_at_mark: str | None = None, stop_before_mark: str | None = None,
+                mark_after: dt.datetime | None = None, stop_at: dt.datetime | None = None,
+                file: int | None = None, stats: int | None = None) -> str:
+    """Apply one log backup. ``stop_at_mark`` includes the marked transaction, ``stop_before_mark``
+    excludes it; with ``mark_after`` the first mark of that name after that time is used."""
+    stops = [s for s in (stop_at_mark, stop_before_mark, stop_at) if s is not None]
+    if len(stops) > 1:
+        raise TsqlBuildError("give only one of STOPATMARK, STOPBEFOREMARK and STOPAT")
+    if mark_after is not None and stop_at_mark is None and stop_before_mark is None:
+        raise TsqlBuildError("AFTER only qualifies STOPATMARK or STOPBEFOREMARK")
+    options = _file_position(file) + [recovery.value]
+    for keyword, mark in (("STOPATMARK", stop_at_mark), ("STOPBEFOREMARK", stop_before_mark)):
+        if mark is not None:
+            _check_text(mark, f"{keyword} mark name", MAX_MARK_NAME_LENGTH)
+            clause = f"{keyword} = {quote_string(mark)}"
+            if mark_after is not None:
+                clause += f" AFTER {quote_string(_datetime_text(mark_after))}"
+            options.append(clause)
+    if stop_at is not None:
+        options.append(f"STOPAT = {quote_string(_datetime_text(stop_at))}")
+    options += _stats(stats)
+    return f"RESTORE LOG {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    if not isinstance(value, dt.datetime):
+        raise TsqlBuildError(f"a point in time must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is not None:
+        raise TsqlBuildError("SQL Server compares restore points in the server's local time: pass a naive datetime")
+    return value.isoformat(timespec="milliseconds")
+
+
+def recover_database(database: str) -> str:
+    """``RESTORE DATABASE [db] WITH RECOVERY``: bring a restoring database online, applying nothing."""
+    return f"RESTORE DATABASE {quote_name(database)} WITH RECOVERY"
+
+
+def restore_headeronly(paths: Sequence[str] | str) -> str:
+    return f"RESTORE HEADERONLY {_disks(paths, 'FROM')}"
+
+
+def restore_filelistonly(paths: Sequence[str] | str, *, file: int | None = None) -> str:
+    return f"RESTORE FILELISTONLY {_disks(paths, 'FROM')}{_with(_file_position(file))}"
+
+
+def restore_verifyonly(paths: Sequence[str] | str, *, file: int | None = None) -> str:
+    """Readability only, not structure: DBCC CHECKDB after a real restore checks structure.
+    No CHECKSUM: BizTalk's backups have none and SQL Server would answer 3187."""
+    return f"RESTORE VERIFYONLY {_disks(paths, 'FROM')}{_with(_file_position(file))}"
+
+
+def dbcc_checkdb(database: str, *, no_infomsgs: bool = True) -> str:
+    options = ["NO_INFOMSGS", "ALL_ERRORMSGS"] if no_infomsgs else ["ALL_ERRORMSGS"]
+    return f"DBCC CHECKDB ({quote_name(database)}){_with(options)}"

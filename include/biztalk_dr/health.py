@@ -6,15 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from biztalk_dr import tsql
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import SqlServerError
 from biztalk_dr.sqlserver import SqlServer
 
 __all__ = ["InstanceTarget", "InstanceHealth", "instance_targets", "check_instance"]
 
-_DATABASE_STATES = (
-    "SELECT name, state_desc, recovery_model_desc FROM sys.databases WHERE name IN ({placeholders}) ORDER BY name"
-)
+_DATABASE_STATES = "SELECT name, state_desc, recovery_model_desc FROM sys.databases WHERE name IN ({names}) ORDER BY name"
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,7 @@ def check_instance(target: InstanceTarget, server: SqlServer) -> InstanceHealth:
         if (row["server_name"] or "").lower() != target.server_name.lower():
             health.problems.append(f"@@SERVERNAME is {row['server_name']!r}, the config says {target.server_name!r}")
         if target.databases:
-            placeholders = ", ".join("?" for _ in target.databases)
-            rows = server.query(_DATABASE_STATES.format(placeholders=placeholders), list(target.databases))
+            rows = server.query(tsql.render(_DATABASE_STATES, names=list(target.databases)))
             health.databases = {r["name"]: f"{r['state_desc']} ({r['recovery_model_desc']})" for r in rows}
             for name in target.databases:
                 found = next((r for r in rows if r["name"].lower() == name.lower()), None)

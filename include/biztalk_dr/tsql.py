@@ -36,6 +36,8 @@ __all__ = [
     "restore_filelistonly",
     "restore_verifyonly",
     "dbcc_checkdb",
+    "Name",
+    "render",
     "MAX_IDENTIFIER_LENGTH",
     "MAX_MARK_NAME_LENGTH",
 ]
@@ -113,6 +115,41 @@ def literal(value: object) -> str:
     if isinstance(value, dt.datetime):
         return quote_string(value.isoformat(timespec="milliseconds"))
     raise TsqlBuildError(f"no T-SQL literal for {type(value).__name__} {value!r}")
+
+
+@dataclass(frozen=True)
+class Name:
+    """An identifier (one to four parts) for :func:`render`: it becomes ``[a].[b].[c]``."""
+
+    parts: tuple[str, ...]
+
+    def __init__(self, *parts: str) -> None:
+        object.__setattr__(self, "parts", tuple(parts))
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def render(template: str, **values: object) -> str:
+    """Fill ``{placeholders}`` of a fixed query: a :class:`Name` becomes a quoted identifier, any other
+    value a literal, and a list of values comma-separated literals (for ``IN ({names})``). The template itself must not contain quotes or brackets, so every quoted part of
+    the result comes from this module."""
+    if any(ch in template for ch in "'[]\""):
+        raise TsqlBuildError("a template holds no quoted text: pass names as Name(...) and values as arguments")
+    used = set(_PLACEHOLDER.findall(template))
+    if used != set(values):
+        raise TsqlBuildError(f"template placeholders {sorted(used)} do not match arguments {sorted(values)}")
+    def one(value: object) -> str:
+        if isinstance(value, Name):
+            return qualified_name(*value.parts)
+        if isinstance(value, list | tuple):
+            if not value:
+                raise TsqlBuildError("an empty list cannot be rendered (IN () is not valid T-SQL)")
+            return ", ".join(literal(v) for v in value)
+        return literal(value)
+
+    rendered = {k: one(v) for k, v in values.items()}
+    return _PLACEHOLDER.sub(lambda m: rendered[m.group(1)], template)
 
 
 def exec_procedure(procedure: Sequence[str] | str, arguments: Mapping[str, object] | None = None) -> str:

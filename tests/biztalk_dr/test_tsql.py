@@ -320,3 +320,23 @@ def test_any_restore_parses_and_names_exactly_what_was_asked(name, file, mark, l
     assert parsed["options"] == [("RECOVERY",), ("STOPATMARK", mark)]
     db_sql = tsql.restore_database(name, file, moves=[Move(logical, physical)])
     assert ("MOVE", logical, physical) in parse_restore(db_sql)["options"]
+
+
+# ---------------------------------------------------------------------------------------------- render
+def test_render_quotes_names_and_values():
+    sql = tsql.render("SELECT name FROM {table} WHERE name IN ({names}) AND x = {x}",
+                      table=tsql.Name("db]x", "dbo", "t"), names=["a'b", "c"], x=3)
+    assert sql == "SELECT name FROM [db]]x].[dbo].[t] WHERE name IN (N'a''b', N'c') AND x = 3"
+
+
+@pytest.mark.parametrize("template", ["SELECT 'x' FROM {t}", "SELECT [x] FROM {t}", 'SELECT "x" FROM {t}'])
+def test_render_refuses_templates_with_quoted_text(template):
+    with pytest.raises(TsqlBuildError, match="a template holds no quoted text"):
+        tsql.render(template, t=tsql.Name("t"))
+
+
+def test_render_refuses_missing_or_extra_values_and_empty_lists():
+    with pytest.raises(TsqlBuildError, match="do not match arguments"):
+        tsql.render("SELECT {a}", b=1)
+    with pytest.raises(TsqlBuildError, match="IN \\(\\) is not valid"):
+        tsql.render("SELECT 1 WHERE x IN ({a})", a=[])

@@ -4,6 +4,8 @@
     ├── ConfigError                 the group's YAML file is invalid (every problem, with its line)
     ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
     ├── PathOutsideRootError        a file path escapes its configured root
+    ├── PreflightError              a check before a backup/restore step failed (with what to do)
+    ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
         ├── SqlConnectionError      the instance cannot be reached or refused the login
         └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
@@ -23,6 +25,8 @@ __all__ = [
     "ConfigProblem",
     "TsqlBuildError",
     "PathOutsideRootError",
+    "PreflightError",
+    "BackupSetProblem",
     "SqlMessage",
     "SqlServerError",
     "SqlConnectionError",
@@ -75,6 +79,25 @@ class PathOutsideRootError(BizTalkDrError, ValueError):
         super().__init__(f"{path!r} is outside its configured root {root!r}; refusing to touch it")
         self.path = path
         self.root = root
+
+
+class PreflightError(BizTalkDrError):
+    """A precondition of a DR step does not hold; ``advice`` tells the operator how to fix it."""
+
+    def __init__(self, problems: Sequence[str], advice: str = "") -> None:
+        self.problems = list(problems)
+        self.advice = advice
+        super().__init__("; ".join(self.problems) + (f". {advice}" if advice else ""))
+
+
+class BackupSetProblem(BizTalkDrError):
+    """A backup set cannot be used for recovery (partial, databases missing, files missing)."""
+
+    def __init__(self, set_id: int | None, problems: Sequence[str], advice: str = "") -> None:
+        self.set_id = set_id
+        self.problems = list(problems)
+        self.advice = advice
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)

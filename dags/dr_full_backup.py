@@ -1,0 +1,150 @@
+"""
+# dr_full_backup — full backup set of every BizTalk database, verified, with chain-aware retention
+
+Scheduled from the group's configuration (`schedules.full_backup`, default daily at 01:00 in the
+group's time zone). Airflow takes over the *scheduling* of the "Backup BizTalk Server" SQL Agent
+job; the backups are still taken by BizTalk's own, supported procedures in the management database.
+
+1. **check_preconditions** — every database ONLINE in FULL recovery; the SQL Agent backup job
+   disabled (two schedulers must not both back up); SQL Server sees the backup folder; free space
+   in the backup folder above `backup.min_free_space_gb`.
+2. **register_custom_databases** — the config's custom databases in `adm_OtherBackupDatabases`.
+3. **set_backup_compression** — `sp_SetBackupCompression` per `backup.compression`.
+4. **take_full_backup_set** — `sp_ForceFullBackup`, then `sp_BackupAllFull_Schedule`.
+5. **verify_full_backup_set** — complete, one backup per database, every file present; published as
+   an Asset event for `dr_log_shipping`.
+6. **delete_old_history** — `sp_DeleteBackupHistory` (history rows only, never files).
+7. **apply_file_retention** — deletes a backup file only when it is older than `retention.file_days`,
+   not needed by the newest restorable chain, and has a verified copy at the standby site. Every
+   decision is logged with its reason. Trigger with `dry_run` to see what would be deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, chain, dag, task
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
+from biztalk_dr.assets import BACKUP_SETS
+from biztalk_dr.config import load_config
+from biztalk_dr.schedules import full_backup_timetable
+
+CONFIG = load_config()
+
+
+@dag(
+    dag_id="dr_full_backup",
+    schedule=full_backup_timetable(CONFIG),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["biztalk-dr", "backup", CONFIG.group.name],
+    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    params={
+        "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
+                         description="Only log which backup files retention would delete."),
+    },
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(hours=6),
+        callback=AsyncCallback(missed_deadline_alert, kwargs={
+            "dag_id": "dr_full_backup", "expectation": "the full backup set within 6 hours of its start"}),
+    ),
+)
+def dr_full_backup():
+    @task(retries=2, retry_delay=dt.timedelta(minutes=2))
+    def check_preconditions() -> list[str]:
+        """Databases ONLINE in FULL recovery, SQL Agent backup job disabled, backup folder reachable from SQL
+        Server, enough free space. Fails listing every problem with what to do."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
+        for line in report.actions + report.checks:
+            print(line)
+        return report.actions + report.checks
+
+    @task
+    def register_custom_databases() -> list[str]:
+        """Make sure BizTalk backs up the config's custom databases (adm_OtherBackupDatabases); idempotent."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            added = backup_jobs.register_custom_databases(cfg, server)
+        print(f"registered: {', '.join(added)}" if added else "all custom databases already registered")
+        return added
+
+    @task
+    def set_backup_compression() -> bool:
+        """`sp_SetBackupCompression` per backup.compression (SSODB is never compressed by BizTalk)."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            backup_jobs.set_compression(cfg, server)
+        return cfg.backup.compression
+
+    @task
+    def take_full_backup_set() -> int:
+        """`sp_ForceFullBackup` then `sp_BackupAllFull_Schedule`: a full backup of every database."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            bset = backup_jobs.take_full_backup_set(cfg, server)
+        print(f"full backup set {bset.set_id} ({bset.mark_name}): {len(bset.rows)} database(s)")
+        return bset.set_id
+
+    @task(outlets=[BACKUP_SETS])
+    def verify_full_backup_set(set_id: int, *, outlet_events=None) -> dict:
+        """Complete, exactly the group's databases, every file present; publishes the set for shipping."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            bset = backup_jobs.find_set(cfg, server, set_id)
+            try:
+                for line in backup_jobs.verify_set(cfg, bset):
+                    print(line)
+            except Exception:
+                backup_jobs.request_full_backup(cfg, server)
+                raise
+        outlet_events[BACKUP_SETS].extra = bset.as_event()
+        return bset.as_event()
+
+    @task
+    def delete_old_history() -> int:
+        """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            backup_jobs.delete_history(cfg, server)
+        return cfg.retention.history_days
+
+    @task
+    def apply_file_retention(params=None) -> dict:
+        """Delete old backup files that the newest restorable chain does not need and that have a verified
+        copy at the standby site; log every decision. With dry_run, only log."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        dry_run = bool(params["dry_run"])
+        with backup_jobs.management_server(cfg) as server:
+            result = backup_jobs.apply_retention(cfg, server, dry_run=dry_run)
+        files = result.would_delete if dry_run else result.deleted
+        print(f"{'would delete' if dry_run else 'deleted'} {len(files)} file(s), "
+              f"{result.bytes_freed / 1024**2:.1f} MB; kept {result.kept}")
+        return {"dry_run": dry_run, "files": files, "kept": result.kept, "bytes": result.bytes_freed}
+
+    taken = take_full_backup_set()
+    chain(check_preconditions(), register_custom_databases(), set_backup_compression(), taken)
+    chain(verify_full_backup_set(taken), delete_old_history(), apply_file_retention())
+
+
+dr_full_backup()

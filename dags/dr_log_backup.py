@@ -1,0 +1,90 @@
+"""
+# dr_log_backup — marked log backup set of every BizTalk database
+
+Every few minutes (config `schedules.log_backup_minutes`, default 15) this DAG does what the
+**MarkAndBackupLog** step of the "Backup BizTalk Server" job does: it calls BizTalk's
+`sp_MarkAll` in the management database, which writes **one marked transaction with the same mark
+name into every database of the group** and then backs up each database's log. That shared mark is
+the only point to which all the databases can be restored consistently.
+
+Then it verifies the new set: complete (`SetComplete = 1`), one backup per database of the group,
+every file present in the backup folder. A partial set or a backup error is never silent: the task
+requests a full backup (`sp_ForceFullBackup`, the chain is broken until the next full set), fails,
+and alerts. Each verified set is published as an Asset event; `dr_log_shipping` ships it.
+
+Runs never overlap and never catch up: a missed interval is not taken afterwards (the next set
+covers it). An alert is sent if a run has not finished within two intervals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import dag, task
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
+from biztalk_dr.assets import BACKUP_SETS
+from biztalk_dr.config import load_config
+from biztalk_dr.schedules import every_minutes_timetable
+
+CONFIG = load_config()
+INTERVAL = CONFIG.schedules.log_backup_minutes
+
+
+@dag(
+    dag_id="dr_log_backup",
+    schedule=every_minutes_timetable(INTERVAL, CONFIG),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["biztalk-dr", "backup", CONFIG.group.name],
+    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(minutes=2 * INTERVAL),
+        callback=AsyncCallback(missed_deadline_alert, kwargs={
+            "dag_id": "dr_log_backup", "expectation": f"a log backup set every {INTERVAL} minutes"}),
+    ),
+)
+def dr_log_backup():
+    @task
+    def take_log_backup_set() -> int:
+        """Call `sp_MarkAll` (same mark in every database, then a log backup of each). On any error a full
+        backup is requested before the task fails, because the log chain may be broken."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            try:
+                bset = backup_jobs.take_log_backup_set(cfg, server)
+            except Exception:
+                backup_jobs.request_full_backup(cfg, server)
+                raise
+        print(f"log backup set {bset.set_id} with mark {bset.mark_name}: {len(bset.rows)} database(s)")
+        return bset.set_id
+
+    @task(outlets=[BACKUP_SETS])
+    def verify_log_backup_set(set_id: int, *, outlet_events=None) -> dict:
+        """Complete, exactly the group's databases, every file present. A bad set requests a full backup,
+        fails the run and alerts; a good one is published for log shipping."""
+        from biztalk_dr import backup_jobs
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            bset = backup_jobs.find_set(cfg, server, set_id)
+            try:
+                for line in backup_jobs.verify_set(cfg, bset):
+                    print(line)
+            except Exception:
+                backup_jobs.request_full_backup(cfg, server)
+                raise
+        outlet_events[BACKUP_SETS].extra = bset.as_event()
+        return bset.as_event()
+
+    verify_log_backup_set(take_log_backup_set())
+
+
+dr_log_backup()

@@ -1,0 +1,151 @@
+"""Alerts an operator can act on: which DAG and step, which database, SQL Server's error number and
+text, and what to do next — sent through the notifiers the group's configuration names.
+
+With no SMTP or Slack target configured, alerts go to the task log only (said once in the log, so
+nobody believes a mail went out).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from biztalk_dr.config import GroupConfig, load_config
+from biztalk_dr.errors import SqlServerError
+
+__all__ = ["Alert", "ADVICE_BY_ERROR", "alert_from_context", "DrAlertNotifier", "send_alert"]
+
+log = logging.getLogger("biztalk_dr.alerts")
+
+# What an operator does next, by SQL Server error number (biztalk-dr.md section 6).
+ADVICE_BY_ERROR: dict[int, str] = {
+    4305: "A log backup is missing before this one: the standby cannot continue. Run dr_reseed_standby after "
+          "the next complete full backup set.",
+    4326: "This log was already applied; it is skipped. No action needed unless it repeats for every file.",
+    3117: "A standby database is no longer restoring (it was recovered by hand?). Re-seed the standby with "
+          "dr_reseed_standby.",
+    4334: "The mark is not in this log: check that the target mark belongs to this set.",
+    3101: "Sessions still use the database. Find them in sys.dm_exec_sessions and end them, then clear the task.",
+    3201: "SQL Server cannot open the backup file: check the path, the share and the SQL Server service "
+          "account's permissions, then clear the task.",
+    3203: "The backup file cannot be read: it is damaged. A full backup has been requested at the source.",
+    3241: "The backup file is damaged or not a backup. A full backup has been requested at the source.",
+    3183: "The backup file is damaged. A full backup has been requested at the source.",
+    3154: "The backup file is of another database than the catalog says: stop and compare the history with the "
+          "files.",
+    3013: "BACKUP or RESTORE terminated abnormally: read the error above it in the task log.",
+    18456: "The login was refused: check the Airflow connection's login and password.",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str
+    dag_id: str
+    task_id: str
+    run_id: str
+    detail: str
+    error_number: int | None = None
+    advice: str = ""
+    url: str = ""
+
+    def text(self) -> str:
+        lines = [self.title, f"DAG {self.dag_id}, task {self.task_id}, run {self.run_id}"]
+        if self.error_number is not None:
+            lines.append(f"SQL Server error {self.error_number}")
+        lines.append(self.detail)
+        if self.advice:
+            lines.append(f"What to do: {self.advice}")
+        if self.url:
+            lines.append(f"Log: {self.url}")
+        return "\n".join(lines)
+
+
+def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
+    """An alert for a failed task, from the Airflow context of its failure callback."""
+    ti = context.get("ti") or context.get("task_instance")
+    exc = context.get("exception")
+    dag_id = getattr(ti, "dag_id", "") or str(context.get("dag", ""))
+    task_id = getattr(ti, "task_id", "") or ""
+    run_id = getattr(ti, "run_id", "") or str(context.get("run_id", ""))
+    number = exc.number if isinstance(exc, SqlServerError) else None
+    advice = getattr(exc, "advice", "") or (ADVICE_BY_ERROR.get(number, "") if number is not None else "")
+    return Alert(
+        title=f"[{group}] biztalk-dr: {dag_id} failed at {task_id}",
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        detail=str(exc) if exc else "the task failed; see its log",
+        error_number=number,
+        advice=advice,
+        url=getattr(ti, "log_url", "") or "",
+    )
+
+
+def send_alert(alert: Alert, cfg: GroupConfig, context: Mapping[str, Any] | None = None) -> list[str]:
+    """Send through every configured target; returns where it went. A failing target is logged, not raised:
+    an alert must never turn a clear failure into a confusing one."""
+    sent = []
+    log.error("ALERT %s", alert.text())
+    if cfg.alerts.smtp:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        try:
+            SmtpNotifier(to=cfg.alerts.smtp.to, smtp_conn_id=cfg.alerts.smtp.conn_id, subject=alert.title,
+                         html_content="<pre>" + _html(alert.text()) + "</pre>").notify(dict(context or {}))
+            sent.append(f"mail to {', '.join(cfg.alerts.smtp.to)}")
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            log.error("the alert mail could not be sent (%s): the alert is only in this log", exc)
+    if cfg.alerts.slack:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        try:
+            SlackWebhookNotifier(slack_webhook_conn_id=cfg.alerts.slack.conn_id, text=alert.text()).notify(
+                dict(context or {}))
+            sent.append(f"Slack {cfg.alerts.slack.channel or cfg.alerts.slack.conn_id}")
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            log.error("the Slack alert could not be sent (%s): the alert is only in this log", exc)
+    if not cfg.alerts.smtp and not cfg.alerts.slack:
+        log.warning("no alert target is configured (alerts.smtp / alerts.slack): this alert is only in the task log")
+    return sent
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class DrAlertNotifier(BaseNotifier):
+    """``on_failure_callback`` for every biztalk-dr DAG: builds the alert and sends it to the configured targets."""
+
+    template_fields = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        cfg = load_config()
+        send_alert(alert_from_context(context, group=cfg.group.name), cfg, context)
+
+
+async def missed_deadline_alert(context: Mapping[str, Any] | None = None, *, dag_id: str = "", expectation: str = "",
+                                **_: Any) -> None:
+    """Deadline callback (runs in the triggerer): a scheduled DR run did not finish in time."""
+    import asyncio
+
+    cfg = load_config()
+    run_id = ""
+    dag_run = (context or {}).get("dag_run")
+    if dag_run is not None:
+        run_id = getattr(dag_run, "run_id", "") or (dag_run.get("run_id", "") if isinstance(dag_run, dict) else "")
+    alert = Alert(
+        title=f"[{cfg.group.name}] biztalk-dr: {dag_id} missed its deadline",
+        dag_id=dag_id, task_id="-", run_id=run_id,
+        detail=f"The run did not finish in time: {expectation}.",
+        advice="Check that the scheduler and workers are running and that the run is not stuck (Airflow UI, "
+               "Browse > DAG Runs); every missed log backup widens the data-loss window.",
+    )
+    await asyncio.to_thread(send_alert, alert, cfg)

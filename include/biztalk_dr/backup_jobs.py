@@ -1,0 +1,317 @@
+"""The steps of the scheduled backups, through the procedures Microsoft supports.
+
+Airflow replaces only the *scheduling* of the "Backup BizTalk Server" SQL Agent job; the backups
+themselves are BizTalk's own procedures in the management database (biztalk-dr.md section 2):
+``sp_SetBackupCompression``, ``sp_ForceFullBackup``, ``sp_BackupAllFull_Schedule``, ``sp_MarkAll``,
+``sp_DeleteBackupHistory``. Any other backup of these databases would break BizTalk's log chain.
+
+Each function takes its SQL Server objects (and file system root) as arguments, so the DAG
+tasks stay wiring and the steps can be run from tests against the stand-in or a real server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biztalk_dr import tsql
+from biztalk_dr.backup_sets import (
+    BackupSet,
+    HistoryRow,
+    group_sets,
+    history_query,
+    history_rows,
+    set_problems,
+)
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.errors import BackupSetProblem, PathOutsideRootError, PreflightError
+from biztalk_dr.paths import worker_path_for
+from biztalk_dr.sqlserver import CallKind, SqlServer
+
+__all__ = [
+    "backup_job_name",
+    "PreflightReport",
+    "preflight",
+    "register_custom_databases",
+    "set_compression",
+    "read_sets",
+    "take_full_backup_set",
+    "take_log_backup_set",
+    "verify_set",
+    "request_full_backup",
+    "delete_history",
+]
+
+log = logging.getLogger("biztalk_dr.backup")
+
+
+def backup_job_name(cfg: GroupConfig) -> str:
+    """The SQL Agent job BizTalk's setup creates, named after the management database."""
+    return f"Backup BizTalk Server ({cfg.management_database.name})"
+
+
+def _proc(cfg: GroupConfig, name: str) -> tuple[str, str, str]:
+    return (cfg.management_database.name, "dbo", name)
+
+
+@dataclass
+class PreflightReport:
+    checks: list[str] = field(default_factory=list)  # what was checked and found right, for the log
+    actions: list[str] = field(default_factory=list)  # what was changed (the Agent job disabled)
+
+
+def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
+              disk_usage: Callable[[str], tuple[int, int, int]] = shutil.disk_usage) -> PreflightReport:
+    """Everything that must hold before BizTalk's backup procedures are called; raises PreflightError
+    listing every problem at once, with what to do."""
+    report = PreflightReport()
+    problems: list[str] = []
+    mgmt = cfg.management_database
+    mgmt_server = primaries[cfg.instance_of(mgmt, "primary")]
+
+    # 1. every database of the group exists, is online, in FULL recovery (log backups need it)
+    for key, server in primaries.items():
+        names = [d.name for d in cfg.databases if cfg.instance_of(d, "primary") == key]
+        rows = server.query(tsql.render(
+            "SELECT name, state_desc, recovery_model_desc FROM {t} WHERE name IN ({names})",
+            t=tsql.Name("sys", "databases"), names=names))
+        found = {r["name"].lower(): r for r in rows}
+        for name in names:
+            row = found.get(name.lower())
+            if row is None:
+                problems.append(f"{name} does not exist on {server.conn_id}")
+            elif row["state_desc"] != "ONLINE":
+                problems.append(f"{name} is {row['state_desc']} on {server.conn_id}, not ONLINE")
+            elif row["recovery_model_desc"] != "FULL":
+                problems.append(f"{name} uses the {row['recovery_model_desc']} recovery model; BizTalk's log backups "
+                                f"need FULL: ALTER DATABASE {tsql.quote_name(name)} SET RECOVERY FULL, then take a full backup")
+        if names:
+            report.checks.append(f"{len(names)} database(s) on {server.conn_id} ONLINE in FULL recovery")
+
+    # 2. the SQL Agent job must not back up too: two schedulers would interleave sets
+    job = backup_job_name(cfg)
+    rows = mgmt_server.query(tsql.render("SELECT name, enabled FROM {t} WHERE name = {job}",
+                                         t=tsql.Name("msdb", "dbo", "sysjobs"), job=job))
+    disable_job = tsql.exec_procedure(("msdb", "dbo", "sp_update_job"), {"job_name": job, "enabled": 0})
+    if rows and rows[0]["enabled"]:
+        if cfg.backup.disable_sql_agent_job:
+            mgmt_server.run(disable_job)
+            report.actions.append(f"disabled the SQL Agent job {job!r} (backup.disable_sql_agent_job is true)")
+        else:
+            problems.append(
+                f"the SQL Agent job {job!r} is enabled on {mgmt_server.conn_id}: it would take backups besides "
+                f"biztalk-dr. Disable it (SQL Server Agent > Jobs > right-click > Disable, or {disable_job}), "
+                "or set backup.disable_sql_agent_job: true to let biztalk-dr do it")
+    else:
+        report.checks.append(f"SQL Agent job {job!r} {'disabled' if rows else 'not present'}")
+
+    # 3. SQL Server can reach the backup folder (its own view of the path)
+    path = cfg.sites.primary.backup_path
+    rows = mgmt_server.query(tsql.render(
+        "SELECT file_exists, file_is_a_directory, parent_directory_exists FROM {f}({path})",
+        f=tsql.Name("sys", "dm_os_file_exists"), path=path))
+    if not rows or not rows[0]["file_is_a_directory"]:
+        problems.append(f"SQL Server on {mgmt_server.conn_id} cannot see the backup folder {path!r} "
+                        "(sites.primary.backup_path): create it or give the SQL Server service account access")
+    else:
+        report.checks.append(f"SQL Server sees the backup folder {path}")
+
+    # 4. room for the next backups, measured where the files land
+    folder = cfg.sites.primary.backup_dir
+    try:
+        free = disk_usage(folder)[2]
+    except OSError as exc:
+        problems.append(f"the backup folder {folder!r} (sites.primary.backup_dir) cannot be read by the Airflow "
+                        f"worker: {exc.strerror}")
+    else:
+        need = cfg.backup.min_free_space_gb * 1024**3
+        if free < need:
+            problems.append(f"only {free / 1024**3:.1f} GB free in {folder}; backup.min_free_space_gb asks for "
+                            f"{cfg.backup.min_free_space_gb} GB: free space or lower the threshold")
+        else:
+            report.checks.append(f"{free / 1024**3:.1f} GB free in {folder} (threshold {cfg.backup.min_free_space_gb} GB)")
+    if problems:
+        raise PreflightError(problems)
+    return report
+
+
+def register_custom_databases(cfg: GroupConfig, mgmt_server: SqlServer) -> list[str]:
+    """Custom databases of the config in ``adm_OtherBackupDatabases`` (BizTalk backs up only what is
+    registered there). Idempotent; returns the databases added."""
+    table = tsql.Name(cfg.management_database.name, "dbo", "adm_OtherBackupDatabases")
+    rows = mgmt_server.query(tsql.render("SELECT DatabaseName, ServerName FROM {t}", t=table))
+    registered = {(r["DatabaseName"].lower(), r["ServerName"].lower()) for r in rows}
+    added = []
+    for db in cfg.databases_with_role("custom"):
+        server_name = cfg.sites.primary.instances[cfg.instance_of(db, "primary")].server_name
+        if (db.name.lower(), server_name.lower()) in registered:
+            continue
+        mgmt_server.run(tsql.render(
+            "INSERT INTO {t} (DefaultDatabaseName, DatabaseName, ServerName, BTSServerName) "
+            "VALUES ({name}, {name}, {server}, {server})", t=table, name=db.name, server=server_name))
+        added.append(db.name)
+    return added
+
+
+def set_compression(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_SetBackupCompression"),
+                                        {"bCompression": cfg.backup.compression}))
+
+
+def read_sets(cfg: GroupConfig, mgmt_server: SqlServer, *, limit: int = 5000) -> list[BackupSet]:
+    return group_sets(history_rows(mgmt_server.query(history_query(cfg.management_database.name, limit=limit))))
+
+
+def _new_sets(cfg: GroupConfig, mgmt_server: SqlServer, after_set_id: int) -> list[BackupSet]:
+    return [s for s in read_sets(cfg, mgmt_server, limit=500) if s.set_id > after_set_id]
+
+
+def _newest_set_id(cfg: GroupConfig, mgmt_server: SqlServer) -> int:
+    sets = read_sets(cfg, mgmt_server, limit=200)
+    return sets[-1].set_id if sets else 0
+
+
+def take_full_backup_set(cfg: GroupConfig, mgmt_server: SqlServer) -> BackupSet:
+    """Force and take a full backup set now (Airflow's schedule decides when; the frequency passed to
+    BizTalk only matters if someone runs the procedure outside biztalk-dr)."""
+    before = _newest_set_id(cfg, mgmt_server)
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_ForceFullBackup")))
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_BackupAllFull_Schedule"), {
+        "Frequency": cfg.schedules.full_backup.frequency,
+        "MarkName": cfg.backup.mark_prefix,
+        "BackupPath": cfg.sites.primary.backup_path,
+        "ForceFullBackupAfterPartialSetFailure": cfg.backup.force_full_after_partial_set,
+        "BackupHour": cfg.schedules.full_backup.hour,
+        "UseLocalTime": cfg.backup.use_local_time,
+    }), kind=CallKind.BACKUP)
+    new = [s for s in _new_sets(cfg, mgmt_server, before) if s.kind == "full"]
+    if not new:
+        raise BackupSetProblem(None, ["sp_BackupAllFull_Schedule wrote no full backup set although one was forced"],
+                               advice="check adm_BackupHistory and the SQL Server error log on the management "
+                                      "instance")
+    return new[-1]
+
+
+def take_log_backup_set(cfg: GroupConfig, mgmt_server: SqlServer) -> BackupSet:
+    """One marked log backup set: the same mark in every database (biztalk-dr.md section 3)."""
+    before = _newest_set_id(cfg, mgmt_server)
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_MarkAll"), {
+        "MarkName": cfg.backup.mark_prefix,
+        "BackupPath": cfg.sites.primary.backup_path,
+        "UseLocalTime": cfg.backup.use_local_time,
+    }), kind=CallKind.BACKUP)
+    new = [s for s in _new_sets(cfg, mgmt_server, before) if s.kind == "log"]
+    if not new:
+        raise BackupSetProblem(None, ["sp_MarkAll wrote no log backup set"],
+                               advice="check adm_BackupHistory; a full backup has been requested")
+    return new[-1]
+
+
+def worker_file(cfg: GroupConfig, row: HistoryRow) -> Path:
+    """Where the Airflow worker finds the file of a history row (inside sites.primary.backup_dir)."""
+    return worker_path_for(row.sql_path, sql_folder=cfg.sites.primary.backup_path,
+                           worker_folder=cfg.sites.primary.backup_dir)
+
+
+def verify_set(cfg: GroupConfig, bset: BackupSet) -> list[str]:
+    """Complete, exactly the group's databases, and every file where the history says (as the worker
+    sees it). Returns what was verified; raises BackupSetProblem with every problem."""
+
+    def exists(row: HistoryRow) -> bool:
+        try:
+            return worker_file(cfg, row).is_file()
+        except PathOutsideRootError:
+            return False
+
+    problems = set_problems(bset, [d.name for d in cfg.databases], file_exists=exists)
+    for row in bset.rows:
+        try:
+            worker_file(cfg, row)
+        except PathOutsideRootError:
+            problems.append(f"set {bset.set_id}: {row.sql_path} is not in the configured backup folder "
+                            f"{cfg.sites.primary.backup_path!r}: was @BackupPath changed outside biztalk-dr?")
+    if problems:
+        raise BackupSetProblem(bset.set_id, problems)
+    return [f"set {bset.set_id} {bset.kind} {bset.mark_name}: complete, {len(bset.rows)} databases, all files present"]
+
+
+def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
+    """After a partial set or a backup error the chain is broken until the next full set (section 2)."""
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_ForceFullBackup")))
+
+
+def delete_history(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
+    """History rows only: BizTalk's procedure never deletes files (retention does, chain-aware)."""
+    mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_DeleteBackupHistory"),
+                                        {"DaysToKeep": cfg.retention.history_days}))
+
+
+def history_clock_now(cfg: GroupConfig, mgmt_server: SqlServer) -> dt.datetime:
+    """``now`` in the clock BizTalk writes BackupDateTime with (UTC unless @UseLocalTime = 1)."""
+    [row] = mgmt_server.query("SELECT SYSDATETIME() AS now" if cfg.backup.use_local_time
+                              else "SELECT SYSUTCDATETIME() AS now")
+    return row["now"]
+
+
+def primary_servers(cfg: GroupConfig) -> dict[str, SqlServer]:
+    """One SqlServer per primary instance key; the management database's instance runs the procedures."""
+    return {key: SqlServer(inst.conn_id) for key, inst in cfg.sites.primary.instances.items()}
+
+
+def management_server(cfg: GroupConfig) -> SqlServer:
+    inst = cfg.sites.primary.instances[cfg.instance_of(cfg.management_database, "primary")]
+    return SqlServer(inst.conn_id)
+
+
+def find_set(cfg: GroupConfig, mgmt_server: SqlServer, set_id: int) -> BackupSet:
+    for bset in read_sets(cfg, mgmt_server, limit=2000):
+        if bset.set_id == set_id:
+            return bset
+    raise BackupSetProblem(set_id, [f"backup set {set_id} is not in adm_BackupHistory (deleted by history cleanup?)"])
+
+
+@dataclass
+class RetentionResult:
+    deleted: list[str] = field(default_factory=list)
+    would_delete: list[str] = field(default_factory=list)
+    kept: int = 0
+    bytes_freed: int = 0
+
+
+def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
+                    now: dt.datetime | None = None) -> RetentionResult:
+    """Delete, from the primary's backup folder, the files the chain-aware plan allows; log every decision."""
+    from biztalk_dr.manifest import is_shipped_and_verified
+    from biztalk_dr.retention import plan_retention
+
+    sets = read_sets(cfg, mgmt_server, limit=100_000)
+    clock = now or history_clock_now(cfg, mgmt_server)
+    landing = cfg.sites.standby.landing_dir
+    result = RetentionResult()
+    for decision in plan_retention(sets, now=clock, keep_days=cfg.retention.file_days,
+                                   shipped_and_verified=lambda r: is_shipped_and_verified(landing, r.base_name)):
+        if not decision.delete:
+            result.kept += 1
+            log.debug("%s", decision)
+            continue
+        try:
+            path = worker_file(cfg, decision.row)
+        except PathOutsideRootError as exc:
+            log.warning("not deleting %s: %s", decision.row.sql_path, exc)
+            continue
+        if not path.exists():
+            continue  # already gone: nothing to free, nothing to report
+        size = path.stat().st_size
+        if dry_run:
+            result.would_delete.append(str(path))
+            log.info("dry run: would %s", decision)
+        else:
+            path.unlink()
+            result.deleted.append(str(path))
+            log.info("%s", decision)
+        result.bytes_freed += size
+    return result

@@ -1,0 +1,66 @@
+"""The DAGs' shapes: the exact task ids and order an operator reads in the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def upstream_chain(dag, task_id):
+    """Task ids from the first task to ``task_id`` following single upstream links."""
+    order = [task_id]
+    task = dag.get_task(task_id)
+    while task.upstream_task_ids:
+        assert len(task.upstream_task_ids) == 1, f"{task.task_id} has several upstream tasks"
+        task = dag.get_task(next(iter(task.upstream_task_ids)))
+        order.insert(0, task.task_id)
+    return order
+
+
+def test_full_backup_runs_its_steps_in_order(dagbag):
+    dag = dagbag.dags["dr_full_backup"]
+    assert upstream_chain(dag, "apply_file_retention") == [
+        "check_preconditions", "register_custom_databases", "set_backup_compression", "take_full_backup_set",
+        "verify_full_backup_set", "delete_old_history", "apply_file_retention"]
+    assert dag.max_active_runs == 1
+    assert dag.params["dry_run"] is False
+
+
+def test_log_backup_takes_then_verifies(dagbag):
+    dag = dagbag.dags["dr_log_backup"]
+    assert upstream_chain(dag, "verify_log_backup_set") == ["take_log_backup_set", "verify_log_backup_set"]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert str(dag.timetable.summary) == "*/15 * * * *"
+
+
+def test_backup_sets_are_published_as_assets(dagbag):
+    from biztalk_dr.assets import BACKUP_SETS
+
+    for dag_id, task_id in (("dr_full_backup", "verify_full_backup_set"), ("dr_log_backup", "verify_log_backup_set")):
+        outlets = dagbag.dags[dag_id].get_task(task_id).outlets
+        assert [o.name for o in outlets] == [BACKUP_SETS.name]
+
+
+def test_full_backup_schedule_follows_the_config(dagbag):
+    dag = dagbag.dags["dr_full_backup"]
+    assert dag.timetable.summary == "0 1 * * *"
+    assert str(dag.timetable._timezone.name) == "Europe/Berlin"
+
+
+def test_every_backup_task_alerts_on_failure(dagbag):
+    from biztalk_dr.alerts import DrAlertNotifier
+
+    for dag_id in ("dr_full_backup", "dr_log_backup"):
+        for t in dagbag.dags[dag_id].tasks:
+            callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+            assert any(isinstance(c, DrAlertNotifier) for c in callbacks), f"{dag_id}.{t.task_id}"

@@ -1,0 +1,90 @@
+"""The copier: whole and proven at the destination, or absent; re-runs cheap; nothing outside the root."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from biztalk_dr import shipping_copy
+from biztalk_dr.errors import PathOutsideRootError
+from biztalk_dr.shipping_copy import CopyVerificationError, ship_file
+
+
+@pytest.fixture
+def source(tmp_path):
+    src = tmp_path / "primary" / "SQL1_SSODB_Log_BTS_2026_11_25_03_15_00_123.bak"
+    src.parent.mkdir()
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return src
+
+
+@pytest.fixture
+def landing(tmp_path):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    return folder
+
+
+def test_copy_is_identical_and_hash_is_of_the_content(source, landing):
+    result = ship_file(source, landing, chunk_size=1024 * 1024)
+    assert result.copied
+    assert result.destination == (landing / source.name).resolve()
+    assert result.destination.read_bytes() == source.read_bytes()
+    assert result.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert result.size == source.stat().st_size
+    assert [p.name for p in landing.iterdir()] == [source.name]  # no temporary file left behind
+
+
+def test_rerun_with_known_hash_does_not_copy_again(source, landing):
+    first = ship_file(source, landing)
+    mtime = first.destination.stat().st_mtime_ns
+    again = ship_file(source, landing, expected_sha256=first.sha256)
+    assert not again.copied and again.sha256 == first.sha256
+    assert first.destination.stat().st_mtime_ns == mtime
+
+
+def test_a_damaged_copy_in_place_is_replaced(source, landing):
+    first = ship_file(source, landing)
+    with open(first.destination, "r+b") as fh:
+        fh.write(b"\x00" * 16)
+    again = ship_file(source, landing, expected_sha256=first.sha256)
+    assert again.copied and first.destination.read_bytes() == source.read_bytes()
+
+
+def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch):
+    real_sha = shipping_copy.sha256_of
+
+    def corrupting_sha(path, **kw):  # simulates the written bytes differing from what was read
+        digest, size = real_sha(path, **kw)
+        return ("0" * 64, size) if path.name.endswith(".partial") else (digest, size)
+
+    monkeypatch.setattr(shipping_copy, "sha256_of", corrupting_sha)
+    with pytest.raises(CopyVerificationError, match="does not match what was read"):
+        ship_file(source, landing)
+    assert list(landing.iterdir()) == []
+
+
+def test_a_file_still_growing_is_not_shipped(source, landing, monkeypatch):
+    real_stat = os.stat
+
+    def growing(path, *a, **kw):
+        st = real_stat(path, *a, **kw)
+        if str(path) == str(source):
+            return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
+                                   st.st_size + 512, st.st_atime, st.st_mtime, st.st_ctime))
+        return st
+
+    monkeypatch.setattr(shipping_copy.os, "stat", growing)
+    with pytest.raises(CopyVerificationError, match="changed size while it was copied"):
+        ship_file(source, landing)
+    assert list(landing.iterdir()) == []
+
+
+def test_symlinked_landing_entry_cannot_redirect_the_copy(source, landing, tmp_path):
+    outside = tmp_path / "outside.bak"
+    os.symlink(outside, landing / source.name)
+    with pytest.raises(PathOutsideRootError):
+        ship_file(source, landing)
+    assert not outside.exists()

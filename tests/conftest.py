@@ -6,7 +6,9 @@ its own SQLite metadata database), the DAG folder and the group's config are set
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,6 +17,7 @@ EXAMPLE_CONFIG = ROOT / "include" / "config" / "example_group.yaml"
 SHARED_BACKUPS = ROOT.parent / "shared" / "sqlserver-backups"
 
 _airflow_home = tempfile.mkdtemp(prefix="biztalk-dr-airflow-")
+atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = _airflow_home
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")

@@ -1,0 +1,63 @@
+"""The failover trigger form, checked before any server is touched.
+
+At 3 a.m. a typo must stop the run at once with a message that names the field, not half-way
+through a recovery. A real (not dry) run needs the group's name typed into the confirmation field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.errors import BizTalkDrError
+
+__all__ = ["FailoverRequest", "FailoverRequestError", "parse_failover_request", "MARK_PATTERN"]
+
+# BizTalk's mark names: <prefix>_yyyy_MM_dd_HH_mm_ss_fff (biztalk-dr.md section 2)
+MARK_PATTERN = r"^{prefix}_\d{{4}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{3}}$"
+
+
+class FailoverRequestError(BizTalkDrError, ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("the failover request is not valid: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class FailoverRequest:
+    mode: Literal["planned", "disaster"]
+    target_mark: str | None  # None: the newest complete set shipped and verified at the standby
+    dry_run: bool
+
+    def describe(self) -> str:
+        target = self.target_mark or "the newest complete set shipped and verified at the standby"
+        kind = "DRY RUN (nothing is changed)" if self.dry_run else "REAL FAILOVER"
+        return f"{kind}: {self.mode} failover to {target}"
+
+
+def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> FailoverRequest:
+    problems = []
+    mode = params.get("mode")
+    if mode not in ("planned", "disaster"):
+        problems.append(f"mode: expected 'planned' (the source is reachable: switchover) or 'disaster', got {mode!r}")
+    mark = params.get("target_mark") or None
+    if mark is not None:
+        if not isinstance(mark, str) or not re.match(MARK_PATTERN.format(prefix=re.escape(cfg.backup.mark_prefix)),
+                                                     mark.strip()):
+            problems.append(f"target_mark: expected a BizTalk mark such as {cfg.backup.mark_prefix}_2026_11_25_03_15_00_123 "
+                            f"(leave it empty for the newest safe mark), got {mark!r}")
+        else:
+            mark = mark.strip()
+    dry_run = params.get("dry_run", True)
+    if not isinstance(dry_run, bool):
+        problems.append(f"dry_run: expected true or false, got {dry_run!r}")
+    confirm = params.get("confirm_group") or ""
+    if dry_run is False and confirm.strip() != cfg.group.name:
+        problems.append(f"confirm_group: a real failover needs the group's name typed exactly ({cfg.group.name!r}); "
+                        f"got {confirm!r}. Or run with dry_run first")
+    if problems:
+        raise FailoverRequestError(problems)
+    return FailoverRequest(mode=mode, target_mark=mark, dry_run=dry_run)  # type: ignore[arg-type]

@@ -25,3 +25,77 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA"] = "True"
 os.environ.setdefault("BIZTALK_DR_CONFIG", str(EXAMPLE_CONFIG))
+
+
+# ---------------------------------------------------------------------------------------------- stand-in
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import secrets  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+STANDIN_LOGIN = "biztalk_dr_test"
+
+
+def standin_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("sqlserver_standin.server", "sqlserver_standin.engine"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StandinInstance:
+    name: str
+    port: int
+    data_dir: Path
+    password: str
+    conn_id: str
+    process: subprocess.Popen
+
+    def odbc_connection(self, driver: str = "FreeTDS") -> dict:
+        return {"conn_type": "odbc", "host": "127.0.0.1", "port": self.port, "login": STANDIN_LOGIN,
+                "password": self.password, "extra": {"driver": driver, "TDS_Version": "7.4"}}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_standin(data_dir: Path, name: str, conn_id: str) -> StandinInstance:
+    """A stand-in process on a free loopback port, registered as an Airflow connection (env var)."""
+    password = secrets.token_urlsafe(12)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
+         "--name", name, "--login", STANDIN_LOGIN, "--password", password],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    if "ready" not in line:
+        proc.kill()
+        raise RuntimeError(f"stand-in {name} did not start: {line}{proc.stdout.read()[-2000:]}")
+    instance = StandinInstance(name, port, data_dir, password, conn_id, proc)
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(instance.odbc_connection())
+    return instance
+
+
+@pytest.fixture(scope="session")
+def standin_sql(tmp_path_factory):
+    """One plain stand-in instance for SQL-level tests (no BizTalk group)."""
+    if not standin_available():
+        pytest.skip("the SQL Server stand-in is not part of this build")
+    instance = start_standin(tmp_path_factory.mktemp("standin-sql"), "STANDIN01", "standin_sql")
+    yield instance
+    instance.stop()

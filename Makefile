@@ -29,7 +29,7 @@ run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_local.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check dags include plugins tests benchmarks
+	$(BIN)/ruff check dags include plugins tests benchmarks scripts
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

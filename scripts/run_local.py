@@ -56,9 +56,8 @@ def _render_config() -> Path:
 
 
 def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
-    from sqlserver_standin.seed import seed_biztalk_group
-
     from biztalk_dr.config import load_config
+    from sqlserver_standin.seed import seed_biztalk_group
 
     cfg = load_config(VAR / "config" / "group.yaml")
     for site, (port, name) in INSTANCES.items():

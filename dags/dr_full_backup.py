@@ -105,15 +105,7 @@ def dr_full_backup():
         """Complete, exactly the group's databases, every file present; publishes the set for shipping."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
-        with backup_jobs.management_server(cfg) as server:
-            bset = backup_jobs.find_set(cfg, server, set_id)
-            try:
-                for line in backup_jobs.verify_set(cfg, bset):
-                    print(line)
-            except Exception:
-                backup_jobs.request_full_backup(cfg, server)
-                raise
+        bset = backup_jobs.verify_new_set(load_config(), set_id)
         outlet_events[BACKUP_SETS].extra = bset.as_event()
         return bset.as_event()
 

@@ -315,3 +315,17 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
             log.info("%s", decision)
         result.bytes_freed += size
     return result
+
+
+def verify_new_set(cfg: GroupConfig, set_id: int) -> BackupSet:
+    """Verify a set just taken; a bad set requests a full backup (the chain is broken until the next
+    full set, biztalk-dr.md section 2) before the error is raised."""
+    with management_server(cfg) as server:
+        bset = find_set(cfg, server, set_id)
+        try:
+            for line in verify_set(cfg, bset):
+                log.info("%s", line)
+        except Exception:
+            request_full_backup(cfg, server)
+            raise
+    return bset

@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "Session",
     "LoginFailed",
+    "ConnectionDropped",
     "Engine",
 ]
 
@@ -141,6 +142,11 @@ class LoginFailed(Exception):
         self.reason = reason
 
 
+class ConnectionDropped(Exception):
+    """Raised from an engine's event iterator (after the events before it): the protocol layer closes
+    the socket without a DONE, as when a server's connection breaks mid-statement (fault injection)."""
+
+
 class Engine(Protocol):
     instance_name: str  # @@SERVERNAME, e.g. "PRIMARY" or "HOST\\INSTANCE"
 
@@ -160,6 +166,10 @@ class Engine(Protocol):
         ...
 
     def logout(self, session: Session) -> None: ...
+
+    def accepting_connections(self) -> bool:
+        """False while connections are refused (fault injection): the listener closes new sockets."""
+        ...
 
 
 # Values the protocol layer must be able to encode, for reference by both sides.

@@ -112,4 +112,4 @@ def test_backup_to_a_missing_folder_is_error_3201(server):
     with pytest.raises(BackupDeviceError) as info:
         srv.run(tsql.backup_database("master", _path(backup_dir + "/no/such/folder", "x.bak"), copy_only=True),
                 kind=CallKind.BACKUP)
-    assert 3013 in info.value.numbers
+    assert info.value.numbers[0] == 3201  # 3013 follows on the wire; pyodbc 5.5 reports the first record only

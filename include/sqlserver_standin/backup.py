@@ -82,7 +82,8 @@ def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], position: int) -> int:
+def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], position: int,
+                     stored_size: int | None = None) -> int:
     """msdb history of a backup set (also written for a set that is restored); returns backup_set_id."""
     msdb = runner.engine.msdb
     msdb.execute("BEGIN IMMEDIATE")
@@ -113,7 +114,8 @@ def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], 
              now_text(header.backup_start_date), now_text(header.backup_finish_date),
              _TYPE_CODES[header.backup_type], header.backup_size, header.database_name, header.server_name,
              header.machine_name, header.recovery_model, int(header.has_checksums), 0, int(header.is_copy_only),
-             int(header.database_backup_lsn) if header.backup_type == 5 else None, header.backup_size))
+             int(header.database_backup_lsn) if header.backup_type == 5 else None,
+             header.backup_size if stored_size is None else stored_size))
         msdb.execute("COMMIT")
     except BaseException:
         msdb.execute("ROLLBACK")
@@ -174,7 +176,7 @@ def _run(runner: Runner, parsed: cmd.Backup, name: str, statement: str) -> list[
         header = replace(header, family_guid=family_guid(db.conn))
         _slow_io(runner, len(payload))
         damage = engine.faults.consume("damage_backup", database=db_info.name)
-        position = write_backup_set(paths, header, payload, init="INIT" in options or "FORMAT" in options,
+        position, stored_size = write_backup_set(paths, header, payload, init="INIT" in options or "FORMAT" in options,
                                     damage=damage.get("mode", "corrupt") if damage else None)
         if parsed.kind == "LOG" and not copy_only:
             txlog.truncate(db.conn, txlog_seq(header.last_lsn))
@@ -192,7 +194,7 @@ def _run(runner: Runner, parsed: cmd.Backup, name: str, statement: str) -> list[
         engine.catalog.update(db_info.database_id, redo_seq=txlog_seq(header.last_lsn),
                               restore_full_seq=db_info.last_full_seq)
         engine.master.execute("COMMIT")
-    record_backupset(runner, header, paths, position)
+    record_backupset(runner, header, paths, position, stored_size)
     return completion_messages(statement, db_info.name, header.files, position, header.backup_size,
                                time.monotonic() - clock)
 

@@ -143,8 +143,9 @@ def _read_family(path: str) -> tuple[dict, list[tuple[dict, bytes, str]]]:
 
 
 def write_backup_set(paths: Sequence[str], header: BackupSetHeader, payload: bytes, *, init: bool,
-                     damage: str | None = None) -> int:
-    """Append (or with ``init`` overwrite) one backup set striped over ``paths``; returns its position.
+                     damage: str | None = None) -> tuple[int, int]:
+    """Append (or with ``init`` overwrite) one backup set striped over ``paths``; returns its position
+    and the bytes it takes on the media (smaller than the data when compressed).
     ``damage`` ('truncate' | 'corrupt') writes a bad file on purpose (fault injection)."""
     families: list[tuple[dict, list]] = []
     for path in paths:
@@ -183,7 +184,7 @@ def write_backup_set(paths: Sequence[str], header: BackupSetHeader, payload: byt
                 os.fsync(fh.fileno())
         except OSError as exc:
             raise MediaError(3201, path, os_error_text(exc)) from None
-    return position
+    return position, len(payload)
 
 
 def _families(paths: Sequence[str]) -> list[tuple[dict, list]]:

@@ -250,11 +250,18 @@ class _Parser:
         self.pos += 1
         cond_start = self.pos
         depth = 0
+        cases = 0
         while True:
             tok = self.peek()
             if tok is None:
                 raise sql_error(102, self.tokens[-1].text, abort=Abort.BATCH)
-            if tok.kind == "op" and tok.value == "(":
+            if tok.is_word("CASE"):
+                cases += 1
+            elif cases and tok.is_word("END"):
+                cases -= 1
+            elif cases:
+                pass
+            elif tok.kind == "op" and tok.value == "(":
                 depth += 1
             elif tok.kind == "op" and tok.value == ")":
                 depth -= 1
@@ -277,12 +284,22 @@ class _Parser:
     def simple(self, kind: str) -> Simple:
         start = self.pos
         depth = 0
+        cases = 0  # open CASE expressions: their ELSE and END belong to the statement
         seen: set[str] = set()
         self.pos += 1
         while True:
             tok = self.peek()
             if tok is None:
                 break
+            if tok.is_word("CASE"):
+                cases += 1
+            elif cases and tok.is_word("END"):
+                cases -= 1
+                self.pos += 1
+                continue
+            elif cases and tok.kind == "word" and tok.value in ("WHEN", "THEN", "ELSE"):
+                self.pos += 1
+                continue
             if tok.kind == "op":
                 if tok.value == "(":
                     depth += 1

@@ -26,7 +26,14 @@ from pathlib import Path
 from sqlserver_standin import commands as cmd
 from sqlserver_standin import sql_query, txlog
 from sqlserver_standin.batch import If, Simple, Statement, parse_batch, tokenize
-from sqlserver_standin.catalog import MASTER_SCHEMA, MSDB_SCHEMA, SYSTEM_DATABASES, Catalog, DatabaseInfo, now_text
+from sqlserver_standin.catalog import (
+    MASTER_SCHEMA,
+    MSDB_SCHEMA,
+    SYSTEM_DATABASES,
+    Catalog,
+    DatabaseInfo,
+    now_text,
+)
 from sqlserver_standin.events import (
     ConnectionDropped,
     DatabaseChanged,
@@ -41,8 +48,14 @@ from sqlserver_standin.events import (
     StatementDone,
 )
 from sqlserver_standin.faults import Faults
-from sqlserver_standin.messages import Abort, SqlError, info, sql_error
-from sqlserver_standin.storage import USER_DB_SCHEMA, DataDir, connect, install_log_triggers, is_internal_table
+from sqlserver_standin.messages import Abort, SqlError, sql_error
+from sqlserver_standin.storage import (
+    USER_DB_SCHEMA,
+    DataDir,
+    connect,
+    install_log_triggers,
+    is_internal_table,
+)
 
 __all__ = ["StandinEngine", "PRODUCT_VERSION"]
 

@@ -12,6 +12,8 @@ import concurrent.futures
 import contextlib
 import logging
 import signal
+import socket
+import struct
 import threading
 from collections.abc import Callable
 
@@ -48,6 +50,12 @@ class StandinServer:
         self._server = await asyncio.start_server(self._accept, self.host, self.requested_port)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not getattr(self.engine, "accepting_connections", lambda: True)():  # fault injection: the server is unreachable
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # reset rather than a polite close, as a dead listener would
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+            return
         connection = Connection(reader, writer, self.engine, executor=self._executor)
         self.connections.add(connection)
         task = asyncio.current_task()

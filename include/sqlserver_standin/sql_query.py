@@ -366,6 +366,9 @@ def _to_sqlite(tree: exp.Expression) -> None:
         node.replace(exp.Literal.string(node.this))
     for node in list(tree.find_all(exp.Parameter)):
         node.replace(exp.Placeholder(this=node.name))
+    for node in list(tree.find_all(exp.Cast)):  # sqlglot writes REAL, which loses LSN digits past 2**53
+        if node.to.this == exp.DataType.Type.DECIMAL:
+            node.set("to", exp.DataType(this=exp.DataType.Type.USERDEFINED, kind="NUMERIC"))
     for node in list(tree.find_all(exp.Anonymous)):
         if str(node.this).upper() in ("ST_DATEADD", "ST_DATEDIFF") and node.expressions:
             first = node.expressions[0]

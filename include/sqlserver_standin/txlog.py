@@ -18,7 +18,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from sqlserver_standin.storage import INTERNAL_PREFIX, install_log_triggers
 

@@ -169,7 +169,7 @@ def connect() -> Callable[..., object]:
                         timeout: int = 0):
         if stack == "pymssql":
             return pymssql.connect(server="127.0.0.1", port=port, user=LOGIN, password=password,
-                                   login_timeout=5, timeout=timeout, autocommit=autocommit)
+                                   login_timeout=5, timeout=timeout or 60, autocommit=autocommit)
         if stack == "freetds":
             text = f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={port};TDS_Version=7.4;UID={LOGIN};"
         elif MSODBC_LIBRARY is None:

@@ -105,9 +105,9 @@ def _drop(runner: Runner, name: str, if_exists: bool) -> None:
     if info is None:
         if if_exists:
             return
-        raise sql_error(3701, name)
+        raise sql_error(3701, "database", name)
     if info.name.lower() in SYSTEM_DATABASES:
-        raise sql_error(3701, info.name)
+        raise sql_error(3701, "database", info.name)
     if runner.state.session.database.lower() == info.name.lower() or engine.sessions_using(
             info.name, besides=runner.state.session.spid):
         raise sql_error(3702, info.name)

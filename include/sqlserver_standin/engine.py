@@ -16,7 +16,6 @@ import re
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +39,8 @@ from sqlserver_standin.events import (
     Event,
     LoginFailed,
     Message,
-    OutputParameter,
-    ResultSet,
     ReturnStatus,
     Session,
-    SqlType,
     StatementDone,
 )
 from sqlserver_standin.faults import Faults
@@ -791,7 +787,7 @@ class Runner:
             if not existing:
                 if tree.args.get("exists"):
                     return
-                raise sql_error(3701 if False else 3701, name) if False else sql_error(208, _written(table))
+                raise sql_error(3701, "table", _written(table))
             ddl = f'DROP TABLE "{existing[0]}"'
         self.engine.begin_write(self.state, db)
         try:
@@ -840,9 +836,7 @@ class Runner:
     def _begin_tran(self, parsed: cmd.BeginTran) -> None:
         name = self.value(parsed.name) if parsed.name is not None else None
         if name is not None and len(str(name)) > 32:
-            raise sql_error(103 if False else 50000,
-                            f"The identifier that starts with '{str(name)[:32]}' is too long. Maximum length is 32.",
-                            abort=Abort.BATCH)
+            raise sql_error(103, str(name)[:32], 32, abort=Abort.BATCH)
         if parsed.mark and name is None:
             raise sql_error(102, "MARK", abort=Abort.BATCH)
         description = self.value(parsed.description) if parsed.description is not None else None
@@ -944,7 +938,7 @@ class _Resolver(sql_query.Resolver):
         if len(handles) > 1:
             if main.conn.in_transaction:
                 raise cmd.not_modelled("a cross-database statement inside an open transaction")
-            for i, (info, h) in enumerate(zip(infos[1:], handles[1:], strict=True), start=1):
+            for i, info in enumerate(infos[1:], start=1):
                 alias = f"db{i}"
                 main.conn.execute("ATTACH DATABASE ? AS " + alias, (str(self.engine.dir.root / info.file),))
                 aliases[info.name] = alias
@@ -1016,6 +1010,3 @@ _DATABASE_VIEWS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] 
          ("physical_name", "nvarchar(260)"), ("state_desc", "nvarchar(60)"), ("size", "int"))),
 }
 
-
-def _unused() -> None:  # keep imports that the parts use through this module
-    _ = (time, OutputParameter, ResultSet, SqlType)

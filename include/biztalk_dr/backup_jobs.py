@@ -28,7 +28,7 @@ from biztalk_dr.backup_sets import (
     set_problems,
 )
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BackupSetProblem, PathOutsideRootError, PreflightError
+from biztalk_dr.errors import BackupSetProblem, PathOutsideRootError, PreflightError, SqlServerError
 from biztalk_dr.paths import worker_path_for
 from biztalk_dr.sqlserver import CallKind, SqlServer
 
@@ -239,6 +239,44 @@ def verify_set(cfg: GroupConfig, bset: BackupSet) -> list[str]:
     return [f"set {bset.set_id} {bset.kind} {bset.mark_name}: complete, {len(bset.rows)} databases, all files present"]
 
 
+_HEADER_TYPES = {"db": 1, "lg": 2}  # RESTORE HEADERONLY BackupType: 1 database, 2 log
+
+
+def verify_files_on_server(cfg: GroupConfig, bset: BackupSet) -> list[str]:
+    """Each file read back by the SQL Server that wrote it: readable to the end (RESTORE VERIFYONLY) and
+    holding what the history says (HEADERONLY: database and type). SQL Server can report success for a
+    backup whose file a network share damaged (biztalk-dr.md section 2); only reading it back shows that."""
+    by_server = {inst.server_name.lower(): inst.conn_id for inst in cfg.sites.primary.instances.values()}
+    problems: list[str] = []
+    servers: dict[str, SqlServer] = {}
+    try:
+        for row in bset.rows:
+            conn_id = by_server.get(row.server_name.lower())
+            if conn_id is None:
+                problems.append(f"{row.database_name}: written by {row.server_name}, which is not a primary "
+                                "instance of the config")
+                continue
+            server = servers.setdefault(conn_id, SqlServer(conn_id))
+            try:
+                headers = server.query(tsql.restore_headeronly(row.sql_path))
+                server.run(tsql.restore_verifyonly(row.sql_path), kind=CallKind.RESTORE)
+            except SqlServerError as exc:
+                problems.append(f"{row.database_name}: {row.sql_path} cannot be read back: {exc}")
+                continue
+            newest = headers[-1] if headers else {}
+            if str(newest.get("DatabaseName", "")).lower() != row.database_name.lower() \
+                    or newest.get("BackupType") != _HEADER_TYPES[row.backup_type]:
+                problems.append(f"{row.database_name}: {row.sql_path} holds a backup of "
+                                f"{newest.get('DatabaseName')!r} (type {newest.get('BackupType')}), not the "
+                                f"{row.backup_type} backup adm_BackupHistory records")
+    finally:
+        for server in servers.values():
+            server.close()
+    if problems:
+        raise BackupSetProblem(bset.set_id, problems)
+    return [f"set {bset.set_id}: {len(bset.rows)} files read back by SQL Server (RESTORE VERIFYONLY)"]
+
+
 def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
     """After a partial set or a backup error the chain is broken until the next full set (section 2)."""
     mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_ForceFullBackup")))
@@ -323,7 +361,7 @@ def verify_new_set(cfg: GroupConfig, set_id: int) -> BackupSet:
     with management_server(cfg) as server:
         bset = find_set(cfg, server, set_id)
         try:
-            for line in verify_set(cfg, bset):
+            for line in [*verify_set(cfg, bset), *verify_files_on_server(cfg, bset)]:
                 log.info("%s", line)
         except Exception:
             request_full_backup(cfg, server)

@@ -1,0 +1,140 @@
+"""The backup DAGs run by Airflow (``dag.test()``) against a seeded stand-in primary, through the real
+ODBC provider, pyodbc and FreeTDS: a night's sequence and the faults an operator must hear about."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqlserver_standin import faults
+from tests.conftest import ROOT, STANDIN_LOGIN, standin_available, start_standin
+
+pytestmark = [pytest.mark.standin, pytest.mark.airflow]
+
+GROUP = ["BizTalkMgmtDb", "BizTalkMsgBoxDb", "BizTalkDTADb", "SSODB", "BizTalkRuleEngineDb", "BAMPrimaryImport",
+         "DemoOrders"]
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory):
+    if not standin_available():
+        pytest.skip("the SQL Server stand-in is not part of this build")
+    from biztalk_dr.config import load_config
+    from sqlserver_standin.seed import seed_biztalk_group
+
+    root = tmp_path_factory.mktemp("e2e")
+    text = (ROOT / "include" / "config" / "standin_group.yaml").read_text().replace("@VAR@", str(root))
+    (root / "group.yaml").write_text(text)
+    for folder in ("backups", "landing", "standby-data", "validation-data"):
+        (root / folder).mkdir()
+    cfg = load_config(root / "group.yaml")
+    seed_biztalk_group(root / "primary", cfg, instance_name="SQLPRD01")
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    previous = os.environ.get("BIZTALK_DR_CONFIG")
+    os.environ["BIZTALK_DR_CONFIG"] = str(root / "group.yaml")
+    primary = start_standin(root / "primary", "SQLPRD01", "biztalk_primary")
+    yield root, primary
+    primary.stop()
+    if previous is None:
+        os.environ.pop("BIZTALK_DR_CONFIG", None)
+    else:
+        os.environ["BIZTALK_DR_CONFIG"] = previous
+
+
+def _dag(name: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{name}.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags[name]
+    # Airflow 3.3's dag.test() looks the DAG's deadline alerts up by id in the metadata DB, where an
+    # unscheduled test run never stored them (AttributeError 'dict' has no 'hex' when a run succeeds).
+    # Deadlines are a scheduler feature; their wiring is checked in test_dag_shapes.
+    dag.deadline = None
+    return dag
+
+
+def _states(run) -> dict[str, str]:
+    return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": ti.state
+            for ti in run.get_task_instances()}
+
+
+def _query(primary, sql: str) -> list[tuple]:
+    import pyodbc
+
+    conn = pyodbc.connect(f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={primary.port};TDS_Version=7.4;"
+                          f"UID={STANDIN_LOGIN};PWD={{{primary.password}}};", autocommit=True)
+    try:
+        cursor = conn.cursor().execute(sql)
+        return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+    finally:
+        conn.close()
+
+
+def _asset_events() -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [e.extra for e in session.query(AssetEvent).order_by(AssetEvent.id)]
+
+
+def test_a_night_full_then_marked_log_sets(group):
+    root, primary = group
+    events_before = len(_asset_events())
+    full = _dag("dr_full_backup").test()
+    assert full.state == "success", _states(full)
+    log1 = _dag("dr_log_backup").test()
+    assert log1.state == "success", _states(log1)
+    log2 = _dag("dr_log_backup").test()
+    assert log2.state == "success", _states(log2)
+
+    sets = _query(primary, "SELECT BackupSetId, BackupType, COUNT(*), MIN(CAST(SetComplete AS int)), "
+                           "COUNT(DISTINCT MarkName) FROM BizTalkMgmtDb.dbo.adm_BackupHistory "
+                           "GROUP BY BackupSetId, BackupType ORDER BY BackupSetId")
+    assert [(t, n, ok, marks) for _, t, n, ok, marks in sets] == [("db", 7, 1, 1), ("lg", 7, 1, 1), ("lg", 7, 1, 1)]
+    files = _query(primary, "SELECT BackupFileLocation, BackupFileName FROM BizTalkMgmtDb.dbo.adm_BackupHistory")
+    assert all((Path(location) / name).stat().st_size > 0 for location, name in files)
+    assert _query(primary, "SELECT enabled FROM msdb.dbo.sysjobs") == [(0,)]  # biztalk-dr took over the schedule
+    assert _query(primary, "SELECT DatabaseName FROM BizTalkMgmtDb.dbo.adm_OtherBackupDatabases") == [("DemoOrders",)]
+
+    events = _asset_events()[events_before:]
+    assert [e["kind"] for e in events] == ["full", "log", "log"]
+    assert all(sorted(e["databases"]) == sorted(GROUP) and e["complete"] for e in events)
+    assert len({e["mark"] for e in events}) == 3
+
+
+def test_a_partial_log_set_fails_the_run_and_requests_a_full_backup(group):
+    root, primary = group
+    _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupSettings SET ForceFull = 0")
+    faults.inject(root / "primary", "partial_backup_set", database="BizTalkDTADb")
+    events_before = len(_asset_events())
+    run = _dag("dr_log_backup").test()
+    assert run.state == "failed"
+    assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
+    assert len(_asset_events()) == events_before  # a partial set is never published for shipping
+
+
+def test_a_backup_file_damaged_while_success_was_reported_is_caught_by_verification(group):
+    root, primary = group
+    _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupSettings SET ForceFull = 0")
+    faults.inject(root / "primary", "damage_backup", mode="truncate", database="SSODB")
+    run = _dag("dr_log_backup").test()
+    states = _states(run)
+    assert run.state == "failed", states
+    assert states["take_log_backup_set"] == "success" and states["verify_log_backup_set"] == "failed"
+    assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
+
+
+def test_the_server_down_fails_the_run(group):
+    root, primary = group
+    faults.inject(root / "primary", "refuse_connections")
+    try:
+        run = _dag("dr_log_backup").test()
+        assert run.state == "failed"
+    finally:
+        faults.clear(root / "primary")

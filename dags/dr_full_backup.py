@@ -59,11 +59,18 @@ def dr_full_backup():
     @task(retries=2, retry_delay=dt.timedelta(minutes=2))
     def check_preconditions() -> list[str]:
         """Databases ONLINE in FULL recovery, SQL Agent backup job disabled, backup folder reachable from SQL
-        Server, enough free space. Fails listing every problem with what to do."""
+        Server, enough free space. Fails listing every problem with what to do; only a connection problem
+        is retried, because the others need a person."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from biztalk_dr import backup_jobs
+        from biztalk_dr.errors import PreflightError
 
         cfg = load_config()
-        report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
+        try:
+            report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
+        except PreflightError as exc:
+            raise AirflowFailException(str(exc)) from exc
         for line in report.actions + report.checks:
             print(line)
         return report.actions + report.checks
@@ -91,12 +98,17 @@ def dr_full_backup():
 
     @task
     def take_full_backup_set() -> int:
-        """`sp_ForceFullBackup` then `sp_BackupAllFull_Schedule`: a full backup of every database."""
+        """`sp_ForceFullBackup` then `sp_BackupAllFull_Schedule`: a full backup of every database. On an error
+        a full backup stays requested, so clearing this task (or the next run) takes the whole set again."""
         from biztalk_dr import backup_jobs
 
         cfg = load_config()
         with backup_jobs.management_server(cfg) as server:
-            bset = backup_jobs.take_full_backup_set(cfg, server)
+            try:
+                bset = backup_jobs.take_full_backup_set(cfg, server)
+            except Exception:
+                backup_jobs.request_full_backup(cfg, server)
+                raise
         print(f"full backup set {bset.set_id} ({bset.mark_name}): {len(bset.rows)} database(s)")
         return bset.set_id
 

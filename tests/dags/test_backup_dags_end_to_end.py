@@ -138,3 +138,50 @@ def test_the_server_down_fails_the_run(group):
         assert run.state == "failed"
     finally:
         faults.clear(root / "primary")
+
+
+def _failed_task_error(run, task_id: str) -> str:
+    [ti] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert ti.state == "failed", _states(run)
+    return ti.task_id
+
+
+def test_a_database_in_simple_recovery_stops_the_full_backup_before_anything_is_written(group, capfd):
+    root, primary = group
+    before = _query(primary, "SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory")
+    _query(primary, "ALTER DATABASE BizTalkDTADb SET RECOVERY SIMPLE")
+    try:
+        run = _dag("dr_full_backup").test()
+        _failed_task_error(run, "check_preconditions")  # at once: a person must act, retrying cannot help
+        out = "".join(capfd.readouterr())
+        assert "BizTalkDTADb uses the SIMPLE recovery model" in out and "SET RECOVERY FULL" in out
+        assert _query(primary, "SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory") == before
+    finally:
+        _query(primary, "ALTER DATABASE BizTalkDTADb SET RECOVERY FULL")
+
+
+def test_an_unreachable_backup_path_fails_the_set_with_3201_and_requests_a_full(group, capfd):
+    root, primary = group
+    # twice: BizTalk's procedure retries a failed compressed backup uncompressed (biztalk-dr.md section 2)
+    faults.inject(root / "primary", "fail_backup", database="BizTalkMsgBoxDb", count=2)
+    run = _dag("dr_full_backup").test()
+    assert run.state == "failed", _states(run)
+    assert "3201" in "".join(capfd.readouterr())
+    assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
+
+
+def test_an_enabled_agent_job_stops_the_full_backup_unless_the_config_allows_disabling_it(group, capfd):
+    root, primary = group
+    strict = root / "group_keep_job.yaml"
+    strict.write_text((root / "group.yaml").read_text().replace("disable_sql_agent_job: true",
+                                                                "disable_sql_agent_job: false"))
+    _query(primary, "EXEC msdb.dbo.sp_update_job @job_name = N'Backup BizTalk Server (BizTalkMgmtDb)', @enabled = 1")
+    os.environ["BIZTALK_DR_CONFIG"] = str(strict)
+    try:
+        run = _dag("dr_full_backup").test()
+    finally:
+        os.environ["BIZTALK_DR_CONFIG"] = str(root / "group.yaml")
+    _failed_task_error(run, "check_preconditions")
+    out = "".join(capfd.readouterr())
+    assert "Backup BizTalk Server (BizTalkMgmtDb)" in out and "sp_update_job" in out  # says how to disable it
+    assert _query(primary, "SELECT enabled FROM msdb.dbo.sysjobs") == [(1,)]  # left as the operator had it

@@ -71,6 +71,20 @@ def _syntax_error(text: str) -> Exception:
     return sql_error(102, text, abort=Abort.BATCH)
 
 
+def _quoted_end(sql: str, start: int, body: int, quote: str) -> int:
+    """The index just past the quote that closes the quoted text opened at ``start`` (its text begins at
+    ``body``); a doubled quote stands for itself. Unclosed: 105, as SQL Server says."""
+    j = body
+    while True:
+        k = sql.find(quote, j)
+        if k < 0:
+            raise sql_error(105, sql[start:start + 40], abort=Abort.BATCH)
+        if sql.startswith(quote * 2, k):
+            j = k + 2
+            continue
+        return k + 1
+
+
 def tokenize(sql: str) -> list[Token]:
     tokens: list[Token] = []
     i, n, line = 0, len(sql), 1
@@ -98,47 +112,15 @@ def tokenize(sql: str) -> list[Token]:
             line += sql.count("\n", i, j)
             i = j
         elif ch == "'" or (ch in "Nn" and sql.startswith("'", i + 1)):
-            j = i + (2 if ch != "'" else 1)
-            value = []
-            while True:
-                k = sql.find("'", j)
-                if k < 0:
-                    raise sql_error(105, sql[i:i + 40], abort=Abort.BATCH)
-                value.append(sql[j:k])
-                if sql.startswith("''", k):
-                    value.append("'")
-                    j = k + 2
-                    continue
-                j = k + 1
-                break
-            tokens.append(Token("string", sql[i:j], "".join(value), i, j, line))
+            body = i + (2 if ch != "'" else 1)
+            j = _quoted_end(sql, i, body, "'")
+            tokens.append(Token("string", sql[i:j], sql[body:j - 1].replace("''", "'"), i, j, line))
             line += sql.count("\n", i, j)
             i = j
-        elif ch == "[":
-            j = i + 1
-            while True:
-                k = sql.find("]", j)
-                if k < 0:
-                    raise sql_error(105, sql[i:i + 40], abort=Abort.BATCH)
-                if sql.startswith("]]", k):
-                    j = k + 2
-                    continue
-                j = k + 1
-                break
+        elif ch in '["':
+            j = _quoted_end(sql, i, i + 1, "]" if ch == "[" else '"')
             tokens.append(Token("qname", sql[i:j], unquote(sql[i:j]), i, j, line))
             i = j
-        elif ch == '"':
-            k = i + 1
-            while True:
-                k = sql.find('"', k)
-                if k < 0:
-                    raise sql_error(105, sql[i:i + 40], abort=Abort.BATCH)
-                if sql.startswith('""', k):
-                    k += 2
-                    continue
-                break
-            tokens.append(Token("qname", sql[i:k + 1], unquote(sql[i:k + 1]), i, k + 1, line))
-            i = k + 1
         elif ch.isdigit() or (ch == "." and i + 1 < n and sql[i + 1].isdigit()):
             j = i + 1
             while j < n and (sql[j].isalnum() or sql[j] == "."):

@@ -66,8 +66,10 @@ def _states(run) -> dict[str, str]:
 def _query(primary, sql: str) -> list[tuple]:
     import pyodbc
 
-    conn = pyodbc.connect(f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={primary.port};TDS_Version=7.4;"
-                          f"UID={STANDIN_LOGIN};PWD={{{primary.password}}};", autocommit=True)
+    from tests.sqlserver_standin.tds.conftest import odbc_connection_string
+
+    conn = pyodbc.connect(odbc_connection_string("freetds", primary.port, STANDIN_LOGIN, primary.password),
+                          autocommit=True)
     try:
         cursor = conn.cursor().execute(sql)
         return [tuple(r) for r in cursor.fetchall()] if cursor.description else []

@@ -21,7 +21,7 @@ import pyodbc
 import pytest
 
 from tests.conftest import free_port
-from tests.sqlserver_standin.tds.conftest import MSODBC_LIBRARY
+from tests.sqlserver_standin.tds.conftest import odbc_connection_string
 
 STACKS = ("freetds", "msodbc", "pymssql")
 LOGIN = "standin_tester"
@@ -135,15 +135,8 @@ class Instance:
                 conn = pymssql.connect(server="127.0.0.1", port=self.port, user=LOGIN, password=password,
                                        database=database or "", login_timeout=5, autocommit=True)
             else:
-                if stack == "freetds":
-                    text = f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={self.port};TDS_Version=7.4;"
-                elif MSODBC_LIBRARY is None:
-                    pytest.skip("Microsoft ODBC Driver 18 (PyPI mssql-python-odbc) is not installed")
-                else:
-                    text = f"DRIVER={{{MSODBC_LIBRARY}}};SERVER=127.0.0.1,{self.port};Encrypt=no;"
-                if database:
-                    text += f"DATABASE={database};"
-                conn = pyodbc.connect(text + f"UID={LOGIN};PWD={{{password}}};", autocommit=True, timeout=5)
+                conn = pyodbc.connect(odbc_connection_string(stack, self.port, LOGIN, password, database),
+                                      autocommit=True, timeout=5)
         except (pyodbc.Error, pymssql.Error) as exc:
             raise ServerError(_numbers(exc), str(exc)) from None
         return Client(conn, stack)

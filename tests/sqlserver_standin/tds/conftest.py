@@ -158,6 +158,19 @@ def _odbc_password(password: str) -> str:
     return "{" + password.replace("}", "}}") + "};"  # FreeTDS needs the ; after a braced value
 
 
+def odbc_connection_string(stack: str, port: int, login: str, password: str, database: str | None = None) -> str:
+    """pyodbc's connection string for the "freetds" or "msodbc" stack (skips when Driver 18 is missing)."""
+    if stack == "freetds":
+        text = f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={port};TDS_Version=7.4;"
+    elif MSODBC_LIBRARY is None:
+        pytest.skip("Microsoft ODBC Driver 18 (PyPI mssql-python-odbc) is not installed")
+    else:
+        text = f"DRIVER={{{MSODBC_LIBRARY}}};SERVER=127.0.0.1,{port};Encrypt=no;"
+    if database:
+        text += f"DATABASE={database};"
+    return text + f"UID={login};PWD=" + _odbc_password(password)
+
+
 @pytest.fixture
 def connect() -> Callable[..., object]:
     """connect(stack, port, password=..., autocommit=True, timeout=0) -> a DB-API connection.
@@ -170,13 +183,8 @@ def connect() -> Callable[..., object]:
         if stack == "pymssql":
             return pymssql.connect(server="127.0.0.1", port=port, user=LOGIN, password=password,
                                    login_timeout=5, timeout=timeout or 60, autocommit=autocommit)
-        if stack == "freetds":
-            text = f"DRIVER={{FreeTDS}};SERVER=127.0.0.1;PORT={port};TDS_Version=7.4;UID={LOGIN};"
-        elif MSODBC_LIBRARY is None:
-            pytest.skip("Microsoft ODBC Driver 18 (PyPI mssql-python-odbc) is not installed")
-        else:
-            text = f"DRIVER={{{MSODBC_LIBRARY}}};SERVER=127.0.0.1,{port};Encrypt=no;UID={LOGIN};"
-        conn = pyodbc.connect(text + "PWD=" + _odbc_password(password), autocommit=autocommit, timeout=5)
+        conn = pyodbc.connect(odbc_connection_string(stack, port, LOGIN, password), autocommit=autocommit,
+                              timeout=5)
         conn.timeout = timeout
         return conn
 

@@ -11,8 +11,9 @@ job; the backups are still taken by BizTalk's own, supported procedures in the m
 2. **register_custom_databases** — the config's custom databases in `adm_OtherBackupDatabases`.
 3. **set_backup_compression** — `sp_SetBackupCompression` per `backup.compression`.
 4. **take_full_backup_set** — `sp_ForceFullBackup`, then `sp_BackupAllFull_Schedule`.
-5. **verify_full_backup_set** — complete, one backup per database, every file present; published as
-   an Asset event for `dr_log_shipping`.
+5. **verify_backup_set** — `check_set_complete`: complete, one backup per database, every file
+   present; `read_back_backup_file`, one box per database: SQL Server reads the file back
+   (VERIFYONLY, HEADERONLY); `publish_backup_set`: an Asset event that starts `dr_log_shipping`.
 6. **delete_old_history** — `sp_DeleteBackupHistory` (history rows only, never files).
 7. **apply_file_retention** — deletes a backup file only when it is older than `retention.file_days`,
    not needed by the newest restorable chain, and has a verified copy at the standby site. Every
@@ -28,9 +29,9 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
-from biztalk_dr.assets import BACKUP_SETS
 from biztalk_dr.config import load_config
 from biztalk_dr.schedules import full_backup_timetable
+from biztalk_dr.task_groups import verify_backup_set
 
 CONFIG = load_config()
 
@@ -112,15 +113,6 @@ def dr_full_backup():
         print(f"full backup set {bset.set_id} ({bset.mark_name}): {len(bset.rows)} database(s)")
         return bset.set_id
 
-    @task(outlets=[BACKUP_SETS])
-    def verify_full_backup_set(set_id: int, *, outlet_events=None) -> dict:
-        """Complete, exactly the group's databases, every file present; publishes the set for shipping."""
-        from biztalk_dr import backup_jobs
-
-        bset = backup_jobs.verify_new_set(load_config(), set_id)
-        outlet_events[BACKUP_SETS].extra = bset.as_event()
-        return bset.as_event()
-
     @task
     def delete_old_history() -> int:
         """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
@@ -148,7 +140,7 @@ def dr_full_backup():
 
     taken = take_full_backup_set()
     chain(check_preconditions(), register_custom_databases(), set_backup_compression(), taken)
-    chain(verify_full_backup_set(taken), delete_old_history(), apply_file_retention())
+    chain(verify_backup_set(taken), delete_old_history(), apply_file_retention())
 
 
 dr_full_backup()

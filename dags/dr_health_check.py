@@ -58,7 +58,8 @@ def dr_health_check():
             raise RuntimeError(result.summary())
         return result.summary()
 
-    check_instance.expand(target=list_instances())
+    # expand() does not copy the docstring into doc_md as a plain @task call does
+    check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 
 
 dr_health_check()

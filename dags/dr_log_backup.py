@@ -7,8 +7,9 @@ Every few minutes (config `schedules.log_backup_minutes`, default 15) this DAG d
 name into every database of the group** and then backs up each database's log. That shared mark is
 the only point to which all the databases can be restored consistently.
 
-Then it verifies the new set: complete (`SetComplete = 1`), one backup per database of the group,
-every file present in the backup folder. A partial set or a backup error is never silent: the task
+Then **verify_backup_set** proves the new set: complete (`SetComplete = 1`), one backup per database
+of the group, every file present in the backup folder, and each database's file read back by SQL
+Server (one box per database). A partial set or a backup error is never silent: the task
 requests a full backup (`sp_ForceFullBackup`, the chain is broken until the next full set), fails,
 and alerts. Each verified set is published as an Asset event; `dr_log_shipping` ships it.
 
@@ -25,9 +26,9 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
-from biztalk_dr.assets import BACKUP_SETS
 from biztalk_dr.config import load_config
 from biztalk_dr.schedules import every_minutes_timetable
+from biztalk_dr.task_groups import verify_backup_set
 
 CONFIG = load_config()
 INTERVAL = CONFIG.schedules.log_backup_minutes
@@ -66,17 +67,7 @@ def dr_log_backup():
         print(f"log backup set {bset.set_id} with mark {bset.mark_name}: {len(bset.rows)} database(s)")
         return bset.set_id
 
-    @task(outlets=[BACKUP_SETS])
-    def verify_log_backup_set(set_id: int, *, outlet_events=None) -> dict:
-        """Complete, exactly the group's databases, every file present. A bad set requests a full backup,
-        fails the run and alerts; a good one is published for log shipping."""
-        from biztalk_dr import backup_jobs
-
-        bset = backup_jobs.verify_new_set(load_config(), set_id)
-        outlet_events[BACKUP_SETS].extra = bset.as_event()
-        return bset.as_event()
-
-    verify_log_backup_set(take_log_backup_set())
+    verify_backup_set(take_log_backup_set())
 
 
 dr_log_backup()

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from biztalk_dr.config import GroupConfig, load_config
-from biztalk_dr.errors import SqlServerError
+from biztalk_dr.errors import BackupSetProblem, SqlServerError
 
 __all__ = ["Alert", "ADVICE_BY_ERROR", "alert_from_context", "DrAlertNotifier", "send_alert"]
 
@@ -72,7 +72,7 @@ def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
     dag_id = getattr(ti, "dag_id", "") or str(context.get("dag", ""))
     task_id = getattr(ti, "task_id", "") or ""
     run_id = getattr(ti, "run_id", "") or str(context.get("run_id", ""))
-    number = exc.number if isinstance(exc, SqlServerError) else None
+    number = getattr(exc, "number", None) if isinstance(exc, SqlServerError | BackupSetProblem) else None
     advice = getattr(exc, "advice", "") or (ADVICE_BY_ERROR.get(number, "") if number is not None else "")
     return Alert(
         title=f"[{group}] biztalk-dr: {dag_id} failed at {task_id}",

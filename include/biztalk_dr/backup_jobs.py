@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,9 @@ __all__ = [
     "take_full_backup_set",
     "take_log_backup_set",
     "verify_set",
+    "read_back_file",
+    "check_new_set",
+    "read_back_new_file",
     "request_full_backup",
     "delete_history",
 ]
@@ -242,39 +246,30 @@ def verify_set(cfg: GroupConfig, bset: BackupSet) -> list[str]:
 _HEADER_TYPES = {"db": 1, "lg": 2}  # RESTORE HEADERONLY BackupType: 1 database, 2 log
 
 
-def verify_files_on_server(cfg: GroupConfig, bset: BackupSet) -> list[str]:
-    """Each file read back by the SQL Server that wrote it: readable to the end (RESTORE VERIFYONLY) and
-    holding what the history says (HEADERONLY: database and type). SQL Server can report success for a
-    backup whose file a network share damaged (biztalk-dr.md section 2); only reading it back shows that."""
+def read_back_file(cfg: GroupConfig, row: HistoryRow) -> str:
+    """One database's file read back by the SQL Server that wrote it: readable to the end (RESTORE
+    VERIFYONLY) and holding what the history says (HEADERONLY: database and type). SQL Server can report
+    success for a backup whose file a network share damaged (biztalk-dr.md section 2); only reading it
+    back shows that."""
     by_server = {inst.server_name.lower(): inst.conn_id for inst in cfg.sites.primary.instances.values()}
-    problems: list[str] = []
-    servers: dict[str, SqlServer] = {}
-    try:
-        for row in bset.rows:
-            conn_id = by_server.get(row.server_name.lower())
-            if conn_id is None:
-                problems.append(f"{row.database_name}: written by {row.server_name}, which is not a primary "
-                                "instance of the config")
-                continue
-            server = servers.setdefault(conn_id, SqlServer(conn_id))
-            try:
-                headers = server.query(tsql.restore_headeronly(row.sql_path))
-                server.run(tsql.restore_verifyonly(row.sql_path), kind=CallKind.RESTORE)
-            except SqlServerError as exc:
-                problems.append(f"{row.database_name}: {row.sql_path} cannot be read back: {exc}")
-                continue
-            newest = headers[-1] if headers else {}
-            if str(newest.get("DatabaseName", "")).lower() != row.database_name.lower() \
-                    or newest.get("BackupType") != _HEADER_TYPES[row.backup_type]:
-                problems.append(f"{row.database_name}: {row.sql_path} holds a backup of "
-                                f"{newest.get('DatabaseName')!r} (type {newest.get('BackupType')}), not the "
-                                f"{row.backup_type} backup adm_BackupHistory records")
-    finally:
-        for server in servers.values():
-            server.close()
-    if problems:
-        raise BackupSetProblem(bset.set_id, problems)
-    return [f"set {bset.set_id}: {len(bset.rows)} files read back by SQL Server (RESTORE VERIFYONLY)"]
+    conn_id = by_server.get(row.server_name.lower())
+    if conn_id is None:
+        raise BackupSetProblem(row.backup_set_id, [f"{row.database_name}: written by {row.server_name}, which is not a "
+                                            "primary instance of the config"])
+    with SqlServer(conn_id) as server:
+        try:
+            headers = server.query(tsql.restore_headeronly(row.sql_path))
+            server.run(tsql.restore_verifyonly(row.sql_path), kind=CallKind.RESTORE)
+        except SqlServerError as exc:
+            raise BackupSetProblem(row.backup_set_id, [f"{row.database_name}: {row.sql_path} cannot be read back: {exc}"],
+                                   number=exc.number) from exc
+    newest = headers[-1] if headers else {}
+    if str(newest.get("DatabaseName", "")).lower() != row.database_name.lower() \
+            or newest.get("BackupType") != _HEADER_TYPES[row.backup_type]:
+        raise BackupSetProblem(row.backup_set_id, [
+            f"{row.database_name}: {row.sql_path} holds a backup of {newest.get('DatabaseName')!r} (type "
+            f"{newest.get('BackupType')}), not the {row.backup_type} backup adm_BackupHistory records"])
+    return f"{row.database_name}: {row.sql_path} read back by {row.server_name} (RESTORE VERIFYONLY)"
 
 
 def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
@@ -355,15 +350,35 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
     return result
 
 
-def verify_new_set(cfg: GroupConfig, set_id: int) -> BackupSet:
-    """Verify a set just taken; a bad set requests a full backup (the chain is broken until the next
-    full set, biztalk-dr.md section 2) before the error is raised."""
-    with management_server(cfg) as server:
-        bset = find_set(cfg, server, set_id)
-        try:
-            for line in [*verify_set(cfg, bset), *verify_files_on_server(cfg, bset)]:
-                log.info("%s", line)
-        except Exception:
+@contextmanager
+def full_backup_requested_on_failure(cfg: GroupConfig) -> Iterator[None]:
+    """A bad set breaks the chain until the next full set (biztalk-dr.md section 2): request the full
+    backup before the error goes on, so the next scheduled run repairs the chain."""
+    try:
+        yield
+    except Exception:
+        with management_server(cfg) as server:
             request_full_backup(cfg, server)
-            raise
+        raise
+
+
+def check_new_set(cfg: GroupConfig, set_id: int) -> BackupSet:
+    """The set-level checks of a set just taken (complete, exactly the group's databases, files present)."""
+    with full_backup_requested_on_failure(cfg):
+        with management_server(cfg) as server:
+            bset = find_set(cfg, server, set_id)
+        for line in verify_set(cfg, bset):
+            log.info("%s", line)
     return bset
+
+
+def read_back_new_file(cfg: GroupConfig, set_id: int, database: str) -> str:
+    """``read_back_file`` for one database of a set just taken."""
+    with full_backup_requested_on_failure(cfg):
+        with management_server(cfg) as server:
+            row = find_set(cfg, server, set_id).row_for(database)
+        if row is None:
+            raise BackupSetProblem(set_id, [f"set {set_id} has no backup of {database}"])
+        line = read_back_file(cfg, row)
+        log.info("%s", line)
+    return line

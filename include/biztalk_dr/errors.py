@@ -93,10 +93,12 @@ class PreflightError(BizTalkDrError):
 class BackupSetProblem(BizTalkDrError):
     """A backup set cannot be used for recovery (partial, databases missing, files missing)."""
 
-    def __init__(self, set_id: int | None, problems: Sequence[str], advice: str = "") -> None:
+    def __init__(self, set_id: int | None, problems: Sequence[str], advice: str = "",
+                 number: int | None = None) -> None:
         self.set_id = set_id
         self.problems = list(problems)
         self.advice = advice
+        self.number = number  # SQL Server's error number when SQL Server found the problem
         super().__init__("; ".join(self.problems))
 
 

@@ -59,7 +59,8 @@ def _dag(name: str):
 
 
 def _states(run) -> dict[str, str]:
-    return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": ti.state
+    """Task states by task id; a mapped task's boxes as ``task_id[database]`` (its rendered map index)."""
+    return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index}]": ti.state
             for ti in run.get_task_instances()}
 
 
@@ -128,7 +129,12 @@ def test_a_backup_file_damaged_while_success_was_reported_is_caught_by_verificat
     run = _dag("dr_log_backup").test()
     states = _states(run)
     assert run.state == "failed", states
-    assert states["take_log_backup_set"] == "success" and states["verify_log_backup_set"] == "failed"
+    read_back = {k: v for k, v in states.items() if k.startswith("verify_backup_set.read_back_backup_file[")}
+    assert states["take_log_backup_set"] == "success"
+    assert states["verify_backup_set.check_set_complete"] == "success"
+    assert read_back["verify_backup_set.read_back_backup_file[SSODB]"] == "failed"
+    assert sorted(v for k, v in read_back.items() if "SSODB" not in k) == ["success"] * (len(read_back) - 1)
+    assert states["verify_backup_set.publish_backup_set"] == "upstream_failed"
     assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
 
 

@@ -31,14 +31,17 @@ def test_full_backup_runs_its_steps_in_order(dagbag):
     dag = dagbag.dags["dr_full_backup"]
     assert upstream_chain(dag, "apply_file_retention") == [
         "check_preconditions", "register_custom_databases", "set_backup_compression", "take_full_backup_set",
-        "verify_full_backup_set", "delete_old_history", "apply_file_retention"]
+        "verify_backup_set.check_set_complete", "verify_backup_set.read_back_backup_file",
+        "verify_backup_set.publish_backup_set", "delete_old_history", "apply_file_retention"]
     assert dag.max_active_runs == 1
     assert dag.params["dry_run"] is False
 
 
 def test_log_backup_takes_then_verifies(dagbag):
     dag = dagbag.dags["dr_log_backup"]
-    assert upstream_chain(dag, "verify_log_backup_set") == ["take_log_backup_set", "verify_log_backup_set"]
+    assert upstream_chain(dag, "verify_backup_set.publish_backup_set") == [
+        "take_log_backup_set", "verify_backup_set.check_set_complete", "verify_backup_set.read_back_backup_file",
+        "verify_backup_set.publish_backup_set"]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert str(dag.timetable.summary) == "*/15 * * * *"
 
@@ -46,8 +49,8 @@ def test_log_backup_takes_then_verifies(dagbag):
 def test_backup_sets_are_published_as_assets(dagbag):
     from biztalk_dr.assets import BACKUP_SETS
 
-    for dag_id, task_id in (("dr_full_backup", "verify_full_backup_set"), ("dr_log_backup", "verify_log_backup_set")):
-        outlets = dagbag.dags[dag_id].get_task(task_id).outlets
+    for dag_id in ("dr_full_backup", "dr_log_backup"):
+        outlets = dagbag.dags[dag_id].get_task("verify_backup_set.publish_backup_set").outlets
         assert [o.name for o in outlets] == [BACKUP_SETS.name]
 
 
@@ -64,3 +67,10 @@ def test_every_backup_task_alerts_on_failure(dagbag):
         for t in dagbag.dags[dag_id].tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
             assert any(isinstance(c, DrAlertNotifier) for c in callbacks), f"{dag_id}.{t.task_id}"
+
+
+def test_each_database_file_is_read_back_in_its_own_box(dagbag):
+    for dag_id in ("dr_full_backup", "dr_log_backup"):
+        read_back = dagbag.dags[dag_id].get_task("verify_backup_set.read_back_backup_file")
+        assert read_back.map_index_template == "{{ task.op_kwargs['database'] }}"
+        assert "RESTORE VERIFYONLY" in read_back.doc_md

@@ -10,8 +10,14 @@ connection and reports:
   FULL recovery (BizTalk's log backups need it); on the **standby** every seeded database must be
   RESTORING (ready for the next log); databases not seeded yet are listed as such.
 
-Each instance is its own task, so one unreachable instance shows as one red box. The task log
-has the details; nothing is changed on any server.
+Each instance is its own task, so one unreachable instance shows as one red box.
+
+**check_backup_schedules** finds missed backups from what was actually written: the newest complete
+log set must be younger than two log intervals, the newest complete full set younger than its
+frequency plus six hours. A paused DAG, a stopped scheduler or runs that fail before writing a set
+all show here, where no deadline alert can fire (there is no late run, only no backup).
+
+The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
+from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
 
 CONFIG = load_config()
@@ -33,7 +40,7 @@ CONFIG = load_config()
     max_active_runs=1,
     doc_md=__doc__,
     tags=["biztalk-dr", "health", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0},
+    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
 )
 def dr_health_check():
     @task
@@ -58,6 +65,24 @@ def dr_health_check():
             raise RuntimeError(result.summary())
         return result.summary()
 
+    @task
+    def check_backup_schedules() -> list[str]:
+        """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
+        promise; fails naming the late kind, its newest set and its age."""
+        from biztalk_dr import backup_jobs
+        from biztalk_dr.backup_freshness import check_backup_schedules as check
+        from biztalk_dr.errors import BackupScheduleMissed
+
+        cfg = load_config()
+        with backup_jobs.management_server(cfg) as server:
+            checks = check(cfg, backup_jobs.read_sets(cfg, server), now=backup_jobs.history_clock_now(cfg, server))
+        for c in checks:
+            print(c.text())
+        if missed := [c.text() for c in checks if c.missed]:
+            raise BackupScheduleMissed(missed)
+        return [c.text() for c in checks]
+
+    check_backup_schedules()
     # expand() does not copy the docstring into doc_md as a plain @task call does
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 

@@ -6,6 +6,7 @@
     ├── PathOutsideRootError        a file path escapes its configured root
     ├── PreflightError              a check before a backup/restore step failed (with what to do)
     ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
+    ├── BackupScheduleMissed        no new backup set where the schedule promised one
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
         ├── SqlConnectionError      the instance cannot be reached or refused the login
         └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
@@ -27,6 +28,7 @@ __all__ = [
     "PathOutsideRootError",
     "PreflightError",
     "BackupSetProblem",
+    "BackupScheduleMissed",
     "SqlMessage",
     "SqlServerError",
     "SqlConnectionError",
@@ -99,6 +101,16 @@ class BackupSetProblem(BizTalkDrError):
         self.problems = list(problems)
         self.advice = advice
         self.number = number  # SQL Server's error number when SQL Server found the problem
+        super().__init__("; ".join(self.problems))
+
+
+class BackupScheduleMissed(BizTalkDrError):
+    """The newest complete backup set of a kind is older than its schedule allows."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        self.advice = ("Open the backup DAG named above: is it paused, are its runs failing, is the scheduler "
+                       "running? Every missed log backup widens the data-loss window.")
         super().__init__("; ".join(self.problems))
 
 

@@ -3,6 +3,7 @@ ODBC provider, pyodbc and FreeTDS: a night's sequence and the faults an operator
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from sqlserver_standin import faults
 from tests.conftest import ROOT, STANDIN_LOGIN, standin_available, start_standin
+from tests.smtp_sink import smtp_connection, start_smtp_sink
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
 
@@ -28,6 +30,7 @@ def group(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("e2e")
     text = (ROOT / "include" / "config" / "standin_group.yaml").read_text().replace("@VAR@", str(root))
+    text += "\nalerts:\n  smtp: {conn_id: e2e_smtp, to: [biztalk-ops@example.test]}\n"
     (root / "group.yaml").write_text(text)
     for folder in ("backups", "landing", "standby-data", "validation-data"):
         (root / folder).mkdir()
@@ -37,7 +40,10 @@ def group(tmp_path_factory):
     previous = os.environ.get("BIZTALK_DR_CONFIG")
     os.environ["BIZTALK_DR_CONFIG"] = str(root / "group.yaml")
     primary = start_standin(root / "primary", "SQLPRD01", "biztalk_primary")
-    yield root, primary
+    mail = start_smtp_sink()
+    os.environ["AIRFLOW_CONN_E2E_SMTP"] = json.dumps(smtp_connection(mail))
+    yield root, primary, mail
+    mail.stop()
     primary.stop()
     if previous is None:
         os.environ.pop("BIZTALK_DR_CONFIG", None)
@@ -87,7 +93,7 @@ def _asset_events() -> list[dict]:
 
 
 def test_a_night_full_then_marked_log_sets(group):
-    root, primary = group
+    root, primary, mail = group
     events_before = len(_asset_events())
     full = _dag("dr_full_backup").test()
     assert full.state == "success", _states(full)
@@ -111,8 +117,32 @@ def test_a_night_full_then_marked_log_sets(group):
     assert len({e["mark"] for e in events}) == 3
 
 
+def _mails_about(mail, sent_before: int, task_id: str) -> list[tuple[str, str]]:
+    return [(subject, body) for subject, body in mail.texts()[sent_before:] if f"at {task_id}" in subject]
+
+
+def test_a_missed_log_backup_schedule_is_found_and_alerted(group):
+    root, primary, mail = group
+    if not _query(primary, "SELECT 1 FROM BizTalkMgmtDb.dbo.adm_BackupHistory WHERE BackupType = 'lg' AND SetComplete = 1"):
+        assert _dag("dr_full_backup").test().state == "success"
+        assert _dag("dr_log_backup").test().state == "success"
+    # as if dr_log_backup had been paused for 45 minutes: the newest log set is three intervals old
+    _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupHistory SET BackupDateTime = DATEADD(minute, -45, BackupDateTime)")
+    sent = len(mail.messages)
+    try:
+        run = _dag("dr_health_check").test()
+    finally:
+        _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupHistory SET BackupDateTime = DATEADD(minute, 45, BackupDateTime)")
+    assert _states(run)["check_backup_schedules"] == "failed"
+    [(subject, body)] = _mails_about(mail, sent, "check_backup_schedules")
+    assert subject == "[DEMO-BTS] biztalk-dr: dr_health_check failed at check_backup_schedules"
+    assert "MISSED: newest complete log set" in body and "dr_log_backup must produce one at least every 30 min" in body
+    assert "What to do: Open the backup DAG named above: is it paused" in body
+    assert "full" not in body.split("MISSED")[0]  # the full set is on schedule and not blamed
+
+
 def test_a_partial_log_set_fails_the_run_and_requests_a_full_backup(group):
-    root, primary = group
+    root, primary, mail = group
     _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupSettings SET ForceFull = 0")
     faults.inject(root / "primary", "partial_backup_set", database="BizTalkDTADb")
     events_before = len(_asset_events())
@@ -123,9 +153,10 @@ def test_a_partial_log_set_fails_the_run_and_requests_a_full_backup(group):
 
 
 def test_a_backup_file_damaged_while_success_was_reported_is_caught_by_verification(group):
-    root, primary = group
+    root, primary, mail = group
     _query(primary, "UPDATE BizTalkMgmtDb.dbo.adm_BackupSettings SET ForceFull = 0")
     faults.inject(root / "primary", "damage_backup", mode="truncate", database="SSODB")
+    sent = len(mail.messages)
     run = _dag("dr_log_backup").test()
     states = _states(run)
     assert run.state == "failed", states
@@ -136,10 +167,12 @@ def test_a_backup_file_damaged_while_success_was_reported_is_caught_by_verificat
     assert sorted(v for k, v in read_back.items() if "SSODB" not in k) == ["success"] * (len(read_back) - 1)
     assert states["verify_backup_set.publish_backup_set"] == "upstream_failed"
     assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
+    [(_, body)] = _mails_about(mail, sent, "verify_backup_set.read_back_backup_file")
+    assert "SSODB:" in body and "cannot be read back" in body and "What to do:" in body
 
 
 def test_the_server_down_fails_the_run(group):
-    root, primary = group
+    root, primary, mail = group
     faults.inject(root / "primary", "refuse_connections")
     try:
         run = _dag("dr_log_backup").test()
@@ -155,7 +188,7 @@ def _failed_task_error(run, task_id: str) -> str:
 
 
 def test_a_database_in_simple_recovery_stops_the_full_backup_before_anything_is_written(group, capfd):
-    root, primary = group
+    root, primary, mail = group
     before = _query(primary, "SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory")
     _query(primary, "ALTER DATABASE BizTalkDTADb SET RECOVERY SIMPLE")
     try:
@@ -169,17 +202,21 @@ def test_a_database_in_simple_recovery_stops_the_full_backup_before_anything_is_
 
 
 def test_an_unreachable_backup_path_fails_the_set_with_3201_and_requests_a_full(group, capfd):
-    root, primary = group
+    root, primary, mail = group
     # twice: BizTalk's procedure retries a failed compressed backup uncompressed (biztalk-dr.md section 2)
     faults.inject(root / "primary", "fail_backup", database="BizTalkMsgBoxDb", count=2)
+    sent = len(mail.messages)
     run = _dag("dr_full_backup").test()
     assert run.state == "failed", _states(run)
     assert "3201" in "".join(capfd.readouterr())
+    [(_, body)] = _mails_about(mail, sent, "take_full_backup_set")
+    assert "SQL Server error 3201" in body and "BizTalkMsgBoxDb" in body
+    assert "What to do: SQL Server cannot open the backup file" in body
     assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
 
 
 def test_an_enabled_agent_job_stops_the_full_backup_unless_the_config_allows_disabling_it(group, capfd):
-    root, primary = group
+    root, primary, mail = group
     strict = root / "group_keep_job.yaml"
     strict.write_text((root / "group.yaml").read_text().replace("disable_sql_agent_job: true",
                                                                 "disable_sql_agent_job: false"))

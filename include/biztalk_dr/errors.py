@@ -7,6 +7,8 @@
     ├── PreflightError              a check before a backup/restore step failed (with what to do)
     ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
     ├── BackupScheduleMissed        no new backup set where the schedule promised one
+    ├── BackupFileError             a file is not a readable SQL Server backup (which file, why)
+    ├── RestorePlanError            the backups cannot reach the target (gap, missing stripe, no full)
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
         ├── SqlConnectionError      the instance cannot be reached or refused the login
         └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
@@ -29,6 +31,8 @@ __all__ = [
     "PreflightError",
     "BackupSetProblem",
     "BackupScheduleMissed",
+    "BackupFileError",
+    "RestorePlanError",
     "SqlMessage",
     "SqlServerError",
     "SqlConnectionError",
@@ -112,6 +116,25 @@ class BackupScheduleMissed(BizTalkDrError):
         self.advice = ("Open the backup DAG named above: is it paused, are its runs failing, is the scheduler "
                        "running? Every missed log backup widens the data-loss window.")
         super().__init__("; ".join(self.problems))
+
+
+class BackupFileError(BizTalkDrError):
+    """A file cannot be read as a SQL Server backup; the message names the file and the reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class RestorePlanError(BizTalkDrError):
+    """No restore sequence of the given backups reaches the target; every problem is named with its
+    LSNs and files."""
+
+    def __init__(self, database: str, problems: Sequence[str]) -> None:
+        self.database = database
+        self.problems = list(problems)
+        super().__init__(f"{database}: " + "; ".join(self.problems))
 
 
 @dataclass(frozen=True)

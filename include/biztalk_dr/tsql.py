@@ -31,6 +31,8 @@ __all__ = [
     "backup_log",
     "restore_database",
     "restore_log",
+    "restore_database_options",
+    "restore_log_options",
     "recover_database",
     "restore_headeronly",
     "restore_filelistonly",
@@ -244,12 +246,18 @@ def restore_database(database: str, paths: Sequence[str] | str, *, recovery: Rec
                      moves: Sequence[Move] = (), replace: bool = False, file: int | None = None,
                      stats: int | None = None) -> str:
     """Restore a full or differential backup (the start of a restore sequence)."""
+    options = restore_database_options(recovery=recovery, moves=moves, replace=replace, file=file, stats=stats)
+    return f"RESTORE DATABASE {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+
+
+def restore_database_options(*, recovery: Recovery = Recovery.NORECOVERY, moves: Sequence[Move] = (),
+                             replace: bool = False, file: int | None = None, stats: int | None = None) -> list[str]:
+    """The WITH options of ``restore_database``, for plans that show them before anything runs."""
     options = _file_position(file) + _moves(moves)
     if replace:
         options.append("REPLACE")
     options.append(recovery.value)
-    options += _stats(stats)
-    return f"RESTORE DATABASE {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+    return options + _stats(stats)
 
 
 def restore_log(database: str, paths: Sequence[str] | str, *, recovery: Recovery = Recovery.NORECOVERY,
@@ -258,6 +266,16 @@ def restore_log(database: str, paths: Sequence[str] | str, *, recovery: Recovery
                 file: int | None = None, stats: int | None = None) -> str:
     """Apply one log backup. ``stop_at_mark`` includes the marked transaction, ``stop_before_mark``
     excludes it; with ``mark_after`` the first mark of that name after that time is used."""
+    options = restore_log_options(recovery=recovery, stop_at_mark=stop_at_mark, stop_before_mark=stop_before_mark,
+                                  mark_after=mark_after, stop_at=stop_at, file=file, stats=stats)
+    return f"RESTORE LOG {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+
+
+def restore_log_options(*, recovery: Recovery = Recovery.NORECOVERY, stop_at_mark: str | None = None,
+                        stop_before_mark: str | None = None, mark_after: dt.datetime | None = None,
+                        stop_at: dt.datetime | None = None, file: int | None = None,
+                        stats: int | None = None) -> list[str]:
+    """The WITH options of ``restore_log``, for plans that show them before anything runs."""
     stops = [s for s in (stop_at_mark, stop_before_mark, stop_at) if s is not None]
     if len(stops) > 1:
         raise TsqlBuildError("give only one of STOPATMARK, STOPBEFOREMARK and STOPAT")
@@ -273,8 +291,7 @@ def restore_log(database: str, paths: Sequence[str] | str, *, recovery: Recovery
             options.append(clause)
     if stop_at is not None:
         options.append(f"STOPAT = {quote_string(_datetime_text(stop_at))}")
-    options += _stats(stats)
-    return f"RESTORE LOG {quote_name(database)} {_disks(paths, 'FROM')}{_with(options)}"
+    return options + _stats(stats)
 
 
 def _datetime_text(value: dt.datetime) -> str:

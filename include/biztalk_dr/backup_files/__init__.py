@@ -1,0 +1,1 @@
+"""Readers for SQL Server backup files (uncompressed MTF and compressed MSSQLBAK)."""

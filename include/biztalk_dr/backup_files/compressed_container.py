@@ -1,0 +1,203 @@
+"""Streaming reader for SQL Server compressed backup files (the ``MSSQLBAK`` container).
+
+``BACKUP ... WITH COMPRESSION`` writes the same Microsoft Tape Format (MTF) stream as an
+uncompressed backup, but wrapped in a container that Microsoft does not document. This module turns
+such a file back into the MTF stream (starting with the ``TAPE`` block), so the code that reads
+uncompressed backups can read compressed ones too. The framing below was worked out on the two
+SQL Server 2014 files in ``/work/shared/sqlserver-backups/compressed/``; see COMPRESSED_FORMAT.md
+next to this module for the evidence and what is still unknown.
+
+Layout (all integers little-endian)::
+
+    0x000  "MSSQLBAK", u32 2, u32 3, rest of a 480-byte file header (not needed here)
+    0x1E0  records, back to back:
+      0x21 frame    28-byte header: u8 0x21, u8 output size / 512, u16 payload size, 24 bytes
+                    not needed here (a checksum-like u32 at +24 among them), then the payload:
+                    one [MS-XCA] LZ77+Huffman stream of (output size) bytes
+      0x24 padding  u8 0x24, u8 0, u16 n; 24 + n bytes in all, up to a 512-byte boundary
+      0x2C index    u8 0x2C, ...; up to the next 512-byte boundary, whose last 16 bytes repeat the
+                    record's bytes 24..40 (an index of where the end of a backup set is)
+      plain block   at a 512-byte boundary, 512 bytes stored as they are: an MTF block whose
+                    4-letter type (always SFMB, the soft filemark, in the files seen) starts it
+
+The MTF stream is the frames' outputs and the plain blocks in file order. The file ends after a
+plain block on a 512-byte boundary; ending anywhere else means it was truncated.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from biztalk_dr.backup_files.xpress_huffman import CompressedDataError, decompress
+
+__all__ = [
+    "FILE_HEADER_SIZE",
+    "MAGIC",
+    "CompressedDataError",
+    "Record",
+    "is_compressed_backup",
+    "iter_mtf_chunks",
+    "iter_records",
+]
+
+MAGIC = b"MSSQLBAK"
+FILE_HEADER_SIZE = 0x1E0
+"""Bytes before the first record."""
+
+_SECTOR = 512
+_FRAME = 0x21
+_PADDING = 0x24
+_INDEX = 0x2C
+_FRAME_HEADER_SIZE = 28
+_PADDING_FIXED_SIZE = 24
+_INDEX_SIGNATURE = slice(24, 40)
+_INDEX_MAX_SECTORS = 64
+_MIN_PAYLOAD = 256 + 4  # one Huffman table and the first two 16-bit words of bit stream
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of the container: where it is, what it is, and the MTF bytes it holds.
+
+    ``kind`` is ``"frame"`` (compressed; ``data`` is its output), ``"plain"`` (a stored MTF
+    block), ``"padding"`` or ``"index"`` (no MTF bytes). ``length`` is its size in the file.
+    """
+
+    kind: str
+    offset: int
+    length: int
+    data: bytes = b""
+
+
+def is_compressed_backup(first_bytes: bytes) -> bool:
+    """Whether a file starting with ``first_bytes`` is a compressed backup (needs 8 bytes)."""
+    return bytes(first_bytes[:len(MAGIC)]) == MAGIC
+
+
+def iter_mtf_chunks(fileobj: BinaryIO) -> Iterator[bytes]:
+    """The decompressed MTF stream of a compressed backup, in order, one frame or block at a time.
+
+    Reads ``fileobj`` (binary, positioned at the file's start; need not be seekable) a record at
+    a time, so memory stays below ~200 KiB whatever the file size. Raises
+    :class:`CompressedDataError` with the file offset on anything truncated or corrupt.
+    """
+    for record in iter_records(fileobj):
+        if record.data:
+            yield record.data
+
+
+def iter_records(fileobj: BinaryIO) -> Iterator[Record]:
+    """Every record of a compressed backup in file order, frames already decompressed."""
+    reader = _Reader(fileobj)
+    header = reader.read_exact(FILE_HEADER_SIZE, "the file header")
+    if not is_compressed_backup(header):
+        raise CompressedDataError(
+            f"not a compressed SQL Server backup: expected {MAGIC!r} at offset 0, found {header[:8]!r}")
+    after_plain = False
+    while True:
+        offset = reader.offset
+        head = reader.read_up_to(4)
+        if not head:
+            if offset % _SECTOR == 0 and after_plain:
+                return
+            raise CompressedDataError(
+                f"file truncated: it ends at offset {offset}, which is not the end of a plain MTF block "
+                "on a 512-byte boundary")
+        if len(head) < 4:
+            raise CompressedDataError(f"file truncated: {len(head)} byte(s) of a record at offset {offset}")
+        kind = head[0]
+        if kind == _FRAME:
+            record = _read_frame(reader, offset, head)
+        elif kind == _PADDING:
+            record = _read_padding(reader, offset, head)
+        elif kind == _INDEX:
+            record = _read_index(reader, offset, head)
+        elif offset % _SECTOR == 0 and _looks_like_mtf_type(head):
+            body = reader.read_exact(_SECTOR - 4, f"the plain MTF block {head.decode()} at offset {offset}")
+            record = Record("plain", offset, _SECTOR, head + body)
+        else:
+            raise CompressedDataError(
+                f"unknown record at offset {offset}: starts with {head.hex()} (expected 0x21 frame, "
+                "0x24 padding, 0x2c index or a 512-byte aligned plain MTF block)")
+        after_plain = record.kind == "plain"
+        yield record
+
+
+def _read_frame(reader: _Reader, offset: int, head: bytes) -> Record:
+    """A compressed frame: 28-byte header, then one LZ77+Huffman stream."""
+    reader.read_exact(_FRAME_HEADER_SIZE - 4, f"the frame header at offset {offset}")
+    units, payload_size = head[1], struct.unpack_from("<H", head, 2)[0]
+    if units == 0 or payload_size < _MIN_PAYLOAD:
+        raise CompressedDataError(
+            f"corrupt frame header at offset {offset}: output {units} x 512 bytes from "
+            f"{payload_size} compressed byte(s)")
+    payload = reader.read_exact(payload_size, f"the compressed frame at offset {offset}")
+    try:
+        data = decompress(payload, units * _SECTOR)
+    except CompressedDataError as exc:
+        raise CompressedDataError(
+            f"corrupt frame at offset {offset} ({payload_size} compressed byte(s)): {exc}") from None
+    return Record("frame", offset, _FRAME_HEADER_SIZE + payload_size, data)
+
+
+def _read_padding(reader: _Reader, offset: int, head: bytes) -> Record:
+    """Filler after the last frame before a plain block, up to a 512-byte boundary."""
+    length = _PADDING_FIXED_SIZE + struct.unpack_from("<H", head, 2)[0]
+    if (offset + length) % _SECTOR:
+        raise CompressedDataError(
+            f"corrupt padding record at offset {offset}: its {length} bytes end at offset "
+            f"{offset + length}, not on a 512-byte boundary")
+    reader.read_exact(length - 4, f"the padding record at offset {offset}")
+    return Record("padding", offset, length)
+
+
+def _read_index(reader: _Reader, offset: int, head: bytes) -> Record:
+    """The index record closing a backup set's frames; it ends where its signature repeats."""
+    body = head + reader.read_exact((-(offset + 4)) % _SECTOR, f"the index record at offset {offset}")
+    for _ in range(_INDEX_MAX_SECTORS):
+        if len(body) >= _INDEX_SIGNATURE.stop + 16 and body[-16:] == body[_INDEX_SIGNATURE]:
+            return Record("index", offset, len(body))
+        body += reader.read_exact(_SECTOR, f"the index record at offset {offset}")
+    raise CompressedDataError(
+        f"corrupt index record at offset {offset}: no closing copy of its signature within "
+        f"{_INDEX_MAX_SECTORS} sectors")
+
+
+def _looks_like_mtf_type(head: bytes) -> bool:
+    """MTF descriptor block types are four upper-case ASCII letters or digits (TAPE, SFMB, ...)."""
+    return all(0x41 <= b <= 0x5A or 0x30 <= b <= 0x39 for b in head)
+
+
+class _Reader:
+    """Reads a binary file object forward, tracking the file offset (no seeking needed)."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._file = fileobj
+        self.offset = 0
+
+    def read_up_to(self, size: int) -> bytes:
+        """Up to ``size`` bytes: fewer only at the end of the file."""
+        parts = []
+        left = size
+        while left:
+            part = self._file.read(left)
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+        data = b"".join(parts)
+        self.offset += len(data)
+        return data
+
+    def read_exact(self, size: int, what: str) -> bytes:
+        """Exactly ``size`` bytes, or :class:`CompressedDataError` naming ``what`` was cut off."""
+        start = self.offset
+        data = self.read_up_to(size)
+        if len(data) != size:
+            raise CompressedDataError(
+                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
+                f"only {len(data)} left")
+        return data

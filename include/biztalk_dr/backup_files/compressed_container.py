@@ -39,6 +39,7 @@ __all__ = [
     "CompressedDataError",
     "Record",
     "is_compressed_backup",
+    "decode_frame",
     "iter_mtf_chunks",
     "iter_records",
 ]
@@ -62,14 +63,18 @@ _MIN_PAYLOAD = 256 + 4  # one Huffman table and the first two 16-bit words of bi
 class Record:
     """One record of the container: where it is, what it is, and the MTF bytes it holds.
 
-    ``kind`` is ``"frame"`` (compressed; ``data`` is its output), ``"plain"`` (a stored MTF
-    block), ``"padding"`` or ``"index"`` (no MTF bytes). ``length`` is its size in the file.
+    ``kind`` is ``"frame"`` (compressed; ``data`` is its output, or empty with the compressed
+    ``payload`` kept when read with ``decode=False``), ``"plain"`` (a stored MTF block),
+    ``"padding"`` or ``"index"`` (no MTF bytes). ``length`` is its size in the file and
+    ``output_size`` the number of MTF bytes it stands for.
     """
 
     kind: str
     offset: int
     length: int
     data: bytes = b""
+    output_size: int = 0
+    payload: bytes | memoryview = b""  # with decode=False: the compressed bytes, decoded on demand
 
 
 def is_compressed_backup(first_bytes: bytes) -> bool:
@@ -89,8 +94,10 @@ def iter_mtf_chunks(fileobj: BinaryIO) -> Iterator[bytes]:
             yield record.data
 
 
-def iter_records(fileobj: BinaryIO) -> Iterator[Record]:
-    """Every record of a compressed backup in file order, frames already decompressed."""
+def iter_records(fileobj: BinaryIO, *, decode: bool = True) -> Iterator[Record]:
+    """Every record of a compressed backup in file order, frames decompressed unless ``decode`` is
+    false: then :func:`decode_frame` decodes only the frames a reader needs, and skipping the rest
+    costs no decoding at all."""
     reader = _Reader(fileobj)
     header = reader.read_exact(FILE_HEADER_SIZE, "the file header")
     if not is_compressed_backup(header):
@@ -110,14 +117,14 @@ def iter_records(fileobj: BinaryIO) -> Iterator[Record]:
             raise CompressedDataError(f"file truncated: {len(head)} byte(s) of a record at offset {offset}")
         kind = head[0]
         if kind == _FRAME:
-            record = _read_frame(reader, offset, head)
+            record = _read_frame(reader, offset, head, decode)
         elif kind == _PADDING:
             record = _read_padding(reader, offset, head)
         elif kind == _INDEX:
             record = _read_index(reader, offset, head)
         elif offset % _SECTOR == 0 and _looks_like_mtf_type(head):
             body = reader.read_exact(_SECTOR - 4, f"the plain MTF block {head.decode()} at offset {offset}")
-            record = Record("plain", offset, _SECTOR, head + body)
+            record = Record("plain", offset, _SECTOR, head + body, _SECTOR)
         else:
             raise CompressedDataError(
                 f"unknown record at offset {offset}: starts with {head.hex()} (expected 0x21 frame, "
@@ -126,7 +133,19 @@ def iter_records(fileobj: BinaryIO) -> Iterator[Record]:
         yield record
 
 
-def _read_frame(reader: _Reader, offset: int, head: bytes) -> Record:
+def decode_frame(record: Record, prefix: int | None = None) -> bytes:
+    """The MTF bytes of a frame read with ``decode=False`` (or of any record: its ``data``); with
+    ``prefix``, only its first ``prefix`` bytes or a few more."""
+    if record.data or not record.payload:
+        return record.data
+    try:
+        return decompress(record.payload, record.output_size, prefix=prefix)
+    except CompressedDataError as exc:
+        raise CompressedDataError(
+            f"corrupt frame at offset {record.offset} ({len(record.payload)} compressed byte(s)): {exc}") from None
+
+
+def _read_frame(reader: _Reader, offset: int, head: bytes, decode: bool) -> Record:
     """A compressed frame: 28-byte header, then one LZ77+Huffman stream."""
     reader.read_exact(_FRAME_HEADER_SIZE - 4, f"the frame header at offset {offset}")
     units, payload_size = head[1], struct.unpack_from("<H", head, 2)[0]
@@ -134,13 +153,13 @@ def _read_frame(reader: _Reader, offset: int, head: bytes) -> Record:
         raise CompressedDataError(
             f"corrupt frame header at offset {offset}: output {units} x 512 bytes from "
             f"{payload_size} compressed byte(s)")
+    length = _FRAME_HEADER_SIZE + payload_size
+    if not decode:
+        payload = reader.view(payload_size, f"the compressed frame at offset {offset}")
+        return Record("frame", offset, length, output_size=units * _SECTOR, payload=payload)
     payload = reader.read_exact(payload_size, f"the compressed frame at offset {offset}")
-    try:
-        data = decompress(payload, units * _SECTOR)
-    except CompressedDataError as exc:
-        raise CompressedDataError(
-            f"corrupt frame at offset {offset} ({payload_size} compressed byte(s)): {exc}") from None
-    return Record("frame", offset, _FRAME_HEADER_SIZE + payload_size, data)
+    record = Record("frame", offset, length, output_size=units * _SECTOR, payload=payload)
+    return Record("frame", offset, length, decode_frame(record), record.output_size)
 
 
 def _read_padding(reader: _Reader, offset: int, head: bytes) -> Record:
@@ -172,23 +191,34 @@ def _looks_like_mtf_type(head: bytes) -> bool:
 
 
 class _Reader:
-    """Reads a binary file object forward, tracking the file offset (no seeking needed)."""
+    """Reads a binary file object forward through its own window of up to 64 KiB (record headers are
+    a few bytes each, so one read call per record would dominate), tracking the file offset."""
+
+    _WINDOW = 65535
 
     def __init__(self, fileobj: BinaryIO) -> None:
         self._file = fileobj
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
         self.offset = 0
+
+    def _fill(self, size: int) -> None:
+        """Make ``size`` bytes available from ``_pos`` if the file has them."""
+        while len(self._buf) - self._pos < size and not self._eof:
+            part = self._file.read(max(self._WINDOW, size))
+            if not part:
+                self._eof = True
+                break
+            self._buf = self._buf[self._pos:] + part
+            self._pos = 0
 
     def read_up_to(self, size: int) -> bytes:
         """Up to ``size`` bytes: fewer only at the end of the file."""
-        parts = []
-        left = size
-        while left:
-            part = self._file.read(left)
-            if not part:
-                break
-            parts.append(part)
-            left -= len(part)
-        data = b"".join(parts)
+        if len(self._buf) - self._pos < size:
+            self._fill(size)
+        data = self._buf[self._pos:self._pos + size]
+        self._pos += len(data)
         self.offset += len(data)
         return data
 
@@ -201,3 +231,18 @@ class _Reader:
                 f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
                 f"only {len(data)} left")
         return data
+
+    def view(self, size: int, what: str) -> memoryview:
+        """The next ``size`` bytes (at most 64 KiB) without copying them, or :class:`CompressedDataError`
+        if the file ends first."""
+        if len(self._buf) - self._pos < size:
+            self._fill(size)
+        available = len(self._buf) - self._pos
+        if available < size:
+            raise CompressedDataError(
+                f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
+                f"{self.offset}, only {available} left")
+        view = memoryview(self._buf)[self._pos:self._pos + size]
+        self._pos += size
+        self.offset += size
+        return view

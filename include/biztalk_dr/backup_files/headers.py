@@ -27,7 +27,7 @@ class DatabaseFile:
 
     logical_name: str
     physical_name: str
-    type: Literal["D", "L", "F", "S"]  # data, log, full-text catalog, FILESTREAM
+    type: Literal["D", "L", "F", "S", "?"]  # data, log, full-text catalog, FILESTREAM, not known
 
 
 @dataclass(frozen=True)

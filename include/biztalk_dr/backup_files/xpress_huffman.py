@@ -64,8 +64,9 @@ def _build_decoding_table(lengths_bytes: bytes) -> list[int]:
     return table
 
 
-def decompress(data: bytes, output_size: int) -> bytes:
-    """Decode LZ77+Huffman ``data`` into exactly ``output_size`` bytes.
+def decompress(data: bytes, output_size: int, *, prefix: int | None = None) -> bytes:
+    """Decode LZ77+Huffman ``data`` into exactly ``output_size`` bytes, or, with ``prefix``, only
+    into its first ``prefix`` bytes or a few more (a reader after a header needs no more).
 
     Input after the last needed symbol (the end-of-data symbol 256, padding) is ignored. Raises
     :class:`CompressedDataError` on a bad Huffman table, a match before the start or past the end
@@ -77,9 +78,10 @@ def decompress(data: bytes, output_size: int) -> bytes:
     size = len(data)
     out = bytearray()
     pos = 0
+    stop = output_size if prefix is None else min(prefix, output_size)
     try:
-        while len(out) < output_size:
-            pos = _decode_block(data, pos, out, output_size)
+        while len(out) < stop:
+            pos = _decode_block(data, pos, out, output_size, stop)
     except IndexError:
         # Reading a 16-bit word or a length byte past the end of ``data``: the hot loop leaves the
         # bounds check to Python instead of testing on every symbol.
@@ -89,10 +91,10 @@ def decompress(data: bytes, output_size: int) -> bytes:
     return bytes(out)
 
 
-def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int) -> int:
+def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int, stop: int) -> int:
     """Decode one block (table + bit stream) starting at ``data[pos]``; return the next block's start.
 
-    Appends to ``out`` until the block's 65,536 bytes or ``output_size`` are reached. The bit
+    Appends to ``out`` until the block's 65,536 bytes or ``stop`` (at most ``output_size``) are reached. The bit
     register is kept right-aligned: ``acc`` holds ``cnt`` unread bits in its low bits (plus stale
     bits above them, masked off on use), which is the [MS-XCA] 32-bit register with
     ``ExtraBitCount == cnt - 16``.
@@ -107,7 +109,7 @@ def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int) -> in
     pos += 4
     cnt = 32
     olen = len(out)
-    limit = min(olen + BLOCK_SIZE, output_size)
+    limit = min(olen + BLOCK_SIZE, stop)
     append = out.append
     while olen < limit:
         entry = table[(acc >> (cnt - 15)) & 0x7FFF]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,77 @@ def test_a_set_at_a_later_position_of_a_file_gets_its_file_number():
 def test_a_target_lsn_at_the_end_of_the_full_needs_no_log():
     plan = plan_restore([FULL, *LOGS], "BizTalkMsgBoxDb", Target(lsn=42 * L))
     assert paths(plan) == [("full.bak",)] and plan.steps[0].with_options() == ["FILE = 1", "RECOVERY"]
+
+
+# ------------------------------------------------------------------ plans from real SQL Server backups
+from biztalk_dr.backup_files import read_backup_files  # noqa: E402
+from tests.conftest import SHARED_BACKUPS  # noqa: E402
+
+real_share = pytest.mark.skipif(not SHARED_BACKUPS.is_dir(), reason=f"{SHARED_BACKUPS} not available")
+
+
+def _real_plan(folder: str, database: str, target: Target | None = None):
+    headers = [h for r in read_backup_files([SHARED_BACKUPS / folder]) for h in r.sets]
+    plan = plan_restore(headers, database, target or Target())
+    return plan, [(s.backup.backup_type, sorted(Path(p).name for p in s.backup.paths), s.with_options()[1:])
+                  for s in plan.steps]
+
+
+@real_share
+@pytest.mark.parametrize("folder", ["RestoreTimeClean", "restoretimeclean2016"])
+def test_real_chain_full_then_the_differential_then_only_the_logs_after_it(folder):
+    """Logs _1.._3 were taken before the differential (RestoreTimeClean2.bak) and are covered by it;
+    the first log after it (2_1) starts before the differential's last LSN and carries the chain on."""
+    plan, steps = _real_plan(folder, "RestoreTimeClean")
+    assert steps == [("FULL", ["RestoreTimeClean.bak"], ["NORECOVERY"]),
+                     ("DIFF", ["RestoreTimeClean2.bak"], ["NORECOVERY"]),
+                     ("LOG", ["RestoreTimeClean2_1.trn"], ["NORECOVERY"]),
+                     ("LOG", ["RestoreTimeClean2_2.trn"], ["NORECOVERY"]),
+                     ("LOG", ["RestoreTimeClean2_3.trn"], ["RECOVERY"])]
+    diff, first_log = plan.steps[1].backup.header, plan.steps[2].backup.header
+    assert first_log.first_lsn <= diff.last_lsn < first_log.last_lsn
+
+
+@real_share
+def test_real_double_differential_uses_only_the_newest():
+    """Differentials are cumulative: the second contains the first, so restoring the first is wasted time."""
+    _, steps = _real_plan("DoubleDiffing", "doublediff")
+    assert steps == [("FULL", ["difftest-full.bak"], ["NORECOVERY"]), ("DIFF", ["difftest-diff2.bak"], ["RECOVERY"])]
+
+
+@real_share
+def test_real_stripes_are_restored_together_from_the_newest_full():
+    """Each striped backup is one step naming both families (Stripe1 and Stripe2 folders)."""
+    _, steps = _real_plan("sql2008-backups/RestoreTimeStripe", "RestoreTimeStripe")
+    assert steps == [("FULL", ["RestoreTimeStripe2.bak", "RestoreTimeStripe2a.bak"], ["NORECOVERY"]),
+                     ("LOG", ["restoretime_21.trn", "restoretime_21a.trn"], ["NORECOVERY"]),
+                     ("LOG", ["RestoreTimeStripe_22.trn", "RestoreTimeStripe_22a.trn"], ["NORECOVERY"]),
+                     ("LOG", ["RestoreTimeStripe_23.trn", "RestoreTimeStripe_23a.trn"], ["RECOVERY"])]
+
+
+@real_share
+def test_real_point_in_time_stops_in_the_log_that_spans_the_time():
+    """13:31 falls after StopAt_2 (finished 13:30:24) and within StopAt_21 (finished 13:32:09)."""
+    _, steps = _real_plan("sql2008-backups/StopAt", "StopAt", Target(time=dt.datetime(2020, 5, 12, 13, 31)))
+    assert steps == [("FULL", ["StopAt.bak"], ["NORECOVERY"]), ("LOG", ["StopAt_1.trn"], ["NORECOVERY"]),
+                     ("LOG", ["StopAt_2.trn"], ["NORECOVERY"]),
+                     ("LOG", ["StopAt_21.trn"], ["RECOVERY", "STOPAT = N'2020-05-12T13:31:00.000'"])]
+
+
+@real_share
+def test_real_simple_recovery_restores_full_and_newest_differential():
+    _, steps = _real_plan("sql2008-backups/SimpleRecovery", "SimpleBackTest")
+    assert steps == [("FULL", ["SimpleBacktest.bak"], ["NORECOVERY"]), ("DIFF", ["SimpleBackTest_2.bak"], ["RECOVERY"])]
+
+
+@real_share
+def test_real_missing_log_is_named_with_its_lsn_range_and_files(tmp_path):
+    """Without StopAt_2.trn the chain breaks after StopAt_1: the problem names the gap and both sides."""
+    for name in ("StopAt.bak", "StopAt_1.trn", "StopAt_21.trn", "StopAt_23.trn"):
+        (tmp_path / name).write_bytes((SHARED_BACKUPS / "sql2008-backups/StopAt" / name).read_bytes())
+    headers = [h for r in read_backup_files([tmp_path]) for h in r.sets]
+    with pytest.raises(RestorePlanError) as caught:
+        plan_restore(headers, "StopAt", Target())
+    text = " ".join(caught.value.problems)
+    assert "19000000018300001" in text and "19000000019300001" in text and "StopAt_1.trn" in text
+    assert "StopAt_21.trn" in text

@@ -109,6 +109,8 @@ def _files_under(root: Path) -> Iterator[Path]:
 def _not_a_backup(start: bytes) -> str:
     if not start:
         return "empty file (0 bytes): not a SQL Server backup"
+    if MAGIC.startswith(start) or b"TAPE".startswith(start):
+        return f"file truncated: only {len(start)} byte(s), the start of a backup's first header"
     shown = start.decode("ascii") if all(32 <= b < 127 for b in start) else start.hex()
     return (f"not a SQL Server backup: it starts with {shown!r}, where a backup starts with 'TAPE' "
             f"(uncompressed) or 'MSSQLBAK' (compressed)")

@@ -2,7 +2,8 @@
 
 The engine hands over a backup set (a :class:`BackupSetHeader` plus the payload: a database
 snapshot or the log records of an LSN range) and gets them back by position, so the on-disk
-format can change here alone (the shared MTF layout, ``backup_media.py``, when it lands).
+format lives here alone: Microsoft Tape Format, as real SQL Server writes it, so that the product's
+backup-file reader serves real and stand-in files alike.
 Failures raise :class:`MediaError` carrying SQL Server's error number for the situation
 ("BACKUP (Transact-SQL)", "RESTORE Statements"): 3201 the device cannot be opened, 3203 a read
 failed, 3241/3242 the media family is malformed or not a backup, 3132 a striped set is missing
@@ -26,7 +27,7 @@ from pathlib import Path
 __all__ = ["BackupFile", "BackupSetHeader", "MediaError", "write_backup_set", "read_headers", "read_payload",
            "os_error_text"]
 
-_MAGIC = b"SQLSERVER-STANDIN-MEDIA/1\n"
+_PRODUCT_VERSION = "16.0.1000.6"  # what the engine reports as SERVERPROPERTY('ProductVersion')
 
 
 @dataclass(frozen=True)
@@ -109,36 +110,172 @@ def _header_from_json(data: dict, position: int) -> BackupSetHeader:
     return BackupSetHeader(**values)
 
 
-def _pack(blob: bytes) -> bytes:
-    return struct.pack(">Q", len(blob)) + blob
+# ------------------------------------------------------------------------------------- MTF media layout
+# The stand-in writes Microsoft Tape Format as SQL Server does (see biztalk_dr/backup_files/MTF_FORMAT.md
+# for the layout, worked out on real backups): TAPE (+RAID stream: media set, family count and number),
+# SFMB, then per set SSET, MSCI (MQCI: SCIN + SFIN records), MSDA (MQDA: the data), MSLS (MQCI again,
+# with the finish time), SFMB, ESET, SFMB. What SQL Server keeps elsewhere (its catalog, page
+# checksums) the stand-in keeps in one extra stream of its own, SIJS (JSON), which readers of real
+# backups pass over as an unknown stream. This walker is the stand-in's own, independent of the
+# product's reader, so that each checks the other.
+
+_FORMAT_BLOCK = 1024
+_SOFT_FILEMARK = 512
+_COMMON = struct.Struct("<4sIHBBQQH6sI4sHHBBH")  # the 52-byte MTF common block header
+_STREAM = struct.Struct("<4sHHQHHH")            # the 22-byte MTF stream header
+
+
+def _mtf_date(value: dt.datetime | None) -> bytes:
+    if value is None:
+        return bytes(5)
+    bits = (value.year << 26) | (value.month << 22) | (value.day << 17) | (value.hour << 12) \
+        | (value.minute << 6) | value.second
+    return bits.to_bytes(5, "big")
+
+
+def _lsn_parts(lsn: Decimal) -> bytes:
+    number = int(lsn)
+    return struct.pack("<IIH", number // 10**15, (number // 10**5) % 10**10, number % 10**5)
+
+
+def _stream(kind: bytes, data: bytes) -> bytes:
+    """A stream starting 4-byte aligned, padded so that the next one does too."""
+    return _STREAM.pack(kind, 0, 0, len(data), 0, 0, 0) + data + bytes(-(_STREAM.size + len(data)) % 4)
+
+
+def _block(kind: bytes, fixed_tail: bytes, streams: Sequence[tuple[bytes, bytes]], *, attributes: int = 0) -> bytes:
+    """One descriptor block: common header, fixed part, streams, then SPAD up to a 1024-byte multiple."""
+    fixed_tail += bytes(-(_COMMON.size + len(fixed_tail)) % 4)  # streams start 4-byte aligned
+    first_stream = _COMMON.size + len(fixed_tail)
+    header = _COMMON.pack(kind, attributes, first_stream, 14, 1, 0, 0, 0, bytes(6), 0, bytes(4), 0, 0, 2, 0, 0)
+    checksum = 0
+    for (word,) in struct.iter_unpack("<H", header[:50]):
+        checksum ^= word
+    body = header[:50] + struct.pack("<H", checksum) + fixed_tail + b"".join(_stream(k, d) for k, d in streams)
+    fill = -(len(body) + _STREAM.size) % _FORMAT_BLOCK
+    return body + _STREAM.pack(b"SPAD", 0, 0, fill, 0, 0, 0) + bytes(fill)
+
+
+def _soft_filemark() -> bytes:
+    return _COMMON.pack(b"SFMB", 0x80000000, _SOFT_FILEMARK, 14, 1, 0, 0, 0, bytes(6), 0, bytes(4), 0, 0, 2, 0, 0) \
+        + bytes(_SOFT_FILEMARK - _COMMON.size)
+
+
+def _utf16_fields(values: Sequence[str], start: int) -> tuple[bytes, bytes]:
+    """(u16 length, u16 offset) pairs and the UTF-16 strings they point at, the strings from ``start``."""
+    pairs, strings = b"", b""
+    for value in values:
+        encoded = value.encode("utf-16-le")
+        pairs += struct.pack("<HH", len(encoded), start + len(strings))
+        strings += encoded
+    return pairs, strings
+
+
+def _scin(header: BackupSetHeader, finished: bool) -> bytes:
+    letter = {1: b"D", 2: b"L", 5: b"I"}[header.backup_type]
+    major, minor, build = (int(x) for x in _PRODUCT_VERSION.split(".")[:3])
+    flags = 0x200 | (0x10 if header.has_checksums else 0) | (0x800 if header.backup_type == 5 else 0)
+    names, strings = _utf16_fields([header.database_name, header.server_name], 0x70)
+    fixed = bytearray(0x70)
+    struct.pack_into("<III", fixed, 0x08, flags, 1, 1)
+    struct.pack_into("<HBBI", fixed, 0x18, build, minor, major, 9)
+    fixed[0x20:0x48] = b"".join(_lsn_parts(x) for x in (header.first_lsn, header.last_lsn, header.checkpoint_lsn,
+                                                        header.database_backup_lsn))
+    fixed[0x48:0x57] = (_mtf_date(header.database_creation_date) + _mtf_date(header.backup_start_date)
+                        + _mtf_date(header.backup_finish_date if finished else None))
+    fixed[0x57] = letter[0]
+    struct.pack_into("<H", fixed, 0x5E, 957)  # database version of SQL Server 2022
+    fixed[0x68:0x70] = names
+    record = bytes(fixed) + strings
+    return b"SCIN" + struct.pack("<I", len(record)) + record[8:]
+
+
+def _sfin(file: BackupFile, file_id: int) -> bytes:
+    names, strings = _utf16_fields([file.logical_name, file.physical_name], 0x38)
+    fixed = bytearray(0x38)
+    struct.pack_into("<I", fixed, 0x08, 0x84 if file_id == 1 else (0x0C if file.type == "L" else 0x04))
+    struct.pack_into("<I", fixed, 0x14, file_id)
+    struct.pack_into("<I", fixed, 0x1C, 2 if file.type == "L" else 1)
+    fixed[0x30:0x38] = names
+    record = bytes(fixed) + strings
+    return b"SFIN" + struct.pack("<I", len(record)) + record[8:]
+
+
+def _metadata_stream(header: BackupSetHeader, finished: bool) -> bytes:
+    return _scin(header, finished) + b"".join(_sfin(f, i) for i, f in enumerate(header.files, 1))
+
+
+def _tape_block(media_uuid: str, family_count: int, family_number: int, written: dt.datetime) -> bytes:
+    software, strings = _utf16_fields(["SQL Server stand-in (biztalk-dr)"], _COMMON.size + 42)
+    tail = struct.pack("<IIHHHH", zlib.crc32(media_uuid.encode()), 5, 1, 0, 1, 3) + bytes(12) + software \
+        + struct.pack("<HH", _FORMAT_BLOCK, 0x1200) + _mtf_date(written) + b"\x01"
+    raid = uuid.UUID(media_uuid).bytes_le + b"\xad\x00\x00\xf0" + struct.pack("<HHH", family_count, 1, family_number) \
+        + struct.pack("<IH", 0, 1)
+    return _block(b"TAPE", tail + strings, [(b"RAID", raid)], attributes=0x30000)
+
+
+def _set_blocks(header: BackupSetHeader, position: int, chunk: bytes, meta: dict) -> bytes:
+    sset_tail = struct.pack("<IHHHH", 4, 0, 0, 0x1200, position) + bytes(16) + struct.pack("<Q", 0) \
+        + _mtf_date(header.backup_start_date) + bytes([16, 0, 0, 0, 2, 0, 0]) + uuid.UUID(header.backup_set_guid).bytes_le
+    own = json.dumps(meta).encode()
+    return b"".join([
+        _block(b"SSET", sset_tail, []),
+        _block(b"MSCI", bytes(4), [(b"MQCI", _metadata_stream(header, finished=False))]),
+        _block(b"MSDA", bytes(8), [(b"MQDA", chunk)]),
+        _block(b"MSLS", bytes(4), [(b"MQCI", _metadata_stream(header, finished=True)), (b"SIJS", own)]),
+        _soft_filemark(),
+        _block(b"ESET", struct.pack("<I", 4) + bytes(22) + struct.pack("<H", position)
+               + _mtf_date(header.backup_start_date) + bytes(3), []),
+        _soft_filemark(),
+    ])
 
 
 def _read_family(path: str) -> tuple[dict, list[tuple[dict, bytes, str]]]:
-    """(media label, [(header json, chunk, sha256)]) of one family file."""
+    """(media label, [(stand-in metadata, chunk, sha256)]) of one family file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise MediaError(3201, path, os_error_text(exc)) from None
-    if not data.startswith(_MAGIC):
+    if not data.startswith(b"TAPE"):
         raise MediaError(3241 if data else 3242, path, "not a backup media family")
-    pos = len(_MAGIC)
-    items: list[bytes] = []
-    while pos < len(data):
-        if pos + 8 > len(data):
-            raise MediaError(3203, path, "38(Reached the end of the file.)")
-        (size,) = struct.unpack(">Q", data[pos:pos + 8])
-        if pos + 8 + size > len(data):
-            raise MediaError(3203, path, "38(Reached the end of the file.)")
-        items.append(data[pos + 8:pos + 8 + size])
-        pos += 8 + size
+    label: dict | None = None
+    sets: list[tuple[dict, bytes, str]] = []
+    chunk, meta = b"", None
+    pos = 0
     try:
-        label = json.loads(items[0])
-        sets = []
-        for i in range(1, len(items), 2):
-            meta = json.loads(items[i])
-            sets.append((meta, items[i + 1], meta["sha256"]))
-    except (IndexError, ValueError, KeyError):
-        raise MediaError(3241, path, "descriptor damaged") from None
+        while pos < len(data):
+            kind, _attrs, first_stream = struct.unpack_from("<4sIH", data, pos)
+            if kind == b"SFMB":
+                pos += _SOFT_FILEMARK
+                continue
+            streams: dict[bytes, bytes] = {}
+            at = pos + first_stream
+            while True:
+                stream_kind, _a, _m, length, _e, _c, _s = _STREAM.unpack_from(data, at)
+                if at + _STREAM.size + length > len(data):
+                    raise MediaError(3203, path, "38(Reached the end of the file.)")
+                streams[stream_kind] = data[at + _STREAM.size:at + _STREAM.size + length]
+                at += _STREAM.size + length
+                if stream_kind == b"SPAD":
+                    break
+                at += -at % 4
+            if kind == b"TAPE":
+                raid = streams[b"RAID"]
+                count, _seq, number = struct.unpack_from("<HHH", raid, 20)
+                label = {"media_uuid": str(uuid.UUID(bytes_le=raid[:16])), "family_count": count,
+                         "family_number": number}
+            elif kind == b"MSDA":
+                chunk = streams.get(b"MQDA", b"")
+            elif kind == b"MSLS":
+                meta = json.loads(streams[b"SIJS"])
+            elif kind == b"ESET" and meta is not None:
+                sets.append((meta, chunk, meta["sha256"]))
+                chunk, meta = b"", None
+            pos = at
+    except (struct.error, KeyError, ValueError):
+        raise MediaError(3203 if pos < len(data) else 3241, path, "38(Reached the end of the file.)") from None
+    if label is None or meta is not None or pos != len(data):
+        raise MediaError(3203, path, "38(Reached the end of the file.)")
     return label, sets
 
 
@@ -163,19 +300,20 @@ def write_backup_set(paths: Sequence[str], header: BackupSetHeader, payload: byt
     n = len(paths)
     step = -(-len(payload) // n) if payload else 0
     chunks = [payload[i * step:(i + 1) * step] for i in range(n)]
+    written = dt.datetime.now().replace(microsecond=0)
     for index, (path, (label, sets)) in enumerate(zip(paths, families, strict=True)):
-        label = {"media_uuid": label.get("media_uuid") or media_uuid, "family_count": n, "family_number": index + 1}
-        body = [_MAGIC, _pack(json.dumps(label).encode())]
-        for meta, chunk, _ in sets:
-            body += [_pack(json.dumps(meta).encode()), _pack(chunk)]
+        media = label.get("media_uuid") or media_uuid
+        body = [_tape_block(media, n, index + 1, written), _soft_filemark()]
+        for number, (meta, chunk, _) in enumerate(sets, 1):
+            body.append(_set_blocks(_header_from_json(meta["header"], number), number, chunk, meta))
         chunk = chunks[index]
         meta = {"header": _header_json(replace(header, family_count=n)), "sha256": hashlib.sha256(chunk).hexdigest()}
-        body += [_pack(json.dumps(meta).encode()), _pack(chunk)]
+        body.append(_set_blocks(replace(header, family_count=n), position, chunk, meta))
         data = b"".join(body)
         if damage == "truncate":
-            data = data[: max(len(_MAGIC) + 8, len(data) * 2 // 3)]
+            data = data[: max(_FORMAT_BLOCK, len(data) * 2 // 3)]
         elif damage == "corrupt" and chunk:
-            at = len(data) - len(chunk) // 2 - 1
+            at = data.rindex(chunk) + len(chunk) // 2
             data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
         try:
             with open(path, "wb") as fh:

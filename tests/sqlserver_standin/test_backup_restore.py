@@ -82,6 +82,37 @@ def test_headeronly_and_filelistonly_describe_the_file(sql, db, tmp_path):
     sql.run(f"RESTORE VERIFYONLY FROM DISK = N'{files['full']}'")
 
 
+def test_the_files_are_microsoft_tape_format_that_the_product_reader_reads_like_headeronly(sql, db, tmp_path):
+    """The stand-in writes the layout of real backups, so biztalk-dr's reader (tested on real SQL Server files)
+    must report what RESTORE HEADERONLY reports, and a plan from the files alone is the chain just made."""
+    from biztalk_dr.backup_files import read_backup_file
+    from biztalk_dr.restore_planner import Target, plan_restore
+
+    files = chain(sql, db, tmp_path)
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path / 'stripe1.bak'}', DISK = N'{tmp_path / 'stripe2.bak'}'")
+    read = []
+    for key in ("full", "log1", "log2"):
+        (header,) = read_backup_file(files[key])
+        cursor = sql.conn.cursor()
+        cursor.execute(f"RESTORE HEADERONLY FROM DISK = N'{files[key]}'")
+        columns = [c[0] for c in cursor.description]
+        row = dict(zip(columns, cursor.fetchone(), strict=True))
+        cursor.close()
+        assert (header.database_name, header.server_name, header.position) == (db, row["ServerName"], 1)
+        assert header.backup_type == {1: "FULL", 2: "LOG", 5: "DIFF"}[row["BackupType"]]
+        assert (header.first_lsn, header.last_lsn, header.checkpoint_lsn, header.database_backup_lsn) == (
+            int(row["FirstLSN"]), int(row["LastLSN"]), int(row["CheckpointLSN"]), int(row["DatabaseBackupLSN"]))
+        assert header.backup_start_date == row["BackupStartDate"].replace(microsecond=0)
+        assert header.software_version == "16.0.1000" and not header.compressed
+        read.append(header)
+    assert [(f.logical_name, f.type) for f in read[0].files] == [(db, "D"), (f"{db}_log", "L")]
+    stripes = read_backup_file(tmp_path / "stripe1.bak") + read_backup_file(tmp_path / "stripe2.bak")
+    assert [(h.family_sequence, h.family_count) for h in stripes] == [(1, 2), (2, 2)]
+    assert stripes[0].media_set_id == stripes[1].media_set_id and stripes[0].first_lsn == read[2].last_lsn
+    plan = plan_restore([*read, *stripes], db, Target())
+    assert [len(step.backup.paths) for step in plan.steps] == [1, 1, 1, 2]
+
+
 def test_restore_to_a_mark_includes_the_marked_transaction_and_records_it(sql, db, tmp_path):
     files = chain(sql, db, tmp_path)
     copy = db + "_copy"

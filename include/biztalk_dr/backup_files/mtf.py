@@ -74,7 +74,7 @@ def _read_streams(source: ByteSource, kind: bytes, block_offset: int, wanted: fr
         header = source.read(STREAM_HEADER_SIZE, f"a stream header of {what}")
         stream_type, length = header[:4], struct.unpack_from("<Q", header, 8)[0]
         if not looks_like_block_type(stream_type):
-            raise MtfFormatError(f"corrupt stream header in {what} at offset {source.offset - STREAM_HEADER_SIZE}: "
+            raise MtfFormatError(f"corrupt stream header at offset {source.offset - STREAM_HEADER_SIZE} in {what}: "
                                  f"bytes {stream_type.hex()} where a stream type must be")
         if stream_type in wanted:
             if length > _MAX_WANTED_STREAM:

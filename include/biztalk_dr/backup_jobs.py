@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from biztalk_dr import tsql
+from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import (
     BackupSet,
     HistoryRow,
@@ -29,7 +31,13 @@ from biztalk_dr.backup_sets import (
     set_problems,
 )
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BackupSetProblem, PathOutsideRootError, PreflightError, SqlServerError
+from biztalk_dr.errors import (
+    BackupFileError,
+    BackupSetProblem,
+    PathOutsideRootError,
+    PreflightError,
+    SqlServerError,
+)
 from biztalk_dr.paths import worker_path_for
 from biztalk_dr.sqlserver import CallKind, SqlServer
 
@@ -269,7 +277,28 @@ def read_back_file(cfg: GroupConfig, row: HistoryRow) -> str:
         raise BackupSetProblem(row.backup_set_id, [
             f"{row.database_name}: {row.sql_path} holds a backup of {newest.get('DatabaseName')!r} (type "
             f"{newest.get('BackupType')}), not the {row.backup_type} backup adm_BackupHistory records"])
-    return f"{row.database_name}: {row.sql_path} read back by {row.server_name} (RESTORE VERIFYONLY)"
+    on_worker = _read_on_worker(cfg, row, newest)
+    return (f"{row.database_name}: {row.sql_path} read back by {row.server_name} (RESTORE VERIFYONLY) and by the "
+            f"worker from {on_worker.path} (LSN {on_worker.first_lsn} to {on_worker.last_lsn})")
+
+
+def _read_on_worker(cfg: GroupConfig, row: HistoryRow, server_header: dict[str, Any]) -> BackupSetHeader:
+    """The same file read by the worker, without SQL Server: the copy the worker (and log shipping) sees
+    must be the one SQL Server wrote, with the LSNs SQL Server reports."""
+    path = worker_file(cfg, row)
+    try:
+        header = read_backup_file(path)[-1]
+    except BackupFileError as exc:
+        raise BackupSetProblem(row.backup_set_id, [f"{row.database_name}: the worker cannot read {exc}"]) from exc
+    expected = ("FULL" if row.backup_type == "db" else "LOG", int(server_header.get("FirstLSN") or 0),
+                int(server_header.get("LastLSN") or 0))
+    if header.database_name.lower() != row.database_name.lower() \
+            or (header.backup_type, header.first_lsn, header.last_lsn) != expected:
+        raise BackupSetProblem(row.backup_set_id, [
+            f"{row.database_name}: {path} as the worker reads it holds {header.backup_type} {header.database_name} "
+            f"LSN {header.first_lsn}-{header.last_lsn}, not what {row.server_name} reports ({expected[0]} "
+            f"{row.database_name} LSN {expected[1]}-{expected[2]}): is the worker's backup_dir the same share?"])
+    return header
 
 
 def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:

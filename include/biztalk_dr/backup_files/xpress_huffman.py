@@ -29,14 +29,19 @@ _TABLE_BYTES = 256
 _SYMBOLS = 512
 _MAX_BITS = 15
 _TABLE_SIZE = 1 << _MAX_BITS
+_PRIMARY_BITS = 10
+_SUBTABLE_SIZE = 1 << (_MAX_BITS - _PRIMARY_BITS)
 
 
 class CompressedDataError(ValueError):
     """Compressed data (or its container) is malformed, truncated or inconsistent."""
 
 
-def _build_decoding_table(lengths_bytes: bytes) -> list[int]:
-    """The 2**15-entry lookup table ``(symbol << 4) | code length`` for one block.
+def _build_decoding_tables(lengths_bytes: bytes) -> tuple[list[int], list[list[int]]]:
+    """The lookup tables ``(symbol << 4) | code length`` for one block, two-level as in zlib: a
+    2**10-entry table for codes of up to 10 bits, and for each 10-bit prefix of longer codes a 32-entry
+    subtable (its entry in the first table is ``~index``). A metadata frame is a few hundred symbols,
+    so a flat 2**15-entry table would cost more to build than the decoding itself.
 
     Canonical order as in [MS-XCA] 2.2.4: by code length, then by symbol value. The code must be
     complete (exactly fill the 15-bit space), otherwise the data is not valid.
@@ -56,12 +61,23 @@ def _build_decoding_table(lengths_bytes: bytes) -> list[int]:
         raise CompressedDataError(
             f"bad Huffman table: the code lengths of {used} symbol(s) make an {kind} code "
             f"({filled} of {_TABLE_SIZE} table entries)")
-    table: list[int] = []
-    for length in range(1, _MAX_BITS + 1):
+    primary: list[int] = []
+    for length in range(1, _PRIMARY_BITS + 1):
+        count = 1 << (_PRIMARY_BITS - length)
+        for sym in by_length[length]:
+            primary += [(sym << 4) | length] * count
+    subtables: list[list[int]] = []
+    sub: list[int] = []
+    for length in range(_PRIMARY_BITS + 1, _MAX_BITS + 1):
         count = 1 << (_MAX_BITS - length)
         for sym in by_length[length]:
-            table += [(sym << 4) | length] * count
-    return table
+            if not sub:
+                primary.append(~len(subtables))
+                subtables.append(sub)
+            sub += [(sym << 4) | length] * count
+            if len(sub) == _SUBTABLE_SIZE:
+                sub = []
+    return primary, subtables
 
 
 def decompress(data: bytes, output_size: int, *, prefix: int | None = None) -> bytes:
@@ -103,7 +119,7 @@ def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int, stop:
         raise CompressedDataError(
             f"input exhausted: a block needs a {_TABLE_BYTES}-byte Huffman table and 4 bytes of bit "
             f"stream at offset {pos}, only {max(len(data) - pos, 0)} byte(s) left")
-    table = _build_decoding_table(data[pos:pos + _TABLE_BYTES])
+    table, subtables = _build_decoding_tables(data[pos:pos + _TABLE_BYTES])
     pos += _TABLE_BYTES
     acc = (data[pos] << 16) | (data[pos + 1] << 24) | data[pos + 2] | (data[pos + 3] << 8)
     pos += 4
@@ -112,7 +128,9 @@ def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int, stop:
     limit = min(olen + BLOCK_SIZE, stop)
     append = out.append
     while olen < limit:
-        entry = table[(acc >> (cnt - 15)) & 0x7FFF]
+        entry = table[(acc >> (cnt - 10)) & 0x3FF]
+        if entry < 0:
+            entry = subtables[~entry][(acc >> (cnt - 15)) & 0x1F]
         cnt -= entry & 15
         if cnt < 16:
             acc = ((acc & 0xFFFF) << 16) | data[pos] | (data[pos + 1] << 8)

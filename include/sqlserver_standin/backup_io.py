@@ -24,6 +24,9 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+from sqlserver_standin.compressed_media import MAGIC as CONTAINER_MAGIC
+from sqlserver_standin.compressed_media import ContainerWriter, DamagedMedia, read_container
+
 __all__ = ["BackupFile", "BackupSetHeader", "MediaError", "write_backup_set", "read_headers", "read_payload",
            "os_error_text"]
 
@@ -214,11 +217,11 @@ def _tape_block(media_uuid: str, family_count: int, family_number: int, written:
     return _block(b"TAPE", tail + strings, [(b"RAID", raid)], attributes=0x30000)
 
 
-def _set_blocks(header: BackupSetHeader, position: int, chunk: bytes, meta: dict) -> bytes:
+def _set_blocks(header: BackupSetHeader, position: int, chunk: bytes, meta: dict) -> list[bytes]:
     sset_tail = struct.pack("<IHHHH", 4, 0, 0, 0x1200, position) + bytes(16) + struct.pack("<Q", 0) \
         + _mtf_date(header.backup_start_date) + bytes([16, 0, 0, 0, 2, 0, 0]) + uuid.UUID(header.backup_set_guid).bytes_le
     own = json.dumps(meta).encode()
-    return b"".join([
+    return [
         _block(b"SSET", sset_tail, []),
         _block(b"MSCI", bytes(4), [(b"MQCI", _metadata_stream(header, finished=False))]),
         _block(b"MSDA", bytes(8), [(b"MQDA", chunk)]),
@@ -227,7 +230,7 @@ def _set_blocks(header: BackupSetHeader, position: int, chunk: bytes, meta: dict
         _block(b"ESET", struct.pack("<I", 4) + bytes(22) + struct.pack("<H", position)
                + _mtf_date(header.backup_start_date) + bytes(3), []),
         _soft_filemark(),
-    ])
+    ]
 
 
 def _read_family(path: str) -> tuple[dict, list[tuple[dict, bytes, str]]]:
@@ -236,6 +239,12 @@ def _read_family(path: str) -> tuple[dict, list[tuple[dict, bytes, str]]]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise MediaError(3201, path, os_error_text(exc)) from None
+    compressed = data.startswith(CONTAINER_MAGIC)
+    if compressed:
+        try:
+            data = read_container(data)
+        except (DamagedMedia, struct.error, IndexError):
+            raise MediaError(3183, path, "compressed data damaged") from None
     if not data.startswith(b"TAPE"):
         raise MediaError(3241 if data else 3242, path, "not a backup media family")
     label: dict | None = None
@@ -263,7 +272,7 @@ def _read_family(path: str) -> tuple[dict, list[tuple[dict, bytes, str]]]:
                 raid = streams[b"RAID"]
                 count, _seq, number = struct.unpack_from("<HHH", raid, 20)
                 label = {"media_uuid": str(uuid.UUID(bytes_le=raid[:16])), "family_count": count,
-                         "family_number": number}
+                         "family_number": number, "compressed": compressed}
             elif kind == b"MSDA":
                 chunk = streams.get(b"MQDA", b"")
             elif kind == b"MSLS":
@@ -291,30 +300,43 @@ def write_backup_set(paths: Sequence[str], header: BackupSetHeader, payload: byt
         else:
             families.append(({"media_uuid": None, "family_count": len(paths)}, []))
     media_uuid = str(uuid.uuid4())
-    if header.compressed:  # a compressed backup really is smaller on disk (zlib stands in for MS-XCA)
-        payload = zlib.compress(payload, 1)
     counts = {len(sets) for _, sets in families}
     if len(counts) > 1 or any(label["family_count"] != len(paths) for label, sets in families if sets):
         raise MediaError(3231, paths[0], "media family count mismatch")
+    if any(label.get("compressed", header.compressed) != header.compressed for label, sets in families if sets):
+        raise MediaError(3098, paths[0], "compressed and uncompressed backups cannot share a media set")
     position = (counts.pop() if counts else 0) + 1
     n = len(paths)
     step = -(-len(payload) // n) if payload else 0
     chunks = [payload[i * step:(i + 1) * step] for i in range(n)]
     written = dt.datetime.now().replace(microsecond=0)
+    stored = 0
     for index, (path, (label, sets)) in enumerate(zip(paths, families, strict=True)):
         media = label.get("media_uuid") or media_uuid
-        body = [_tape_block(media, n, index + 1, written), _soft_filemark()]
+        pieces = [_tape_block(media, n, index + 1, written), _soft_filemark()]
         for number, (meta, chunk, _) in enumerate(sets, 1):
-            body.append(_set_blocks(_header_from_json(meta["header"], number), number, chunk, meta))
+            pieces += _set_blocks(_header_from_json(meta["header"], number), number, chunk, meta)
         chunk = chunks[index]
         meta = {"header": _header_json(replace(header, family_count=n)), "sha256": hashlib.sha256(chunk).hexdigest()}
-        body.append(_set_blocks(replace(header, family_count=n), position, chunk, meta))
-        data = b"".join(body)
+        new = _set_blocks(replace(header, family_count=n), position, chunk, meta)
+        if damage == "corrupt" and chunk:  # one bit of the data flipped after its checksum was taken
+            data_block = new[2]
+            at = data_block.index(chunk) + len(chunk) // 2
+            new[2] = data_block[:at] + bytes([data_block[at] ^ 0xFF]) + data_block[at + 1:]
+        if header.compressed:  # SQL Server's container: really smaller on disk
+            container = ContainerWriter()
+            for piece in pieces:
+                container.add(piece)
+            before = len(container.finish())
+            for piece in new:
+                container.add(piece)
+            data = container.finish()
+            stored += len(data) - before
+        else:
+            data = b"".join(pieces + new)
+            stored += len(chunk)
         if damage == "truncate":
             data = data[: max(_FORMAT_BLOCK, len(data) * 2 // 3)]
-        elif damage == "corrupt" and chunk:
-            at = data.rindex(chunk) + len(chunk) // 2
-            data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
         try:
             with open(path, "wb") as fh:
                 fh.write(data)
@@ -322,7 +344,7 @@ def write_backup_set(paths: Sequence[str], header: BackupSetHeader, payload: byt
                 os.fsync(fh.fileno())
         except OSError as exc:
             raise MediaError(3201, path, os_error_text(exc)) from None
-    return position, len(payload)
+    return position, stored
 
 
 def _families(paths: Sequence[str]) -> list[tuple[dict, list]]:
@@ -350,10 +372,4 @@ def read_payload(paths: Sequence[str], position: int) -> tuple[BackupSetHeader, 
         if hashlib.sha256(chunk).hexdigest() != sha:
             raise MediaError(3183, path, "checksum")
         payload.append(chunk)
-    data = b"".join(payload)
-    if header.compressed:
-        try:
-            data = zlib.decompress(data)
-        except zlib.error:
-            raise MediaError(3183, paths[0], "compressed data damaged") from None
-    return header, data
+    return header, b"".join(payload)

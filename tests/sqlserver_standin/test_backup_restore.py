@@ -111,6 +111,14 @@ def test_the_files_are_microsoft_tape_format_that_the_product_reader_reads_like_
     assert stripes[0].media_set_id == stripes[1].media_set_id and stripes[0].first_lsn == read[2].last_lsn
     plan = plan_restore([*read, *stripes], db, Target())
     assert [len(step.backup.paths) for step in plan.steps] == [1, 1, 1, 2]
+    packed = tmp_path / "compressed.bak"
+    sql.run(f"BACKUP DATABASE [{db}] TO DISK = N'{packed}' WITH COMPRESSION")
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{packed}' WITH COMPRESSION")
+    assert packed.read_bytes()[:8] == b"MSSQLBAK"  # SQL Server's container, [MS-XCA] frames inside
+    full, log = read_backup_file(packed)
+    assert (full.compressed, full.backup_type, log.backup_type, log.position) == (True, "FULL", "LOG", 2)
+    assert log.first_lsn == stripes[0].last_lsn
+    sql.run(f"RESTORE VERIFYONLY FROM DISK = N'{packed}' WITH FILE = 2")
 
 
 def test_restore_to_a_mark_includes_the_marked_transaction_and_records_it(sql, db, tmp_path):

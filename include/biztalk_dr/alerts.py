@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from biztalk_dr.config import GroupConfig, load_config
-from biztalk_dr.errors import BackupSetProblem, SqlServerError
+from biztalk_dr.errors import BackupSetProblem, ShippingError, SqlServerError
 
 __all__ = ["Alert", "ADVICE_BY_ERROR", "alert_from_context", "DrAlertNotifier", "send_alert"]
 
@@ -72,7 +72,7 @@ def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
     dag_id = getattr(ti, "dag_id", "") or str(context.get("dag", ""))
     task_id = getattr(ti, "task_id", "") or ""
     run_id = getattr(ti, "run_id", "") or str(context.get("run_id", ""))
-    number = getattr(exc, "number", None) if isinstance(exc, SqlServerError | BackupSetProblem) else None
+    number = getattr(exc, "number", None) if isinstance(exc, SqlServerError | BackupSetProblem | ShippingError) else None
     advice = getattr(exc, "advice", "") or (ADVICE_BY_ERROR.get(number, "") if number is not None else "")
     return Alert(
         title=f"[{group}] biztalk-dr: {dag_id} failed at {task_id}",
@@ -84,6 +84,15 @@ def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
         advice=advice,
         url=getattr(ti, "log_url", "") or "",
     )
+
+
+def warning_alert(context: Mapping[str, Any], *, group: str, detail: str, advice: str) -> Alert:
+    """An alert from a task that goes on (a threshold crossed, not a failure)."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", "")
+    task_id = getattr(ti, "task_id", "")
+    return Alert(title=f"[{group}] biztalk-dr: {dag_id} warns at {task_id}", dag_id=dag_id, task_id=task_id,
+                 run_id=getattr(ti, "run_id", ""), detail=detail, advice=advice, url=getattr(ti, "log_url", "") or "")
 
 
 def send_alert(alert: Alert, cfg: GroupConfig, context: Mapping[str, Any] | None = None) -> list[str]:

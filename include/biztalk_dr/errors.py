@@ -32,6 +32,8 @@ __all__ = [
     "BackupSetProblem",
     "BackupScheduleMissed",
     "BackupFileError",
+    "ShippingError",
+    "DataLossWindowExceeded",
     "RestorePlanError",
     "SqlMessage",
     "SqlServerError",
@@ -116,6 +118,25 @@ class BackupScheduleMissed(BizTalkDrError):
         self.advice = ("Open the backup DAG named above: is it paused, are its runs failing, is the scheduler "
                        "running? Every missed log backup widens the data-loss window.")
         super().__init__("; ".join(self.problems))
+
+
+class ShippingError(BizTalkDrError):
+    """Log shipping cannot go on for now; ``number`` is SQL Server's error when SQL Server found the
+    problem, ``advice`` what the operator does next."""
+
+    def __init__(self, problems: Sequence[str], advice: str = "", number: int | None = None) -> None:
+        self.problems = list(problems)
+        self.advice = advice
+        self.number = number
+        super().__init__("; ".join(self.problems))
+
+
+class DataLossWindowExceeded(BizTalkDrError):
+    """The data-loss window (what a failover now would lose) is over the critical threshold."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
 
 
 class BackupFileError(BizTalkDrError):

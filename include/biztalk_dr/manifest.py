@@ -35,6 +35,7 @@ class Manifest:
     source_path: str  # as SQL Server on the primary knows it
     shipped_at: str  # ISO 8601, UTC
     verified_at: str | None = None
+    backup_time: str | None = None  # the set's BackupDateTime (the history's clock): what a failover recovers to
 
 
 def manifest_path(landing_dir: str | Path, file_name: str) -> Path:

@@ -1,0 +1,124 @@
+"""
+# dr_log_shipping — ship every backup set to the standby site, prove it, restore it WITH NORECOVERY
+
+Runs on every backup set the backup DAGs publish, and every few minutes anyway
+(`schedules.log_shipping_minutes`) so that nothing waits on a lost event. Runs never overlap.
+
+1. **find_sets_to_ship** — complete sets from `adm_BackupHistory` on the primary, from the oldest one
+   the standby still needs. Partial sets (`SetComplete = 0`) are never shipped; they are reported.
+2. **ship_database_files** — one box per database: each file is copied to the landing folder
+   (`sites.standby.landing_dir`) under a temporary name with its SHA-256 computed in the same pass,
+   fsynced, checked at the destination and renamed; then read with biztalk-dr's backup-file reader:
+   database, type and LSN range must match msdb on the primary and continue the previous log. A
+   manifest beside each file records it. A bad copy is quarantined and copied once more; a second
+   failure requests a full backup at the source and alerts. Files already shipped and verified are not
+   copied again.
+3. **restore_standby_set_by_set** — on the standby instance(s), every set except the newest complete
+   one, in set order, `WITH NORECOVERY`; all databases advance together. A database missing on the
+   standby is seeded from the newest shipped full set, its files moved (`WITH MOVE`) to the standby's
+   `data_path`/`log_path`. SQL Server errors: 4326 already applied (recorded); 4305 gap and 3117 a
+   database recovered by hand stop and ask for `dr_standby_reseed`; 3201/3203 and 3101 are retried,
+   then alerted. The newest set is held back: failover applies it, to its mark.
+4. **check_data_loss_window** — what a failover now would lose (now − the newest set shipped and
+   verified) and the restore lag, written to the standby's status file; alerts at `rpo.warn_minutes`,
+   fails at `rpo.critical_minutes`.
+
+State kept at the standby site (it must survive the primary): the shipped files, a manifest beside each,
+and `.biztalk-dr/standby-state.json` (the last set restored per database) in the landing folder.
+`biztalk-dr status` shows it from a terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
+
+from biztalk_dr.alerts import DrAlertNotifier
+from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
+from biztalk_dr.config import load_config
+from biztalk_dr.schedules import every_minutes_timetable
+
+CONFIG = load_config()
+
+
+@dag(
+    dag_id="dr_log_shipping",
+    schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
+                                 assets=BACKUP_SETS),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
+    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+)
+def dr_log_shipping():
+    @task
+    def find_sets_to_ship() -> list[dict]:
+        """Complete backup sets on the primary that the standby still needs, oldest first; partial sets
+        are reported in the log and never shipped. One entry per database for the shipping boxes."""
+        from biztalk_dr import shipping_jobs
+
+        plan = shipping_jobs.find_sets_to_ship(load_config())
+        print(f"sets to ship: {plan['sets'] or 'none'}; partial (never shipped): {plan['partial'] or 'none'}"
+              + (f"; {plan['waiting']}" if plan["waiting"] else ""))
+        return plan["to_ship"]
+
+    @task(map_index_template="{{ task.op_kwargs['database'] }}")
+    def ship_database_files(database: str, set_ids: list[int]) -> list[str]:
+        """Copy this database's file of each set to the landing folder (SHA-256 in the same pass, fsync, atomic
+        rename, checked at the destination), read it with the backup-file reader (database, type, LSN range as
+        msdb says, continuing the previous log) and write its manifest. A bad copy is quarantined and copied
+        once more; if that fails too, a full backup is requested at the source and the task fails."""
+        from biztalk_dr import shipping_jobs
+
+        done = shipping_jobs.ship_files_of_database(load_config(), database, set_ids)
+        print("\n".join(done))
+        return done
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[STANDBY_RESTORED])
+    def restore_standby_set_by_set(*, outlet_events=None) -> dict:
+        """Restore, set by set, every shipped and verified set except the newest complete one on the standby
+        WITH NORECOVERY (seeding missing databases WITH MOVE). Runs even when a shipping box failed: sets
+        fully shipped before it are still applied. Stops at the first restore that fails, with the reason."""
+        from biztalk_dr import shipping_jobs
+
+        result = shipping_jobs.restore_standby(load_config())
+        print("\n".join(result["restored"]) or "nothing new to restore")
+        print("\n".join(result["notes"]))
+        outlet_events[STANDBY_RESTORED].extra = {"positions": result["positions"]}
+        return result
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def check_data_loss_window(**context) -> dict:
+        """The data-loss window (now − the newest set shipped and verified: what a failover could recover to)
+        and the restore lag, written to the standby's status file. Over `rpo.warn_minutes` it alerts; over
+        `rpo.critical_minutes` it fails and alerts."""
+        from biztalk_dr import shipping_jobs
+        from biztalk_dr.alerts import send_alert, warning_alert
+
+        cfg = load_config()
+
+        def warn(detail: str, advice: str) -> None:
+            send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)
+
+        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warn)
+        print(f"{report['health'].upper()}: {report['data_loss']}")
+        return report
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, on_failure_callback=[])  # the failed step has alerted already
+    def fail_if_any_step_failed() -> None:
+        """Marks the run failed when any step above failed (the steps after a failed one still run, so that
+        what can be shipped and restored is); skipped when all went well."""
+        raise RuntimeError("a step of this run failed: see the red task above for its alert and reason")
+
+    shipped = ship_database_files.override(doc_md=ship_database_files.function.__doc__).expand_kwargs(
+        find_sets_to_ship())
+    restored = restore_standby_set_by_set()
+    checked = check_data_loss_window()
+    shipped >> restored >> checked
+    [shipped, restored, checked] >> fail_if_any_step_failed()
+
+
+dr_log_shipping()

@@ -1,0 +1,229 @@
+"""The log-shipping DAG's steps with their servers and files: each function is one task's work.
+
+Pure planning and checks live in ``log_shipping``; this module reads the primary's history and msdb,
+copies, restores and records. Everything that changes the standby happens under the standby lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from biztalk_dr import backup_jobs, log_shipping
+from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.errors import (
+    BizTalkDrError,
+    DataLossWindowExceeded,
+    PathOutsideRootError,
+    PreflightError,
+    ShippingError,
+    SqlConnectionError,
+)
+from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
+from biztalk_dr.paths import plain_file_name
+from biztalk_dr.sqlserver import SqlServer
+from biztalk_dr.standby_state import locked_state, read_state, state_dir
+
+__all__ = ["find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
+           "reseed_standby", "status", "STATUS_FILE"]
+
+log = logging.getLogger("biztalk_dr.shipping")
+
+STATUS_FILE = "status.json"
+_HISTORY_ROWS = 5000
+
+
+def _primary_sets(cfg: GroupConfig) -> list[BackupSet]:
+    with backup_jobs.management_server(cfg) as server:
+        return backup_jobs.read_sets(cfg, server, limit=_HISTORY_ROWS)
+
+
+def _database_names(cfg: GroupConfig) -> list[str]:
+    return [d.name for d in cfg.databases]
+
+
+def _shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
+    try:
+        return is_shipped_and_verified(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
+    except PathOutsideRootError:
+        return False
+
+
+def find_sets_to_ship(cfg: GroupConfig) -> dict[str, Any]:
+    """The complete sets to ship, the partial ones (reported, never shipped), and one mapping entry per
+    database of the group."""
+    sets = _primary_sets(cfg)
+    plan = log_shipping.plan_shipping(sets, read_state(cfg.sites.standby.landing_dir), _database_names(cfg))
+    for bset in plan.partial:
+        log.warning("set %s (%s) is partial (SetComplete = 0): it is never shipped; the standby waits for the next "
+                    "complete full set to go past it", bset.set_id, bset.mark_name)
+    if plan.waiting:
+        log.warning("nothing to ship: %s", plan.waiting)
+    ids = [s.set_id for s in plan.sets]
+    return {**plan.as_json(), "to_ship": [{"database": name, "set_ids": ids} for name in _database_names(cfg)]}
+
+
+def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list[str]:
+    """Ship and prove this database's file of every set, oldest first. A file that cannot be shipped
+    requests a full backup at the source (the chain cannot continue without it) and fails the task."""
+    if not set_ids:
+        return ["nothing to ship"]
+    with backup_jobs.management_server(cfg) as mgmt:
+        sets = [s for s in backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS) if s.set_id in set(set_ids)]
+        rows = [(s, r) for s in sets if (r := s.row_for(database)) is not None]
+        entries = log_shipping.catalog_entries(mgmt, [r.sql_path for _, r in rows])
+        done = []
+        previous = None
+        for bset, row in rows:
+            try:
+                manifest, what = log_shipping.ship_database_file(
+                    cfg, bset, row, entry=entries.get(row.sql_path),
+                    previous=previous if row.backup_type == "lg" else None,
+                    source=backup_jobs.worker_file(cfg, row))
+            except ShippingError:
+                backup_jobs.request_full_backup(cfg, mgmt)
+                raise
+            if row.backup_type == "lg":
+                previous = manifest
+            done.append(f"set {bset.set_id} {bset.mark_name}: {what}")
+            log.info("%s: set %s: %s", database, bset.set_id, what)
+    return done
+
+
+def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
+    """Bring every standby database to the set before the newest complete one, set by set, seeding any
+    standby database that does not exist yet from the newest shipped full set."""
+    sets = _primary_sets(cfg)
+    with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
+        _refuse_unknown_standby_databases(cfg, session.state)
+        steps, notes = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
+                                                          lambda r: _shipped(cfg, r))
+        for note in notes:
+            log.info("standby: %s", note)
+        done = log_shipping.restore_on_standby(cfg, steps, session)
+        state = session.state
+    positions = {name: state.of(name).last_restored_set for name in _database_names(cfg)}
+    return {"restored": done, "notes": notes, "positions": positions}
+
+
+def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
+    """A standby database biztalk-dr has no record of is never restored over: it may be someone's work."""
+    unknown = [d for d in _database_names(cfg) if state.of(d).last_restored_set is None]
+    if not unknown:
+        return
+    for key, inst in cfg.sites.standby.instances.items():
+        names = [d.name for d in cfg.databases if d.name in unknown and cfg.instance_of(d, "standby") == key]
+        if not names:
+            continue
+        with SqlServer(inst.conn_id) as server:
+            rows = server.query("SELECT name, state_desc FROM sys.databases")
+        existing = {str(r["name"]).lower(): str(r["state_desc"]) for r in rows}
+        clash = [f"{n} ({existing[n.lower()]})" for n in names if n.lower() in existing]
+        if clash:
+            raise PreflightError(
+                [f"{inst.server_name} already has {', '.join(clash)}, which biztalk-dr has not restored (no record "
+                 f"in {state_dir(cfg.sites.standby.landing_dir)})"],
+                advice="If these are old standby copies, trigger dr_standby_reseed (it replaces them); if they are "
+                       "someone's work, move them off the standby instance first.")
+
+
+def check_data_loss_window(cfg: GroupConfig, *, send_warning) -> dict[str, Any]:
+    """The data-loss window and restore lag now, written to the status file; warn alerts, critical fails."""
+    try:
+        sets = _primary_sets(cfg)
+        with backup_jobs.management_server(cfg) as mgmt:
+            now = backup_jobs.history_clock_now(cfg, mgmt)
+        reachable = True
+    except SqlConnectionError:
+        sets, now, reachable = [], dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+    report = log_shipping.shipping_status(cfg, sets, read_state(cfg.sites.standby.landing_dir), now,
+                                          source_reachable=reachable)
+    _write_status(cfg, report)
+    numbers = (f"data-loss window {report['data_loss']}; thresholds: warn at {cfg.rpo.warn_minutes} min, "
+               f"critical at {cfg.rpo.critical_minutes} min")
+    advice = ("Check dr_log_backup (are sets being taken?) and dr_log_shipping (are they shipped and verified?) "
+              "in the Airflow UI; every minute here is work a failover would lose.")
+    if report["health"] == "critical":
+        raise DataLossWindowExceeded(f"CRITICAL: {numbers}", advice)
+    if report["health"] == "warn":
+        send_warning(f"WARNING: {numbers}", advice)
+    return report
+
+
+def _write_status(cfg: GroupConfig, report: dict[str, Any]) -> Path:
+    folder = state_dir(cfg.sites.standby.landing_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / STATUS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**report, "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                              indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
+    """Restore the newest complete full set and every later set but the newest on the standby WITH REPLACE,
+    NORECOVERY. Refuses if any file of that full set is not shipped and verified."""
+    sets = _primary_sets(cfg)
+    complete = [s for s in sets if s.complete]
+    full = newest_complete_full(complete[:-1]) if len(complete) > 1 else None
+    if full is None:
+        raise PreflightError(["no complete full set older than the newest complete set: nothing to re-seed from"],
+                             advice="Run dr_full_backup, then dr_log_backup once, then dr_log_shipping, and re-seed.")
+    missing = [r.sql_path for r in full.rows if not _shipped(cfg, r)]
+    if missing:
+        raise PreflightError([f"full set {full.set_id} ({full.mark_name}) is not all shipped and verified: "
+                              + ", ".join(missing)],
+                             advice="Let dr_log_shipping ship it first (trigger it), then re-seed.")
+    with locked_state(cfg.sites.standby.landing_dir, purpose="dr_standby_reseed") as session:
+        from biztalk_dr.standby_state import StandbyState
+
+        fresh = StandbyState()
+        steps, notes = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
+                                                          _database_names(cfg), lambda r: _shipped(cfg, r))
+        plan = [s.as_json() for s in steps]
+        if dry_run:
+            return {"dry_run": True, "full_set": full.set_id, "steps": plan, "notes": notes}
+        session.save(fresh)
+        done = log_shipping.restore_on_standby(cfg, steps, session, replace=True)
+    return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": notes}
+
+
+def status(cfg: GroupConfig) -> dict[str, Any]:
+    """For ``biztalk-dr status``: computed now when the primary answers, else from the standby's records."""
+    state = read_state(cfg.sites.standby.landing_dir)
+    try:
+        sets = _primary_sets(cfg)
+        with backup_jobs.management_server(cfg) as mgmt:
+            now = backup_jobs.history_clock_now(cfg, mgmt)
+    except (SqlConnectionError, BizTalkDrError) as exc:
+        log.warning("the primary cannot be read (%s): status from the standby's records", exc)
+        sets = _sets_from_manifests(cfg)
+        return log_shipping.shipping_status(cfg, sets, state, dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                                            source_reachable=False)
+    return log_shipping.shipping_status(cfg, sets, state, now)
+
+
+def _sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
+    """The shipped sets as the manifests at the standby site describe them (the primary is gone)."""
+    landing = Path(cfg.sites.standby.landing_dir)
+    by_set: dict[int, list[HistoryRow]] = {}
+    times: dict[int, dt.datetime] = {}
+    marks: dict[int, str] = {}
+    for path in sorted(landing.glob("*.manifest.json")):
+        manifest = read_manifest(landing, path.name.removesuffix(".manifest.json"))
+        if manifest is None or manifest.verified_at is None:
+            continue
+        when = dt.datetime.fromisoformat(manifest.backup_time or manifest.shipped_at).replace(tzinfo=None)
+        row = HistoryRow(0, manifest.set_id, manifest.mark_name, manifest.database_name, "", manifest.file_name,
+                         "", manifest.backup_type, when, True)  # type: ignore[arg-type]
+        by_set.setdefault(manifest.set_id, []).append(row)
+        marks[manifest.set_id] = manifest.mark_name
+        times[manifest.set_id] = max(times.get(manifest.set_id, when), when)
+    return [BackupSet(i, marks[i], "full" if all(r.backup_type == "db" for r in rows) else "log", times[i],
+                      len(rows) == len(cfg.databases), tuple(rows)) for i, rows in sorted(by_set.items())]

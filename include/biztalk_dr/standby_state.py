@@ -1,0 +1,123 @@
+"""What the standby site holds, recorded at the standby site: per database, the last backup set restored
+there (with its mark and LSN). What is shipped is recorded by the manifest beside each shipped file. Kept in the landing folder, beside the shipped files and
+their manifests, so it survives the loss of the primary site and of any one Airflow worker.
+
+One JSON file, written atomically (temporary file, fsync, rename); changes happen under an exclusive
+lock file, so two shipping runs (or a shipping run and a re-seed) never interleave their restores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from biztalk_dr.errors import BizTalkDrError
+
+__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "read_state", "locked_state"]
+
+_STATE_DIR = ".biztalk-dr"
+_STATE_FILE = "standby-state.json"
+_LOCK_FILE = "standby.lock"
+
+
+class StandbyBusy(BizTalkDrError):
+    """Another run holds the standby lock (restores must never interleave)."""
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    last_restored_set: int | None = None
+    last_restored_mark: str | None = None
+    last_restored_lsn: int | None = None
+    restored_at: str | None = None  # ISO 8601, UTC
+    seeded_from_set: int | None = None
+
+
+@dataclass(frozen=True)
+class StandbyState:
+    databases: dict[str, DatabaseState] = field(default_factory=dict)
+
+    def of(self, database: str) -> DatabaseState:
+        return self.databases.get(database, DatabaseState())
+
+    def with_database(self, database: str, **changes: object) -> StandbyState:
+        return StandbyState({**self.databases, database: replace(self.of(database), **changes)})
+
+    def as_json(self) -> dict:
+        return {"databases": {name: asdict(s) for name, s in sorted(self.databases.items())}}
+
+
+def state_dir(landing_dir: str | Path) -> Path:
+    return Path(landing_dir) / _STATE_DIR
+
+
+def read_state(landing_dir: str | Path) -> StandbyState:
+    """The recorded state; empty (nothing shipped or restored) when there is none yet."""
+    path = state_dir(landing_dir) / _STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return StandbyState()
+    except (OSError, ValueError) as exc:
+        raise BizTalkDrError(f"{path}: the standby state cannot be read ({exc}); restore it from a copy or "
+                             "re-seed the standby (dr_standby_reseed)") from exc
+    return StandbyState({name: DatabaseState(**values) for name, values in data.get("databases", {}).items()})
+
+
+def _write_state(landing_dir: str | Path, state: StandbyState) -> None:
+    folder = state_dir(landing_dir)
+    payload = {**state.as_json(), "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / _STATE_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Session:
+    """The state under the lock; ``save`` persists each step as it happens (a crash loses nothing done)."""
+
+    def __init__(self, landing_dir: str | Path) -> None:
+        self.landing_dir = landing_dir
+        self.state = read_state(landing_dir)
+
+    def save(self, state: StandbyState) -> None:
+        _write_state(self.landing_dir, state)
+        self.state = state
+
+
+@contextlib.contextmanager
+def locked_state(landing_dir: str | Path, *, purpose: str) -> Iterator[_Session]:
+    """Exclusive access to the standby state; StandbyBusy at once if another run has it."""
+    folder = state_dir(landing_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / _LOCK_FILE, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run"
+            raise StandbyBusy(f"the standby is busy: {holder} holds {folder / _LOCK_FILE}; this run changes "
+                              "nothing and the next one continues") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{purpose} (pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
+        lock.flush()
+        try:
+            yield _Session(landing_dir)
+        finally:
+            lock.seek(0)
+            lock.truncate()
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

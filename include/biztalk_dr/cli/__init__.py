@@ -16,6 +16,7 @@ __all__ = ["main", "build_parser"]
 _COMMAND_MODULES = (
     "biztalk_dr.cli.config_commands",
     "biztalk_dr.cli.backup_commands",
+    "biztalk_dr.cli.status_commands",
 )
 
 

@@ -1,0 +1,53 @@
+"""``biztalk-dr status``: where the standby stands — per database the newest set at the source, shipped and
+restored, the mark a failover can reach, and the data-loss window — for an operator at a terminal and for
+monitoring (exit status 0 ok, 1 warn or critical, 2 bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+
+from biztalk_dr.config import load_config
+from biztalk_dr.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    status = subparsers.add_parser("status", help="log shipping: what is shipped, restored and recoverable now")
+    status.add_argument("--config", metavar="FILE", help="the group's YAML file (default: $BIZTALK_DR_CONFIG)")
+    status.add_argument("--json", action="store_true", help="one JSON object (for monitoring)")
+    status.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from biztalk_dr import shipping_jobs
+
+    try:
+        cfg = load_config(args.config) if args.config else load_config()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    with contextlib.redirect_stdout(sys.stderr):  # Airflow's logging writes to stdout; stdout is the report
+        report = shipping_jobs.status(cfg)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        _print(report)
+    return 0 if report["health"] == "ok" else 1
+
+
+def _print(report: dict) -> None:
+    source = "" if report["source_reachable"] else " (primary unreachable: from the standby's records)"
+    print(f"{report['group']}: {report['health'].upper()}{source}")
+    print(report["data_loss"])
+    columns = ("database", "source set", "shipped set", "restored set", "restored mark")
+    rows = [(d["name"], *(str(d[k]) if d[k] is not None else "-" for k in
+                          ("source_set", "shipped_set", "restored_set", "restored_mark"))) for d in report["databases"]]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    for line in (columns, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

@@ -34,6 +34,7 @@ from biztalk_dr.standby_state import StandbyState
 __all__ = [
     "CatalogEntry",
     "ShippingPlan",
+    "StandbyPlan",
     "StandbyStep",
     "catalog_entries",
     "plan_shipping",
@@ -57,6 +58,7 @@ class ShippingPlan:
     sets: tuple[BackupSet, ...]  # complete sets to ship (or to check shipped), oldest first
     partial: tuple[BackupSet, ...]  # partial sets in the same range: never shipped, reported
     waiting: str = ""  # why nothing can be shipped yet
+    start_set_id: int | None = None  # the oldest set the standby still needs
 
     def as_json(self) -> dict[str, Any]:
         return {"sets": [s.set_id for s in self.sets], "partial": [s.set_id for s in self.partial],
@@ -72,7 +74,8 @@ def plan_shipping(sets: Sequence[BackupSet], state: StandbyState, databases: Seq
     restored = [r for db in databases if (r := state.of(db).last_restored_set) is not None]
     start = min([full.set_id, *(r + 1 for r in restored)])
     wanted = [s for s in sets if s.set_id >= start]
-    return ShippingPlan(tuple(s for s in wanted if s.complete), tuple(s for s in wanted if not s.complete))
+    return ShippingPlan(tuple(s for s in wanted if s.complete), tuple(s for s in wanted if not s.complete),
+                        start_set_id=start)
 
 
 # ---------------------------------------------------------------------------------------------- catalog
@@ -209,19 +212,40 @@ class StandbyStep:
                 "file": self.file_name, "action": self.action}
 
 
+@dataclass(frozen=True)
+class StandbyPlan:
+    steps: tuple[StandbyStep, ...]
+    notes: tuple[str, ...]  # what waits, and why
+    blocked: str = ""  # why the standby cannot go on without a re-seed; empty when it can
+
+
 def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databases: Sequence[str],
-                          shipped: Callable[[HistoryRow], bool]) -> tuple[list[StandbyStep], list[str]]:
+                          shipped: Callable[[HistoryRow], bool]) -> StandbyPlan:
     """The restores that bring every standby database to the set before the newest complete one, set by
-    set; and notes on what waits and why. Only sets whose every file is shipped and verified count, and a
-    set that is not stops the plan there (a set is never skipped)."""
+    set. Only sets whose every file is shipped and verified count, and restores stop before a set that is
+    not (a set is never skipped) and before a partial set (its successful backups moved the log chains on,
+    so no later log set applies: the standby needs a re-seed from a later full set)."""
     complete = [s for s in sets if s.complete]
     if not complete:
-        return [], ["no complete backup set yet"]
+        return StandbyPlan((), ("no complete backup set yet",))
     hold = complete[-1]
     notes = [f"set {hold.set_id} ({hold.mark_name}) is held back: the newest complete set is applied at "
              "failover, to its mark"]
+    first = plan_shipping(sets, state, databases).start_set_id or hold.set_id
     ready: list[BackupSet] = []
-    for bset in complete[:-1]:
+    blocked = ""
+    for bset in sets:
+        if bset.set_id < first or bset.set_id >= hold.set_id:
+            continue
+        if not bset.complete:
+            later_full = next((s for s in complete if s.set_id > bset.set_id and s.kind == "full"), None)
+            notes.append(f"set {bset.set_id} ({bset.mark_name}) is partial: restores stop before it")
+            if later_full is not None:
+                blocked = (f"set {bset.set_id} ({bset.mark_name}) is partial, so no later log set applies to the "
+                           f"standby; full set {later_full.set_id} ({later_full.mark_name}) was taken since")
+            else:
+                notes.append("waiting for the full backup set the partial set requested")
+            break
         if not all(shipped(r) for r in bset.rows):
             notes.append(f"set {bset.set_id} ({bset.mark_name}) is not shipped and verified yet: restores stop "
                          "before it")
@@ -230,23 +254,23 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
     steps: list[StandbyStep] = []
     for database in databases:
         current = state.of(database).last_restored_set
+        base = None
         if current is None:
             base = newest_complete_full(ready)
             if base is None:
                 notes.append(f"{database}: no shipped full set before the held-back set to seed it from yet")
                 continue
-            current = base.set_id - 1
         for bset in ready:
             row = bset.row_for(database)
-            if bset.set_id <= current or row is None:
+            if row is None:
                 continue
-            if state.of(database).last_restored_set is None and bset.set_id == current + 1 and bset.kind == "full":
+            if base is not None and bset.set_id == base.set_id:
                 steps.append(StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, database, row.base_name, "seed"))
-            elif bset.kind == "log":
+            elif bset.kind == "log" and bset.set_id > (base.set_id if base is not None else current or 0):
                 steps.append(StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, database, row.base_name, "log"))
     order = {name: i for i, name in enumerate(databases)}
     steps.sort(key=lambda s: (s.set_id, order[s.database]))
-    return steps, notes
+    return StandbyPlan(tuple(steps), tuple(notes), blocked)
 
 
 # ---------------------------------------------------------------------------------------------- restore

@@ -74,25 +74,34 @@ def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[in
     if not set_ids:
         return ["nothing to ship"]
     with backup_jobs.management_server(cfg) as mgmt:
-        sets = [s for s in backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS) if s.set_id in set(set_ids)]
-        rows = [(s, r) for s in sets if (r := s.row_for(database)) is not None]
+        history = backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS)
+        rows = [(s, r) for s in history if s.set_id in set(set_ids) and (r := s.row_for(database)) is not None]
         entries = log_shipping.catalog_entries(mgmt, [r.sql_path for _, r in rows])
         done = []
-        previous = None
         for bset, row in rows:
             try:
                 manifest, what = log_shipping.ship_database_file(
                     cfg, bset, row, entry=entries.get(row.sql_path),
-                    previous=previous if row.backup_type == "lg" else None,
+                    previous=_previous_log(cfg, history, bset, database) if row.backup_type == "lg" else None,
                     source=backup_jobs.worker_file(cfg, row))
             except ShippingError:
                 backup_jobs.request_full_backup(cfg, mgmt)
                 raise
-            if row.backup_type == "lg":
-                previous = manifest
             done.append(f"set {bset.set_id} {bset.mark_name}: {what}")
             log.info("%s: set %s: %s", database, bset.set_id, what)
     return done
+
+
+def _previous_log(cfg: GroupConfig, history: Sequence[BackupSet], bset: BackupSet, database: str):
+    """The shipped manifest of this database's log in the newest complete log set before ``bset``, which this
+    log must continue — none when a partial set lies between (the chain was broken there on purpose)."""
+    for earlier in reversed([s for s in history if s.set_id < bset.set_id]):
+        if not earlier.complete:
+            return None
+        if earlier.kind == "log":
+            row = earlier.row_for(database)
+            return read_manifest(cfg.sites.standby.landing_dir, plain_file_name(row.base_name)) if row else None
+    return None
 
 
 def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
@@ -101,14 +110,19 @@ def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
     sets = _primary_sets(cfg)
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
         _refuse_unknown_standby_databases(cfg, session.state)
-        steps, notes = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
-                                                          lambda r: _shipped(cfg, r))
-        for note in notes:
+        plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
+                                                  lambda r: _shipped(cfg, r))
+        for note in plan.notes:
             log.info("standby: %s", note)
-        done = log_shipping.restore_on_standby(cfg, steps, session)
+        done = log_shipping.restore_on_standby(cfg, plan.steps, session)
         state = session.state
+    if plan.blocked:
+        raise ShippingError([f"the standby cannot go on: {plan.blocked}" + (f" (restored now: {len(done)} step(s))"
+                                                                            if done else "")],
+                            advice="Trigger dr_standby_reseed once that full set is shipped (dr_log_shipping ships "
+                                   "it): it restores the newest full set and every later set on the standby.")
     positions = {name: state.of(name).last_restored_set for name in _database_names(cfg)}
-    return {"restored": done, "notes": notes, "positions": positions}
+    return {"restored": done, "notes": list(plan.notes), "positions": positions}
 
 
 def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
@@ -184,14 +198,14 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
         from biztalk_dr.standby_state import StandbyState
 
         fresh = StandbyState()
-        steps, notes = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
-                                                          _database_names(cfg), lambda r: _shipped(cfg, r))
-        plan = [s.as_json() for s in steps]
+        plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
+                                                  _database_names(cfg), lambda r: _shipped(cfg, r))
+        steps = [s.as_json() for s in plan.steps]
         if dry_run:
-            return {"dry_run": True, "full_set": full.set_id, "steps": plan, "notes": notes}
+            return {"dry_run": True, "full_set": full.set_id, "steps": steps, "notes": list(plan.notes)}
         session.save(fresh)
-        done = log_shipping.restore_on_standby(cfg, steps, session, replace=True)
-    return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": notes}
+        done = log_shipping.restore_on_standby(cfg, plan.steps, session, replace=True)
+    return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": list(plan.notes)}
 
 
 def status(cfg: GroupConfig) -> dict[str, Any]:

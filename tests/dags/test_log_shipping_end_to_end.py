@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.conftest import start_standin
 from tests.dags.e2e import GROUP, dag_named, query, running_group, states
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
@@ -91,3 +92,95 @@ def test_sets_are_shipped_proven_and_restored_up_to_the_set_before_the_newest(gr
     run, st = _run("dr_log_shipping")
     assert run.state == "success", st
     assert {p.name: p.stat().st_mtime_ns for p in landing.glob("*.bak")} == before
+
+
+def _mails(group, since: int) -> list[tuple[str, str]]:
+    return group.mail.texts()[since:]
+
+
+def test_a_partial_set_is_never_shipped_and_the_standby_waits_for_a_full_set_and_a_reseed(group):
+    _backup("log")
+    [(newest,)] = query(group.primary, "SELECT MAX(BackupSetId) FROM BizTalkMgmtDb.dbo.adm_BackupHistory")
+    # as BizTalk records a set where one database's backup failed: the others were backed up
+    query(group.primary, f"UPDATE BizTalkMgmtDb.dbo.adm_BackupHistory SET SetComplete = 0 WHERE BackupSetId = {newest}")
+    query(group.primary, f"DELETE FROM BizTalkMgmtDb.dbo.adm_BackupHistory WHERE BackupSetId = {newest} "
+                         "AND DatabaseName = N'BizTalkDTADb'")
+    _backup("log")
+    sent = len(group.mail.messages)
+    run, st = _run("dr_log_shipping")
+    assert run.state == "success", st  # no full set since the partial one yet: nothing to do but wait
+    shipped_sets = {json.loads(p.read_text())["set_id"] for p in (group.root / "landing").glob("*.manifest.json")}
+    assert newest not in shipped_sets and newest + 1 in shipped_sets
+    assert _standby_positions(group) == dict.fromkeys(GROUP, newest - 1)  # stopped before the partial set
+
+    _backup("full")
+    _backup("log")
+    run, st = _run("dr_log_shipping")
+    assert run.state == "failed" and st["restore_standby_set_by_set"] == "failed"
+    [body] = [b for s, b in _mails(group, sent) if "restore_standby_set_by_set" in s]
+    assert f"set {newest} " in body and "is partial" in body and "dr_standby_reseed" in body, body
+    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    assert reseed.state == "success", st
+    sets = _complete_sets(group)
+    assert _standby_positions(group) == dict.fromkeys(GROUP, sets[-2][0])
+
+
+def test_the_standby_down_for_a_while_then_back_catches_up_in_order(group):
+    group.standby.stop()
+    sent = len(group.mail.messages)
+    try:
+        _backup("log")
+        run, st = _run("dr_log_shipping")
+        assert run.state == "failed"
+        assert st["restore_standby_set_by_set"] == "failed" and st["fail_if_any_step_failed"] == "failed"
+        assert all(st[f"ship_database_files[{db}]"] == "success" for db in GROUP)  # shipping does not need it
+        _backup("log")
+    finally:
+        group.standby = start_standin(group.root / "standby", "SQLDR01", "biztalk_standby")
+    assert any("restore_standby_set_by_set" in subject for subject, _ in _mails(group, sent))
+    run, st = _run("dr_log_shipping")
+    assert run.state == "success", st
+    sets = _complete_sets(group)
+    assert _standby_positions(group) == dict.fromkeys(GROUP, sets[-2][0])
+    logs = query(group.standby, "SELECT destination_database_name, backup_set_id FROM msdb.dbo.restorehistory "
+                                "WHERE restore_type = 'L' ORDER BY restore_history_id")
+    for db in GROUP:
+        applied = [b for name, b in logs if name == db]
+        assert applied == sorted(applied)  # in order, none twice
+
+
+def test_a_standby_database_recovered_by_hand_stops_restores_until_reseeded(group):
+    query(group.standby, "RESTORE DATABASE [SSODB] WITH RECOVERY")  # someone "tested" the standby
+    _backup("log")
+    sent = len(group.mail.messages)
+    run, st = _run("dr_log_shipping")
+    assert run.state == "failed" and st["restore_standby_set_by_set"] == "failed"
+    [body] = [b for s, b in _mails(group, sent) if "restore_standby_set_by_set" in s]
+    assert "SQL Server error 3117" in body and "SSODB" in body and "dr_standby_reseed" in body
+    positions = _standby_positions(group)
+    assert len(set(positions.values())) <= 2  # the databases before SSODB in that set went on; none went past it
+
+    dry, st = _run("dr_standby_reseed")
+    assert dry.state == "success", st
+    refused, st = _run("dr_standby_reseed", dry_run=False, confirm_group="wrong")
+    assert refused.state == "failed" and st["reseed_standby"] == "upstream_failed"
+    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    assert reseed.state == "success", st
+    standby_dbs = dict(query(group.standby, "SELECT name, state_desc FROM sys.databases"))
+    assert all(standby_dbs[db] == "RESTORING" for db in GROUP)
+    run, st = _run("dr_log_shipping")
+    assert run.state == "success", st
+    assert _standby_positions(group) == dict.fromkeys(GROUP, _complete_sets(group)[-2][0])
+
+
+def test_a_log_backup_taken_outside_biztalk_is_a_gap_caught_before_any_restore(group):
+    query(group.primary, "BACKUP LOG [DemoOrders] TO DISK = N'" + str(group.root / "elsewhere.trn") + "'")
+    _backup("log")
+    sent = len(group.mail.messages)
+    run, st = _run("dr_log_shipping")
+    assert run.state == "failed" and st["ship_database_files[DemoOrders]"] == "failed"
+    [body] = [b for s, b in _mails(group, sent) if "ship_database_files" in s]
+    assert "the chain has a gap" in body and "dr_standby_reseed" in body
+    assert list((group.root / "landing" / "quarantine").glob("*DemoOrders*"))
+    forced = query(group.primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings")
+    assert forced == [(1,)]

@@ -54,13 +54,14 @@ def test_a_damaged_copy_in_place_is_replaced(source, landing):
 
 
 def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch):
-    real_sha = shipping_copy.sha256_of
+    real_pread = os.pread
 
-    def corrupting_sha(path, **kw):  # simulates the written bytes differing from what was read
-        digest, size = real_sha(path, **kw)
-        return ("0" * 64, size) if path.name.endswith(".partial") else (digest, size)
+    def corrupted_read_back(fd, length, offset):  # the bytes on disk differ from what was written
+        data = bytearray(real_pread(fd, length, offset))
+        data[0] ^= 0xFF
+        return bytes(data)
 
-    monkeypatch.setattr(shipping_copy, "sha256_of", corrupting_sha)
+    monkeypatch.setattr(shipping_copy.os, "pread", corrupted_read_back)
     with pytest.raises(CopyVerificationError, match="does not match what was read"):
         ship_file(source, landing)
     assert list(landing.iterdir()) == []

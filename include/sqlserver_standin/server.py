@@ -70,9 +70,12 @@ class StandinServer:
         """Stop listening, end the open connections, wait for running engine calls to return."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
         for connection in list(self.connections):
             connection.shut_down()  # a running statement stops at its next step, then the socket closes
+        if self._server is not None:
+            # after the shut-downs: on some Python versions wait_closed() also waits for every open client
+            # connection, and a client that keeps its socket open (a driver's pool) would hold it forever
+            await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=10)
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:  # an engine call that ignores Session.cancelled

@@ -75,3 +75,26 @@ def test_each_database_file_is_read_back_in_its_own_box(dagbag):
         read_back = dagbag.dags[dag_id].get_task("verify_backup_set.read_back_backup_file")
         assert read_back.map_index_template == "{{ task.op_kwargs['database'] }}"
         assert "RESTORE VERIFYONLY" in read_back.doc_md
+
+
+def test_log_shipping_runs_on_backup_sets_and_on_a_safety_schedule(dagbag):
+    from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
+
+    dag = dagbag.dags["dr_log_shipping"]
+    assert upstream_chain(dag, "check_data_loss_window") == [
+        "find_sets_to_ship", "ship_database_files", "restore_standby_set_by_set", "check_data_loss_window"]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.timetable.timetable.summary == "*/5 * * * *"  # the safety schedule ...
+    assert BACKUP_SETS.name in str(dag.timetable.asset_condition)  # ... or a new backup set
+    assert dag.get_task("restore_standby_set_by_set").trigger_rule == "all_done"
+    assert [o.name for o in dag.get_task("restore_standby_set_by_set").outlets] == [STANDBY_RESTORED.name]
+    watcher = dag.get_task("fail_if_any_step_failed")
+    assert watcher.trigger_rule == "one_failed" and watcher.upstream_task_ids == {
+        "ship_database_files", "restore_standby_set_by_set", "check_data_loss_window"}
+
+
+def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
+    dag = dagbag.dags["dr_standby_reseed"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
+    assert dag.params["dry_run"] is True and dag.params["confirm_group"] == ""
+    assert upstream_chain(dag, "reseed_standby") == ["check_request", "reseed_standby"]

@@ -67,7 +67,7 @@ def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
             (data_dir / ".seeded").touch()
         proc = subprocess.Popen(
             [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-             "--name", name, "--login", LOGIN, "--password", password],
+             "--name", name, "--login", LOGIN, f"--password={password}"],  # = : a password may start with -
             stdout=subprocess.PIPE, text=True, start_new_session=True)
         procs.append(proc)
         line = proc.stdout.readline()

@@ -80,7 +80,7 @@ def start_standin(data_dir: Path, name: str, conn_id: str) -> StandinInstance:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-         "--name", name, "--login", STANDIN_LOGIN, "--password", password],
+         "--name", name, "--login", STANDIN_LOGIN, f"--password={password}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     if "ready" not in line:

@@ -77,18 +77,22 @@ def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[in
         history = backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS)
         rows = [(s, r) for s in history if s.set_id in set(set_ids) and (r := s.row_for(database)) is not None]
         entries = log_shipping.catalog_entries(mgmt, [r.sql_path for _, r in rows])
-        done = []
+        done: list[str] = []
+        failed: list[ShippingError] = []
         for bset, row in rows:
             try:
-                manifest, what = log_shipping.ship_database_file(
+                _, what = log_shipping.ship_database_file(
                     cfg, bset, row, entry=entries.get(row.sql_path),
                     previous=_previous_log(cfg, history, bset, database) if row.backup_type == "lg" else None,
                     source=backup_jobs.worker_file(cfg, row))
-            except ShippingError:
-                backup_jobs.request_full_backup(cfg, mgmt)
-                raise
+            except ShippingError as exc:  # go on: a later full set is what a re-seed needs shipped
+                failed.append(exc)
+                what = f"NOT SHIPPED: {exc}"
             done.append(f"set {bset.set_id} {bset.mark_name}: {what}")
             log.info("%s: set %s: %s", database, bset.set_id, what)
+        if failed:
+            backup_jobs.request_full_backup(cfg, mgmt)
+            raise ShippingError([p for exc in failed for p in exc.problems], advice=failed[0].advice)
     return done
 
 

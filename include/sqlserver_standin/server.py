@@ -75,14 +75,17 @@ class StandinServer:
         if self._server is not None:
             # after the shut-downs: on some Python versions wait_closed() also waits for every open client
             # connection, and a client that keeps its socket open (a driver's pool) would hold it forever
-            await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=10)
+            await asyncio.wait([asyncio.ensure_future(self._server.wait_closed())], timeout=5)
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:  # an engine call that ignores Session.cancelled
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
-        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        # an engine call still running after all that (a statement that never looks at Session.cancelled)
+        # is left to finish on its own thread: stopping must not hang on it
+        shutdown = asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        await asyncio.wait([shutdown], timeout=5)
 
 
 async def serve(engine: Engine, host: str = DEFAULT_HOST, port: int = 0, *,

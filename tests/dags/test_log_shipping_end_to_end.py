@@ -173,6 +173,25 @@ def test_a_standby_database_recovered_by_hand_stops_restores_until_reseeded(grou
     assert _standby_positions(group) == dict.fromkeys(GROUP, _complete_sets(group)[-2][0])
 
 
+def test_the_data_loss_window_warns_then_fails_at_the_configured_thresholds(group):
+    sent = len(group.mail.messages)
+    shift = "UPDATE BizTalkMgmtDb.dbo.adm_BackupHistory SET BackupDateTime = DATEADD(minute, {}, BackupDateTime)"
+    query(group.primary, shift.format(-45))  # as if no set had been taken for 45 minutes (warn at 30)
+    try:
+        run, st = _run("dr_log_shipping")
+        assert run.state == "success" and st["check_data_loss_window"] == "success", st
+        [warning] = [b for s, b in _mails(group, sent) if "warns at check_data_loss_window" in s]
+        assert "WARNING: data-loss window 4" in warning and "warn at 30 min, critical at 60 min" in warning
+        query(group.primary, shift.format(-30))  # 75 minutes: critical at 60
+        run, st = _run("dr_log_shipping")
+        assert run.state == "failed" and st["check_data_loss_window"] == "failed", st
+        [critical] = [b for s, b in _mails(group, sent) if "failed at check_data_loss_window" in s]
+        assert "CRITICAL: data-loss window 7" in critical and "What to do: Check dr_log_backup" in critical
+        assert _status()["code"] == 1
+    finally:
+        query(group.primary, shift.format(75))
+
+
 def test_a_log_backup_taken_outside_biztalk_is_a_gap_caught_before_any_restore(group):
     query(group.primary, "BACKUP LOG [DemoOrders] TO DISK = N'" + str(group.root / "elsewhere.trn") + "'")
     _backup("log")
@@ -184,3 +203,13 @@ def test_a_log_backup_taken_outside_biztalk_is_a_gap_caught_before_any_restore(g
     assert list((group.root / "landing" / "quarantine").glob("*DemoOrders*"))
     forced = query(group.primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings")
     assert forced == [(1,)]
+    # the way back: the requested full set is shipped although the gap set never will be, then a re-seed
+    _backup("full")
+    _backup("log")
+    run, st = _run("dr_log_shipping")
+    assert st["ship_database_files[DemoOrders]"] == "failed"  # still reports the gap ...
+    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    assert reseed.state == "success", st  # ... but the full set behind it was shipped, so the re-seed can run
+    run, st = _run("dr_log_shipping")
+    assert run.state == "success", st
+    assert _standby_positions(group) == dict.fromkeys(GROUP, _complete_sets(group)[-2][0])

@@ -105,7 +105,7 @@ class Instance:
     def start(self, *, workload: float = 0) -> Instance:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--name", self.name, "--login", LOGIN, "--password", self.password,
+             "--port", str(self.port), "--name", self.name, "--login", LOGIN, f"--password={self.password}",
              "--workload-interval", str(workload)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.process.stdout.readline()

@@ -194,7 +194,8 @@ class ValidationSite(_Model):
     data_path: SqlPath
     log_path: SqlPath
     database_prefix: Annotated[str, Field(min_length=1, max_length=5, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")] = "drv_"
-    min_free_space_gb: Annotated[int, Field(ge=0)] = 0
+    min_free_space_gb: Annotated[int, Field(ge=0)] = 0  # kept free beyond what the planned restore needs
+    restore_objective_minutes: Annotated[int, Field(ge=1)] = 60  # the SQL part of the recovery-time objective
 
 
 class Sites(_Model):

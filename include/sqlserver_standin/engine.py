@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import shutil
 import socket
 import sqlite3
 import threading
@@ -900,6 +901,12 @@ class _Resolver(sql_query.Resolver):
             if lname == "dm_exec_sessions":
                 self.engine._sync_sessions()
             return sql_query.TableRef("master", table, columns=self._columns(self.engine.master, table))
+        if schema_l == "sys" and lname == "dm_os_volume_stats":
+            if len(args) != 2:
+                raise sql_error(50000, "sys.dm_os_volume_stats takes two arguments: database_id, file_id")
+            return sql_query.TableRef("", subquery=self._volume_stats_sql(args[0], args[1]), columns=(
+                ("database_id", "int"), ("file_id", "int"), ("volume_mount_point", "nvarchar(256)"),
+                ("total_bytes", "bigint"), ("available_bytes", "bigint")))
         if schema_l == "sys" and lname == "dm_os_file_exists":
             if len(args) != 1:
                 raise sql_error(50000, "sys.dm_os_file_exists takes one argument: the path")
@@ -918,6 +925,21 @@ class _Resolver(sql_query.Resolver):
         if row is None or is_internal_table(name):
             raise sql_error(208, written, abort=Abort.BATCH)
         return sql_query.TableRef(info.name, row[0], columns=self._columns(db.conn, row[0]))
+
+    def _volume_stats_sql(self, database_id: object, file_id: object) -> str:
+        """The volume of one database file, as the operating system reports it (like SQL Server does)."""
+        row = self.engine.master.execute('SELECT physical_name FROM "sys.master_files" WHERE database_id = ? '
+                                         "AND file_id = ?", (int(database_id or 0), int(file_id or 0))).fetchone()
+        if row is None:
+            return ("SELECT NULL AS database_id, NULL AS file_id, NULL AS volume_mount_point, NULL AS total_bytes, "
+                    "NULL AS available_bytes WHERE 0")
+        folder = Path(str(row[0]).replace("\\", "/")).parent
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        usage = shutil.disk_usage(folder)
+        mount = str(folder).replace("'", "''")
+        return (f"SELECT {int(database_id)} AS database_id, {int(file_id)} AS file_id, '{mount}' AS volume_mount_point, "
+                f"{usage.total} AS total_bytes, {usage.free} AS available_bytes")
 
     @staticmethod
     def _columns(conn: sqlite3.Connection, table: str) -> tuple[tuple[str, str], ...]:

@@ -27,12 +27,13 @@ class Group:
     primary: StandinInstance
     mail: object
     standby: StandinInstance | None = None
+    validation: StandinInstance | None = None
 
 
 @contextlib.contextmanager
-def running_group(root: Path, *, standby: bool = False) -> Iterator[Group]:
-    """The demo BizTalk group seeded on a stand-in primary (and an empty stand-in standby), its config as
-    BIZTALK_DR_CONFIG, alerts mailed to a local SMTP sink."""
+def running_group(root: Path, *, standby: bool = False, validation: bool = False) -> Iterator[Group]:
+    """The demo BizTalk group seeded on a stand-in primary (and empty stand-in standby and validation
+    instances), its config as BIZTALK_DR_CONFIG, alerts mailed to a local SMTP sink."""
     if not standin_available():
         pytest.skip("the SQL Server stand-in is not part of this build")
     from biztalk_dr.config import load_config
@@ -52,13 +53,15 @@ def running_group(root: Path, *, standby: bool = False) -> Iterator[Group]:
     os.environ["AIRFLOW_CONN_E2E_SMTP"] = json.dumps(smtp_connection(group.mail))
     if standby:
         group.standby = start_standin(root / "standby", "SQLDR01", "biztalk_standby")
+    if validation:
+        group.validation = start_standin(root / "validation", "SQLVAL01", "biztalk_validation")
     try:
         yield group
     finally:
         group.mail.stop()
-        group.primary.stop()
-        if group.standby is not None:
-            group.standby.stop()
+        for instance in (group.primary, group.standby, group.validation):
+            if instance is not None:
+                instance.stop()
         if previous is None:
             os.environ.pop("BIZTALK_DR_CONFIG", None)
         else:

@@ -98,3 +98,14 @@ def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
     assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
     assert dag.params["dry_run"] is True and dag.params["confirm_group"] == ""
     assert upstream_chain(dag, "reseed_standby") == ["check_request", "reseed_standby"]
+
+
+def test_restore_validation_plans_restores_checks_reports_and_always_cleans_up(dagbag):
+    dag = dagbag.dags["dr_restore_validation"]
+    assert upstream_chain(dag, "write_validation_report") == [
+        "plan_validation", "restore_validation_database", "check_validation_database", "write_validation_report"]
+    assert dag.max_active_runs == 1 and dag.catchup is False  # a second run waits for the active one
+    assert dag.timetable.summary == "0 3 * * 0"
+    cleanup = dag.get_task("drop_validation_databases")
+    assert cleanup.is_teardown and dag.get_task("write_validation_report").trigger_rule == "all_done"
+    assert dag.params["set_id"] is None

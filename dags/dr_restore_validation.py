@@ -1,0 +1,109 @@
+"""
+# dr_restore_validation — prove the standby site's backups restore, to the mark, and time it
+
+Scheduled from the configuration (`schedules.restore_validation_cron`, default Sundays 03:00); trigger it by
+hand to prove a particular set (`set_id`). Microsoft asks for a tested restore at least monthly; this does it
+every week without anyone's time.
+
+1. **plan_validation** — the newest complete log set whose files (and those of its full set) are shipped and
+   verified **at the standby site**; each database planned by the restore planner from those shipped copies
+   (a missing or damaged copy fails here, naming the LSN gap, before anything is restored). Refuses when the
+   validation instance lacks free space for the planned restore (with the numbers) or still has validation
+   databases of another run.
+2. **restore_validation_database** — one box per database: restored under the prefix
+   (`sites.validation.database_prefix`), files moved to the validation instance's paths, logs WITH NORECOVERY,
+   the last WITH `STOPATMARK = N'<mark>', RECOVERY` — the same mark for every database. Each step timed.
+3. **check_validation_database** — one box per database: `DBCC CHECKDB ... WITH NO_INFOMSGS` clean, ONLINE,
+   `restorehistory.stop_at_mark_name` = the mark, and a BizTalk sanity query for its role.
+4. **write_validation_report** — Markdown and JSON report (per database: bytes, each step's time, checks; the
+   group's restore time, the proved mark and its age), path in the task log. Fails, with a summary in the
+   alert, when any database failed; warns when the restore time is over `restore_objective_minutes`.
+5. **drop_validation_databases** — teardown: always drops the validation databases, also after a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, TriggerRule, dag, task
+
+from biztalk_dr.alerts import DrAlertNotifier
+from biztalk_dr.config import load_config
+from biztalk_dr.schedules import cron_timetable
+
+CONFIG = load_config()
+
+
+@dag(
+    dag_id="dr_restore_validation",
+    schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["biztalk-dr", "restore-validation", CONFIG.group.name],
+    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
+                            description="BackupSetId of a complete log set; empty: the newest shipped one.")},
+)
+def dr_restore_validation():
+    @task
+    def plan_validation(params: dict, run_id: str) -> list[dict]:
+        """Pick the set and plan each database's restore from the standby site's verified copies; refuse early
+        on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
+        from biztalk_dr import validation_jobs
+
+        plans = validation_jobs.plan_validation(load_config(), run_id, params.get("set_id"))
+        print(f"proving mark {plans[0]['mark']} with {len(plans)} database(s)")
+        return plans
+
+    @task(map_index_template="{{ task.op_kwargs['plan']['database'] }}")
+    def restore_validation_database(plan: dict) -> dict:
+        """Restore this database under the validation prefix to the mark: full (files moved), logs WITH
+        NORECOVERY, the last WITH STOPATMARK and RECOVERY. Every step is timed for the report."""
+        from biztalk_dr import validation_jobs
+
+        return validation_jobs.restore_database(load_config(), plan)
+
+    @task(map_index_template="{{ task.op_kwargs['restored']['database'] }}")
+    def check_validation_database(restored: dict) -> dict:
+        """DBCC CHECKDB clean, ONLINE, stopped at the mark (restorehistory), and the role's sanity query."""
+        from biztalk_dr import validation_jobs
+
+        return validation_jobs.check_database(load_config(), restored)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def write_validation_report(run_id: str, **context) -> dict:
+        """Markdown and JSON report of the run; fails (alert with the summary) when any database failed."""
+        from biztalk_dr import validation_jobs
+        from biztalk_dr.alerts import send_alert, warning_alert
+
+        cfg = load_config()
+
+        def warn(detail: str, advice: str) -> None:
+            send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)
+
+        result = validation_jobs.write_report(cfg, run_id, send_warning=warn)
+        print(f"report: {result['report']}")
+        return result
+
+    @task
+    def drop_validation_databases() -> list[str]:
+        """Drop the validation databases of the group (only names with the validation prefix), whatever happened."""
+        from biztalk_dr import validation_jobs
+
+        dropped = validation_jobs.drop_validation_databases(load_config())
+        print(f"dropped: {', '.join(dropped) or 'nothing to drop'}")
+        return dropped
+
+    plans = plan_validation()
+    restored = restore_validation_database.override(doc_md=restore_validation_database.function.__doc__).expand(
+        plan=plans)
+    checked = check_validation_database.override(doc_md=check_validation_database.function.__doc__).expand(
+        restored=restored)
+    report = write_validation_report()
+    cleanup = drop_validation_databases().as_teardown(setups=plans)
+    checked >> report >> cleanup
+
+
+dr_restore_validation()

@@ -1,0 +1,197 @@
+"""Restore validation: which set to prove, each database's restore to its mark on the validation instance,
+the checks that prove the result, and the report.
+
+The point is to prove the **standby site's** copies: plans are made from the shipped files themselves
+(read with the backup-file reader) by the restore planner, so a missing or broken copy fails the plan,
+naming the LSN gap, before anything is restored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biztalk_dr import tsql
+from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
+from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.errors import PreflightError, RestorePlanError
+from biztalk_dr.paths import plain_file_name, sql_join
+from biztalk_dr.restore_planner import Target, plan_restore
+
+__all__ = ["ValidationStep", "DatabasePlan", "choose_set", "plan_database", "sanity_query", "validation_name",
+           "render_markdown", "DatabaseResult"]
+
+
+def validation_name(cfg: GroupConfig, database: str) -> str:
+    assert cfg.sites.validation is not None
+    return cfg.sites.validation.database_prefix + database
+
+
+def choose_set(sets: Sequence[BackupSet], shipped: Callable[[HistoryRow], bool],
+               set_id: int | None = None) -> tuple[BackupSet, BackupSet]:
+    """(the log set to prove, the full set its restore starts from): the newest complete log set whose files,
+    and those of every set back to a complete full set, are all shipped and verified — or the one asked for."""
+    def usable(bset: BackupSet) -> BackupSet | None:
+        if not bset.complete or bset.kind != "log" or not all(shipped(r) for r in bset.rows):
+            return None
+        full = newest_complete_full([s for s in sets if s.set_id < bset.set_id])
+        return full if full is not None and all(shipped(r) for r in full.rows) else None
+
+    if set_id is not None:
+        bset = next((s for s in sets if s.set_id == set_id), None)
+        if bset is None:
+            raise PreflightError([f"backup set {set_id} is not in adm_BackupHistory"],
+                                 advice="Leave set_id empty to prove the newest shipped set.")
+        full = usable(bset)
+        if full is None:
+            raise PreflightError([f"backup set {set_id} ({bset.mark_name}) is not a complete log set whose files and "
+                                  "those of its full set are all shipped and verified at the standby site"],
+                                 advice="Pick another set, or leave set_id empty.")
+        return bset, full
+    for bset in reversed(sets):
+        full = usable(bset)
+        if full is not None:
+            return bset, full
+    raise PreflightError(["no complete log set is shipped and verified at the standby site yet"],
+                         advice="Let dr_log_shipping ship a full set and a log set first.")
+
+
+@dataclass(frozen=True)
+class ValidationStep:
+    backup_type: str
+    file_names: tuple[str, ...]
+    bytes: int
+    statement: str
+
+
+@dataclass(frozen=True)
+class DatabasePlan:
+    database: str
+    restored_as: str
+    mark: str
+    steps: tuple[ValidationStep, ...]
+    bytes_needed: int  # the data and log files the restore creates (FILELISTONLY sizes are not in the files:
+    # the backups' sizes stand in until the validation instance answers FILELISTONLY)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: BackupSet, sets: Sequence[BackupSet],
+                  landing_dir: str | Path) -> DatabasePlan:
+    """Restore ``database`` from the shipped copies to ``chosen``'s mark; RestorePlanError (the gap named) if
+    the shipped files cannot reach it."""
+    assert cfg.sites.validation is not None
+    val = cfg.sites.validation
+    chain = [s for s in sets if full.set_id <= s.set_id <= chosen.set_id and s.complete]
+    headers: list[BackupSetHeader] = []
+    for bset in chain:
+        row = bset.row_for(database)
+        if row is None:
+            continue
+        path = Path(landing_dir) / plain_file_name(row.base_name)
+        if path.is_file():
+            headers.extend(read_backup_file(path))
+    mark_row = chosen.row_for(database)
+    if mark_row is None:
+        raise RestorePlanError(database, [f"set {chosen.set_id} has no backup of {database}"])
+    mark_file = Path(landing_dir) / plain_file_name(mark_row.base_name)
+    target_lsn = next((h.last_lsn for h in headers if Path(h.path) == mark_file), None)
+    if target_lsn is None:
+        raise RestorePlanError(database, [f"the log backup holding mark {chosen.mark_name} ({mark_row.base_name}) is "
+                                          f"not in {landing_dir}"])
+    plan = plan_restore(headers, database, Target(lsn=target_lsn))
+    restored_as = validation_name(cfg, database)
+    steps = []
+    for n, step in enumerate(plan.steps):
+        names = tuple(Path(p).name for p in step.backup.paths)
+        sql_paths = [sql_join(val.landing_path, name) for name in names]
+        size = sum(Path(p).stat().st_size for p in step.backup.paths)
+        last = n == len(plan.steps) - 1
+        if step.backup.backup_type == "LOG":
+            statement = tsql.restore_log(restored_as, sql_paths, file=step.backup.header.position,
+                                         recovery=tsql.Recovery.RECOVERY if last else tsql.Recovery.NORECOVERY,
+                                         stop_at_mark=chosen.mark_name if last else None)
+        else:
+            moves = [tsql.Move(f.logical_name, sql_join(val.log_path if f.type == "L" else val.data_path,
+                                                        f"{restored_as}_{f.logical_name}.{'ldf' if f.type == 'L' else 'mdf'}"))
+                     for f in step.backup.header.files]
+            statement = tsql.restore_database(restored_as, sql_paths, moves=moves, replace=True,
+                                              file=step.backup.header.position, recovery=tsql.Recovery.NORECOVERY)
+        steps.append(ValidationStep(step.backup.backup_type, names, size, statement))
+    if not steps or steps[-1].backup_type != "LOG":
+        raise RestorePlanError(database, [f"the plan does not end with the log backup holding mark {chosen.mark_name}"])
+    return DatabasePlan(database, restored_as, chosen.mark_name, tuple(steps), sum(s.bytes for s in steps))
+
+
+def sanity_query(cfg: GroupConfig, database: str) -> tuple[str, str]:
+    """(a query that must return one row with a positive ``n``, what it proves) for the database's role."""
+    role = next(d.role for d in cfg.databases if d.name == database)
+    name = tsql.quote_name(validation_name(cfg, database))
+    if role == "management":
+        return (f"SELECT COUNT(*) AS n FROM {name}.dbo.adm_Group", "the management database holds its group row")
+    if role == "messagebox":
+        return (f"SELECT COUNT(*) + 1 AS n FROM {name}.dbo.Spool",
+                "the MessageBox's core table (Spool) is readable")
+    return (f"SELECT COUNT(*) + 1 AS n FROM {name}.sys.tables", "the database's catalog is readable")
+
+
+@dataclass
+class DatabaseResult:
+    database: str
+    restored_as: str
+    steps: list[dict[str, Any]] = field(default_factory=list)  # type, files, bytes, seconds
+    checks: list[dict[str, Any]] = field(default_factory=list)  # name, ok, detail
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(s["seconds"] for s in self.steps), 3)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s["bytes"] for s in self.steps)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.checks) and all(c["ok"] for c in self.checks)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as an operator reads it."""
+    lines = [f"# Restore validation of {report['group']} — {'PASSED' if report['passed'] else 'FAILED'}", "",
+             f"- run: `{report['run_id']}`",
+             f"- proved mark: **{report['mark']}** (set {report['set_id']}, taken {report['set_time']}; "
+             f"age at validation: {report['mark_age_minutes']} min — the data-loss window this proves)",
+             f"- validation instance: {report['instance']}",
+             f"- group restore time (SQL part of the recovery time): **{report['group_restore_seconds']} s**"
+             f" (objective: {report['objective_minutes']} min"
+             f"{', EXCEEDED' if report['objective_exceeded'] else ''})", ""]
+    if report.get("problem"):
+        lines += [f"**Problem:** {report['problem']}", ""]
+    lines += ["| database | restored as | steps | bytes | seconds | checks |", "|---|---|---|---|---|---|"]
+    for db in report["databases"]:
+        checks = "; ".join(f"{'ok' if c['ok'] else 'FAILED'}: {c['name']}" for c in db["checks"]) or "-"
+        if db.get("error"):
+            checks = f"ERROR: {db['error']}"
+        lines.append(f"| {db['database']} | {db['restored_as']} | {len(db['steps'])} | {db['bytes']} | "
+                     f"{db['seconds']} | {checks} |")
+    lines += ["", "## Steps", ""]
+    for db in report["databases"]:
+        for step in db["steps"]:
+            lines.append(f"- {db['database']}: {step['type']} {', '.join(step['files'])} — {step['bytes']} bytes, "
+                         f"{step['seconds']} s")
+    return "\n".join(lines) + "\n"
+
+
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, default=str)
+
+
+def minutes_between(later: dt.datetime, earlier: dt.datetime) -> float:
+    return round((later - earlier).total_seconds() / 60, 1)

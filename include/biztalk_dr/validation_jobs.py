@@ -1,0 +1,236 @@
+"""The restore-validation DAG's steps with their servers and files: each function is one task's work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from biztalk_dr import backup_jobs, restore_validation, tsql
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.errors import BizTalkDrError, PathOutsideRootError, PreflightError, SqlServerError
+from biztalk_dr.manifest import is_shipped_and_verified
+from biztalk_dr.paths import plain_file_name, sql_join
+from biztalk_dr.restore_validation import DatabaseResult
+from biztalk_dr.sqlserver import CallKind, SqlServer
+from biztalk_dr.standby_state import state_dir
+
+__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases",
+           "ValidationFailed"]
+
+log = logging.getLogger("biztalk_dr.validation")
+
+
+class ValidationFailed(BizTalkDrError):
+    """The restore validation proved a problem; the report says which database and check."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
+
+
+def _validation(cfg: GroupConfig):
+    if cfg.sites.validation is None:
+        raise PreflightError(["the configuration has no sites.validation instance"],
+                             advice="Add sites.validation (an instance that is neither primary nor standby).")
+    return cfg.sites.validation
+
+
+def _run_dir(cfg: GroupConfig, run_id: str) -> Path:
+    folder = state_dir(cfg.sites.standby.landing_dir) / "validation" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[dict[str, Any]]:
+    """Pick the set, plan every database from the shipped copies, and refuse early: a gap in the shipped files,
+    validation databases left from another run, or too little free space — with the numbers."""
+    val = _validation(cfg)
+    landing = cfg.sites.standby.landing_dir
+    with backup_jobs.management_server(cfg) as mgmt:
+        sets = backup_jobs.read_sets(cfg, mgmt)
+
+    def shipped(row) -> bool:
+        try:
+            return is_shipped_and_verified(landing, plain_file_name(row.base_name))
+        except PathOutsideRootError:
+            return False
+
+    chosen, full = restore_validation.choose_set(sets, shipped, set_id)
+    plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
+    with SqlServer(val.conn_id) as server:
+        existing = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.databases")}
+        leftovers = sorted(p.restored_as for p in plans if p.restored_as.lower() in existing)
+        if leftovers:
+            raise PreflightError([f"{val.server_name} already has {', '.join(leftovers)}: another validation run is "
+                                  "active, or an earlier one could not clean up"],
+                                 advice="Wait for the other run; if none is running, clear the drop_validation_databases "
+                                        "task of the last run (or drop those databases) and run again.")
+        need = sum(_restored_size(server, val.landing_path, p) for p in plans)
+        [volume] = server.query("SELECT available_bytes FROM sys.dm_os_volume_stats(1, 1)")  # master's data file
+        free = int(volume["available_bytes"])
+    keep = val.min_free_space_gb * 1024**3
+    if free - need < keep:
+        raise PreflightError([f"{val.server_name} has {free / 1024**3:.2f} GB free; the planned restore needs "
+                              f"{need / 1024**3:.2f} GB and sites.validation.min_free_space_gb keeps "
+                              f"{val.min_free_space_gb} GB free"],
+                             advice="Free space on the validation instance's data volume or lower the threshold.")
+    folder = _run_dir(cfg, run_id)
+    summary = {"set_id": chosen.set_id, "mark": chosen.mark_name, "set_time": chosen.backup_time.isoformat(),
+               "full_set_id": full.set_id, "bytes_needed": need, "free_bytes": free,
+               "planned_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    (folder / "plan.json").write_text(json.dumps({**summary, "databases": [p.as_json() for p in plans]}, indent=2))
+    log.info("proving set %s (mark %s) from full set %s: %d database(s), %.1f MB to restore, %.1f GB free",
+             chosen.set_id, chosen.mark_name, full.set_id, len(plans), need / 1024**2, free / 1024**3)
+    return [{"run_id": run_id, **p.as_json()} for p in plans]
+
+
+def _restored_size(server: SqlServer, landing_path: str, plan: restore_validation.DatabasePlan) -> int:
+    """The bytes the data and log files take once restored: FILELISTONLY's Size of the full backup."""
+    full = plan.steps[0]
+    rows = server.query(tsql.restore_filelistonly([sql_join(landing_path, n) for n in full.file_names]))
+    return sum(int(r.get("Size") or 0) for r in rows)
+
+
+def restore_database(cfg: GroupConfig, plan: dict[str, Any]) -> dict[str, Any]:
+    """Run one database's restore steps, timing each; the result is recorded for the report whatever happens."""
+    val = _validation(cfg)
+    result = DatabaseResult(plan["database"], plan["restored_as"])
+    try:
+        with SqlServer(val.conn_id) as server:
+            for step in plan["steps"]:
+                started = time.perf_counter()
+                server.run(step["statement"], kind=CallKind.RESTORE)
+                result.steps.append({"type": step["backup_type"], "files": list(step["file_names"]),
+                                     "bytes": step["bytes"], "seconds": round(time.perf_counter() - started, 3)})
+    except SqlServerError as exc:
+        result.error = f"restore failed at step {len(result.steps) + 1}: {exc}"
+        raise
+    finally:
+        _save_result(cfg, plan["run_id"], result)
+    return {"run_id": plan["run_id"], "database": result.database, "restored_as": result.restored_as,
+            "mark": plan["mark"]}
+
+
+def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]:
+    """DBCC CHECKDB clean, ONLINE, stopped at the mark, and the role's sanity query — every check runs and is
+    recorded; the task fails if any failed."""
+    val = _validation(cfg)
+    result = _load_result(cfg, restored["run_id"], restored["database"])
+    name = restored["restored_as"]
+    checks: list[dict[str, Any]] = []
+    with SqlServer(val.conn_id) as server:
+        def check(label: str, fn) -> None:
+            try:
+                ok, detail = fn()
+            except SqlServerError as exc:
+                ok, detail = False, str(exc)
+            checks.append({"name": label, "ok": ok, "detail": detail})
+
+        def checkdb():
+            started = time.perf_counter()
+            server.run(tsql.dbcc_checkdb(name), kind=CallKind.CHECK)
+            return True, f"no errors ({time.perf_counter() - started:.2f} s)"
+
+        def online():
+            [row] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+            return row["state_desc"] == "ONLINE", f"state {row['state_desc']}"
+
+        def at_mark():
+            rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
+                                f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+            found = rows[0]["stop_at_mark_name"] if rows else None
+            return found == restored["mark"], f"stop_at_mark_name {found!r}, expected {restored['mark']!r}"
+
+        def sanity():
+            sql, proves = restore_validation.sanity_query(cfg, restored["database"])
+            [row] = server.query(sql)
+            return int(row["n"]) > 0, proves
+
+        check("DBCC CHECKDB WITH NO_INFOMSGS", checkdb)
+        check("ONLINE", online)
+        check("restored to the mark", at_mark)
+        check("BizTalk sanity query", sanity)
+    result.checks = checks
+    _save_result(cfg, restored["run_id"], result)
+    failed = [c for c in checks if not c["ok"]]
+    if failed:
+        raise ValidationFailed(f"{restored['database']} (restored as {name}): "
+                               + "; ".join(f"{c['name']}: {c['detail']}" for c in failed),
+                               advice="The shipped backups of this database do not restore into a usable database: "
+                                      "check the primary (DBCC CHECKDB) and force a full backup.")
+    return {"database": restored["database"], "checks": checks}
+
+
+def _save_result(cfg: GroupConfig, run_id: str, result: DatabaseResult) -> None:
+    path = _run_dir(cfg, run_id) / f"{result.database}.json"
+    path.write_text(json.dumps({"database": result.database, "restored_as": result.restored_as,
+                                "steps": result.steps, "checks": result.checks, "error": result.error}, indent=2))
+
+
+def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult:
+    path = _run_dir(cfg, run_id) / f"{database}.json"
+    data = json.loads(path.read_text()) if path.exists() else {"database": database, "restored_as": ""}
+    return DatabaseResult(**{k: data.get(k) for k in ("database", "restored_as")},
+                          steps=data.get("steps") or [], checks=data.get("checks") or [], error=data.get("error"))
+
+
+def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, Any]:
+    """The run's Markdown and JSON report (per database: bytes, each step's time, checks; the group's restore
+    time; the proved mark and its age); fails when any database failed, warns over the restore objective."""
+    val = _validation(cfg)
+    folder = _run_dir(cfg, run_id)
+    plan_file = folder / "plan.json"
+    plan = json.loads(plan_file.read_text()) if plan_file.exists() else {}
+    results = [_load_result(cfg, run_id, d.name) for d in cfg.databases]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    set_time = dt.datetime.fromisoformat(plan["set_time"]) if plan else None
+    group_seconds = round(sum(r.seconds for r in results), 3)  # the restores run one after the other
+    report = {
+        "group": cfg.group.name, "run_id": run_id, "instance": val.server_name,
+        "set_id": plan.get("set_id"), "mark": plan.get("mark"), "set_time": plan.get("set_time"),
+        "mark_age_minutes": restore_validation.minutes_between(now, set_time) if set_time else None,
+        "group_restore_seconds": group_seconds, "objective_minutes": val.restore_objective_minutes,
+        "objective_exceeded": group_seconds > val.restore_objective_minutes * 60,
+        "databases": [{"database": r.database, "restored_as": r.restored_as, "bytes": r.bytes, "seconds": r.seconds,
+                       "steps": r.steps, "checks": r.checks, "error": r.error, "ok": r.ok} for r in results],
+    }
+    failed = [r for r in results if not r.ok]
+    report["passed"] = bool(plan) and not failed
+    if not plan:
+        report["problem"] = "the run stopped before any restore (see the plan_validation task)"
+    (folder / "report.json").write_text(restore_validation.report_json(report))
+    (folder / "report.md").write_text(restore_validation.render_markdown(report))
+    log.info("report: %s and %s", folder / "report.md", folder / "report.json")
+    summary = (f"set {report['set_id']} mark {report['mark']}: group restore time {group_seconds} s "
+               f"(objective {val.restore_objective_minutes} min); report {folder / 'report.md'}")
+    if failed or not plan:
+        names = ", ".join(f"{r.database} ({r.error or 'checks failed'})" for r in failed) or "no database restored"
+        raise ValidationFailed(f"restore validation FAILED: {names}; {summary}",
+                               advice="Read the report; fix the named database's backups at the primary and run "
+                                      "dr_restore_validation again.")
+    if report["objective_exceeded"]:
+        send_warning(f"restore validation passed but took longer than the objective: {summary}",
+                     "The SQL part of a failover would take this long: review the objective or the restore speed.")
+    return {"report": str(folder / "report.md"), "passed": True, "group_restore_seconds": group_seconds}
+
+
+def drop_validation_databases(cfg: GroupConfig) -> list[str]:
+    """Always, also after a failure: drop every database with the validation prefix that belongs to the group."""
+    val = _validation(cfg)
+    names = [restore_validation.validation_name(cfg, d.name) for d in cfg.databases]
+    dropped = []
+    with SqlServer(val.conn_id) as server:
+        existing = {str(r["name"]).lower(): str(r["name"]) for r in server.query("SELECT name FROM sys.databases")}
+        for name in names:
+            actual = existing.get(name.lower())
+            if actual is None:
+                continue
+            assert actual.startswith(val.database_prefix)
+            server.run(f"DROP DATABASE {tsql.quote_name(actual)}", kind=CallKind.PROCEDURE)
+            dropped.append(actual)
+    return dropped

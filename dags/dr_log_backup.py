@@ -54,11 +54,19 @@ def dr_log_backup():
     @task
     def take_log_backup_set() -> int:
         """Call `sp_MarkAll` (same mark in every database, then a log backup of each). On any error a full
-        backup is requested before the task fails, because the log chain may be broken."""
+        backup is requested before the task fails, because the log chain may be broken. Skipped, with a full
+        backup requested, while the group has no complete full set yet (a new group)."""
         from biztalk_dr import backup_jobs
 
         cfg = load_config()
         with backup_jobs.management_server(cfg) as server:
+            if not backup_jobs.has_complete_full_set(cfg, server):
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                backup_jobs.request_full_backup(cfg, server)
+                raise AirflowSkipException("no complete full backup set yet: a log backup cannot start a chain "
+                                           "(SQL Server error 4214); a full backup has been requested and the next "
+                                           "dr_full_backup run takes it")
             try:
                 bset = backup_jobs.take_log_backup_set(cfg, server)
             except Exception:

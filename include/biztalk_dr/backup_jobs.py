@@ -28,6 +28,7 @@ from biztalk_dr.backup_sets import (
     group_sets,
     history_query,
     history_rows,
+    newest_complete_full,
     set_problems,
 )
 from biztalk_dr.config import GroupConfig
@@ -299,6 +300,11 @@ def _read_on_worker(cfg: GroupConfig, row: HistoryRow, server_header: dict[str, 
             f"LSN {header.first_lsn}-{header.last_lsn}, not what {row.server_name} reports ({expected[0]} "
             f"{row.database_name} LSN {expected[1]}-{expected[2]}): is the worker's backup_dir the same share?"])
     return header
+
+
+def has_complete_full_set(cfg: GroupConfig, mgmt_server: SqlServer) -> bool:
+    """Whether a log backup has a chain to continue (without a full, SQL Server refuses it: 4214)."""
+    return newest_complete_full(read_sets(cfg, mgmt_server, limit=5000)) is not None
 
 
 def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:

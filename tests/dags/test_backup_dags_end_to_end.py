@@ -23,6 +23,16 @@ def group(tmp_path_factory):
 _dag, _states, _query, _asset_events = dag_named, states, query, asset_events
 
 
+def test_a_log_backup_before_the_first_full_set_is_skipped_and_asks_for_a_full_backup(group):
+    root, primary, mail = group
+    sent = len(mail.messages)
+    run = _dag("dr_log_backup").test()
+    assert _states(run)["take_log_backup_set"] == "skipped" and run.state == "success"
+    assert _query(primary, "SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory") == [(0,)]
+    assert _query(primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(True,)]
+    assert len(mail.messages) == sent  # a new group is not an incident
+
+
 def test_a_night_full_then_marked_log_sets(group):
     root, primary, mail = group
     events_before = len(_asset_events())

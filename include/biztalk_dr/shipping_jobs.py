@@ -30,7 +30,7 @@ from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, state_dir
 
 __all__ = ["find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
-           "reseed_standby", "status", "STATUS_FILE"]
+           "reseed_standby", "status", "sets_from_manifests", "STATUS_FILE"]
 
 log = logging.getLogger("biztalk_dr.shipping")
 
@@ -221,13 +221,13 @@ def status(cfg: GroupConfig) -> dict[str, Any]:
             now = backup_jobs.history_clock_now(cfg, mgmt)
     except (SqlConnectionError, BizTalkDrError) as exc:
         log.warning("the primary cannot be read (%s): status from the standby's records", exc)
-        sets = _sets_from_manifests(cfg)
+        sets = sets_from_manifests(cfg)
         return log_shipping.shipping_status(cfg, sets, state, dt.datetime.now(dt.UTC).replace(tzinfo=None),
                                             source_reachable=False)
     return log_shipping.shipping_status(cfg, sets, state, now)
 
 
-def _sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
+def sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
     """The shipped sets as the manifests at the standby site describe them (the primary is gone)."""
     landing = Path(cfg.sites.standby.landing_dir)
     by_set: dict[int, list[HistoryRow]] = {}

@@ -27,8 +27,14 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
+# dr_failover declares access_control so that only a DR operator role may trigger it (the FAB auth manager
+# still enforces it); Airflow 3.3 already warns that DAG-level permissions go away in Airflow 4.
+_ACCEPTED = {"dr_failover.py": "airflow.security.permissions module is deprecated"}
+
+
 def test_no_deprecated_imports(dagbag):
-    warnings = {path: [str(w.message) for w in ws] for path, ws in dagbag.captured_warnings.items()}
+    warnings = {path: [str(w) for w in ws if _ACCEPTED.get(Path(path).name, "\0") not in str(w)]
+                for path, ws in dagbag.captured_warnings.items()}
     assert not any(warnings.values()), warnings
 
 

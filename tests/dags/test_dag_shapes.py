@@ -109,3 +109,18 @@ def test_restore_validation_plans_restores_checks_reports_and_always_cleans_up(d
     cleanup = dag.get_task("drop_validation_databases")
     assert cleanup.is_teardown and dag.get_task("write_validation_report").trigger_rule == "all_done"
     assert dag.params["set_id"] is None
+
+
+def test_failover_is_manual_phased_and_restricted(dagbag):
+    dag = dagbag.dags["dr_failover"]
+    assert type(dag.timetable).__name__ == "NullTimetable" and dag.max_active_runs == 1
+    assert dag.params["dry_run"] is True and dag.params["mode"] == "disaster"
+    assert upstream_chain(dag, "assess.approve_failover") == [
+        "assess.check_request", "assess.assess_standby", "assess.approve_failover"]
+    groups = {t.task_group.group_id for t in dag.tasks if t.task_group and t.task_group.group_id}
+    assert groups == {"assess", "recover_databases", "repoint_biztalk"}
+    approvals = [t for t in dag.tasks if type(t).__name__ == "ApprovalOperator"]
+    assert {t.task_id for t in approvals} == {"assess.approve_failover", "repoint_biztalk.confirm_biztalk_repointed",
+                                               "confirm_processing_enabled"}
+    assert all(t.defaults == ["Reject"] or t.defaults == "Reject" for t in approvals)  # no answer is never a yes
+    assert "DR Operator" in dag.access_control

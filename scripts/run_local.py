@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -57,6 +56,7 @@ def _render_config() -> Path:
 
 def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
     from biztalk_dr.config import load_config
+    from sqlserver_standin.launcher import start_standin
     from sqlserver_standin.seed import seed_biztalk_group
 
     cfg = load_config(VAR / "config" / "group.yaml")
@@ -65,25 +65,19 @@ def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
         if site == "primary" and not (data_dir / ".seeded").exists():
             seed_biztalk_group(data_dir, cfg, instance_name=name)
             (data_dir / ".seeded").touch()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-             "--name", name, "--login", LOGIN, f"--password={password}"],  # = : a password may start with -
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-        procs.append(proc)
-        line = proc.stdout.readline()
-        if "ready" not in line:
-            raise SystemExit(f"the {site} stand-in did not start: {line.strip()}")
+        try:
+            instance = start_standin(data_dir, name, port, LOGIN, password)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+        procs.append(instance.process)
         print(f"  {site:10} SQL Server stand-in {name} on 127.0.0.1:{port}")
 
 
 def _connections(password: str) -> dict[str, str]:
-    env = {}
-    for site, (port, _name) in INSTANCES.items():
-        env[f"AIRFLOW_CONN_BIZTALK_{site.upper()}"] = json.dumps({
-            "conn_type": "odbc", "host": "127.0.0.1", "port": port, "login": LOGIN, "password": password,
-            "extra": {"driver": "FreeTDS", "TDS_Version": "7.4"},
-        })
-    return env
+    from sqlserver_standin.launcher import odbc_connection
+
+    return {f"AIRFLOW_CONN_BIZTALK_{site.upper()}": json.dumps(odbc_connection(port, LOGIN, password))
+            for site, (port, _name) in INSTANCES.items()}
 
 
 def _wait_healthy(timeout: float = 180) -> None:
@@ -100,15 +94,9 @@ def _wait_healthy(timeout: float = 180) -> None:
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-    deadline = time.monotonic() + 15
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    from sqlserver_standin.launcher import stop_all
+
+    stop_all(procs)
 
 
 def main() -> int:

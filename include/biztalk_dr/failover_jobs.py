@@ -160,7 +160,7 @@ def write_update_info(cfg: GroupConfig, folder: Path, dry_run: bool) -> str:
 def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> dict[str, Any]:
     """The standby site is the primary now: recorded at the standby site, where it survives the old primary."""
     roles = {"primary_site": "standby", "failed_over_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-             "mark": plan["mark"], "set_id": plan["set_id"], "mode": plan["mode"],
+             "mark": plan["mark"], "set_id": plan["set_id"], "set_time": plan["set_time"], "mode": plan["mode"],
              "old_primary": "to be re-seeded as the new standby"}
     if dry_run:
         return {"would_record": roles}

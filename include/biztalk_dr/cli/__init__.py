@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "biztalk_dr.cli.config_commands",
     "biztalk_dr.cli.backup_commands",
     "biztalk_dr.cli.status_commands",
+    "biztalk_dr.cli.drill_commands",
 )
 
 

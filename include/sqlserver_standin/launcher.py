@@ -1,0 +1,73 @@
+"""Start stand-in SQL Server processes and describe them as Airflow connections: shared by `make run`
+(scripts/run_local.py) and `biztalk-dr drill`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["StandinProcess", "connection_env", "free_port", "odbc_connection", "start_standin", "stop_all"]
+
+
+@dataclass
+class StandinProcess:
+    name: str
+    port: int
+    data_dir: Path
+    login: str
+    password: str
+    process: subprocess.Popen
+
+    def connection(self) -> dict:
+        return odbc_connection(self.port, self.login, self.password)
+
+    def stop(self) -> None:
+        stop_all([self.process])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def odbc_connection(port: int, login: str, password: str) -> dict:
+    """An Airflow ODBC connection (as JSON for AIRFLOW_CONN_*) to a stand-in on this machine, via FreeTDS."""
+    return {"conn_type": "odbc", "host": "127.0.0.1", "port": port, "login": login, "password": password,
+            "extra": {"driver": "FreeTDS", "TDS_Version": "7.4"}}
+
+
+def start_standin(data_dir: Path, name: str, port: int, login: str, password: str) -> StandinProcess:
+    """A stand-in process serving ``data_dir``, returned once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
+         "--name", name, "--login", login, f"--password={password}"],  # = : a password may start with -
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "ready" not in line:
+        stop_all([proc])
+        raise RuntimeError(f"the stand-in {name} did not start: {line.strip()}")
+    return StandinProcess(name, port, Path(data_dir), login, password, proc)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def connection_env(conn_id: str, instance: StandinProcess) -> tuple[str, str]:
+    return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(instance.connection())

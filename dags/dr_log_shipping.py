@@ -23,6 +23,9 @@ Runs on every backup set the backup DAGs publish, and every few minutes anyway
    verified) and the restore lag, written to the standby's status file; alerts at `rpo.warn_minutes`,
    fails at `rpo.critical_minutes`.
 
+After `dr_failover` has promoted the standby (its roles record), every task here skips with the reason:
+shipping into the new primary would destroy it.
+
 State kept at the standby site (it must survive the primary): the shipped files, a manifest beside each,
 and `.biztalk-dr/standby-state.json` (the last set restored per database) in the landing folder.
 `biztalk-dr status` shows it from a terminal.
@@ -40,6 +43,17 @@ from biztalk_dr.config import load_config
 from biztalk_dr.schedules import every_minutes_timetable
 
 CONFIG = load_config()
+
+
+def _stand_down_after_failover(cfg) -> None:
+    """After dr_failover promoted the standby, shipping into it would overwrite the new primary: skip."""
+    from biztalk_dr import shipping_jobs
+
+    reason = shipping_jobs.stood_down(cfg)
+    if reason:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(reason)
 
 
 @dag(
@@ -60,6 +74,7 @@ def dr_log_shipping():
         are reported in the log and never shipped. One entry per database for the shipping boxes."""
         from biztalk_dr import shipping_jobs
 
+        _stand_down_after_failover(load_config())
         plan = shipping_jobs.find_sets_to_ship(load_config())
         print(f"sets to ship: {plan['sets'] or 'none'}; partial (never shipped): {plan['partial'] or 'none'}"
               + (f"; {plan['waiting']}" if plan["waiting"] else ""))
@@ -84,6 +99,7 @@ def dr_log_shipping():
         fully shipped before it are still applied. Stops at the first restore that fails, with the reason."""
         from biztalk_dr import shipping_jobs
 
+        _stand_down_after_failover(load_config())
         result = shipping_jobs.restore_standby(load_config())
         print("\n".join(result["restored"]) or "nothing new to restore")
         print("\n".join(result["notes"]))
@@ -99,6 +115,7 @@ def dr_log_shipping():
         from biztalk_dr.alerts import send_alert, warning_alert
 
         cfg = load_config()
+        _stand_down_after_failover(cfg)
 
         def warn(detail: str, advice: str) -> None:
             send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)

@@ -29,7 +29,7 @@ from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, state_dir
 
-__all__ = ["find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
+__all__ = ["stood_down", "find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
            "reseed_standby", "status", "sets_from_manifests", "STATUS_FILE"]
 
 log = logging.getLogger("biztalk_dr.shipping")
@@ -52,6 +52,18 @@ def _shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
         return is_shipped_and_verified(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
     except PathOutsideRootError:
         return False
+
+
+def stood_down(cfg: GroupConfig) -> str:
+    """Why log shipping must not run (the standby was promoted by dr_failover); empty when it may."""
+    from biztalk_dr.failover import read_roles
+
+    roles = read_roles(cfg.sites.standby.landing_dir)
+    if roles.get("primary_site") != "standby":
+        return ""
+    return (f"the standby site is the primary since {roles.get('failed_over_at')} (dr_failover to mark "
+            f"{roles.get('mark')}): log shipping stands down until the old primary is re-seeded as the new standby "
+            "and the configuration's sites are swapped")
 
 
 def find_sets_to_ship(cfg: GroupConfig) -> dict[str, Any]:

@@ -80,3 +80,8 @@ def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_a_reru
     again, st = _failover(mode="disaster", dry_run=False, confirm_group="DEMO-BTS")
     assert again.state == "success", st
     assert _standby(group) == after  # nothing restored twice, the roles record unchanged
+
+    shipping = dag_named("dr_log_shipping").test()  # its safety schedule fires after the failover
+    st = states(shipping)
+    assert st["find_sets_to_ship"] == st["restore_standby_set_by_set"] == st["check_data_loss_window"] == "skipped"
+    assert _standby(group) == after  # the new primary is left alone

@@ -19,6 +19,8 @@ would do and changes nothing. A real run needs the group's name typed in `confir
    group, enable receive locations and send ports), confirmed by the operator.
 5. **protect_new_primary** — the DR roles record at the standby site says the standby is primary now;
    the old primary is to be re-seeded as the new standby.
+6. **write_failover_timeline** — each step's start and end, who approved what and when, and the measured
+   recovery time, as Markdown and JSON beside `SampleUpdateInfo.xml` (`.biztalk-dr/failover/<run>/`).
 
 Every task first checks whether its effect is already there (a database already ONLINE at the mark, the roles
 already recorded) and then only says so: clear any task and run it again.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Param, dag, task, task_group
+from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
@@ -73,13 +75,15 @@ def dr_failover():
             return asdict(request)
 
         @task
-        def assess_standby(request: dict) -> dict:
+        def assess_standby(request: dict, run_id: str) -> dict:
             """Standby reachable; every database RESTORING; the mark reachable by every database from verified
             files; the data loss; the source reachable or not. Stops, changing nothing, on any problem."""
             from biztalk_dr import failover_jobs
             from biztalk_dr.failover_request import FailoverRequest
 
-            plan = failover_jobs.assess(load_config(), FailoverRequest(**request))
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "assess.assess_standby"):
+                plan = failover_jobs.assess(cfg, FailoverRequest(**request))
             print(plan["summary"])
             return plan
 
@@ -95,21 +99,25 @@ def dr_failover():
     @task_group(group_id="recover_databases")
     def recover_phase(plan):
         @task
-        def restore_to_mark(plan: dict) -> list[str]:
+        def restore_to_mark(plan: dict, run_id: str) -> list[str]:
             """Every remaining log WITH NORECOVERY, then each database's last log WITH STOPATMARK = N'<mark>',
             RECOVERY (the same mark for all). Databases already ONLINE at the mark are left alone."""
             from biztalk_dr import failover_jobs
 
-            done = failover_jobs.recover_databases(load_config(), plan)
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "recover_databases.restore_to_mark"):
+                done = failover_jobs.recover_databases(cfg, plan)
             print("\n".join(done))
             return [d["database"] for d in plan["databases"]]
 
         @task(map_index_template="{{ task.op_kwargs['database'] }}")
-        def verify_at_mark(database: str, plan: dict) -> str:
+        def verify_at_mark(database: str, plan: dict, run_id: str) -> str:
             """This database is ONLINE and stopped at the mark (msdb.restorehistory)."""
             from biztalk_dr import failover_jobs
 
-            return failover_jobs.verify_database(load_config(), database, plan["mark"], plan["dry_run"])
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, f"recover_databases.verify_at_mark[{database}]"):
+                return failover_jobs.verify_database(cfg, database, plan["mark"], plan["dry_run"])
 
         names = restore_to_mark(plan)
         return verify_at_mark.override(doc_md=verify_at_mark.function.__doc__).partial(plan=plan).expand(
@@ -121,14 +129,11 @@ def dr_failover():
         def generate_update_info(plan: dict, run_id: str) -> str:
             """SampleUpdateInfo.xml from the configuration (source and destination servers, every database,
             the master MessageBox, custom databases), kept with the run's records."""
-            import re
-
             from biztalk_dr import failover_jobs
-            from biztalk_dr.standby_state import state_dir
 
             cfg = load_config()
-            folder = state_dir(cfg.sites.standby.landing_dir) / "failover" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-            path = failover_jobs.write_update_info(cfg, folder, plan["dry_run"])
+            with failover_jobs.timed_step(cfg, run_id, "repoint_biztalk.generate_update_info"):
+                path = failover_jobs.write_update_info(cfg, failover_jobs.run_folder(cfg, run_id), plan["dry_run"])
             print(f"SampleUpdateInfo.xml: {path}")
             return path
 
@@ -142,8 +147,9 @@ def dr_failover():
                   "Automatic and start them; restart WMI. Approve when done."),
             defaults="Reject", response_timeout=_ANSWER_WITHIN, fail_on_reject=True,
             doc_md="Windows-side steps: without a WinRM connection a person runs them and confirms here.")
-        generate_update_info(plan) >> confirm_biztalk_repointed
-        return confirm_biztalk_repointed
+        generated = generate_update_info(plan)
+        generated >> confirm_biztalk_repointed
+        return generated, confirm_biztalk_repointed
 
     confirm_processing_enabled = ApprovalOperator(
         task_id="confirm_processing_enabled", subject="Processing enabled in the BizTalk console?",
@@ -154,20 +160,47 @@ def dr_failover():
         doc_md="Only a person can do this in the BizTalk console: the checklist, then approve.")
 
     @task
-    def record_new_roles(plan: dict) -> dict:
+    def record_new_roles(plan: dict, run_id: str) -> dict:
         """The standby site is the primary now, recorded at the standby site; the old primary is to be re-seeded
         as the new standby. Already recorded for this mark: says so and does nothing."""
         from biztalk_dr import failover_jobs
 
-        roles = failover_jobs.record_new_roles(load_config(), plan, plan["dry_run"])
+        cfg = load_config()
+        with failover_jobs.timed_step(cfg, run_id, "record_new_roles"):
+            roles = failover_jobs.record_new_roles(cfg, plan, plan["dry_run"])
         print(roles)
         return roles
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def write_failover_timeline(run_id: str, ti=None) -> dict:
+        """The run's timeline (each step's start, end and outcome; who approved what and when; the measured
+        recovery time) as Markdown and JSON beside SampleUpdateInfo.xml. Runs whatever happened before."""
+        from biztalk_dr import failover_jobs
+
+        approvals = {}
+        for task_id in ("assess.approve_failover", "repoint_biztalk.confirm_biztalk_repointed",
+                        "confirm_processing_enabled"):
+            answer = ti.xcom_pull(task_ids=task_id) if ti else None
+            approvals[task_id] = ({k: answer.get(k) for k in ("chosen_options", "responded_by_user", "responded_at")}
+                                  if isinstance(answer, dict) else "no answer recorded (not reached, or marked done)")
+        result = failover_jobs.write_timeline(load_config(), run_id, approvals)
+        print(f"timeline: {result['timeline']} (recovery time {result['recovery_seconds']} s)")
+        return result
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, on_failure_callback=[])  # the failed step has alerted already
+    def fail_if_any_step_failed() -> None:
+        """Marks the run failed when any step failed or was refused (the timeline is written anyway)."""
+        raise RuntimeError("a step of this failover failed or was refused: see the red task for its reason")
 
     plan, approval = assess_phase()
     verified = recover_phase(plan)
     approval >> verified
-    repointed = repoint_phase(plan)
-    verified >> repointed >> confirm_processing_enabled >> record_new_roles(plan)
+    generated, repointed = repoint_phase(plan)
+    verified >> generated  # the runbook's order: the databases first, then BizTalk
+    roles = record_new_roles(plan)
+    timeline = write_failover_timeline()
+    repointed >> confirm_processing_enabled >> roles >> timeline
+    [roles, timeline] >> fail_if_any_step_failed()
 
 
 dr_failover()

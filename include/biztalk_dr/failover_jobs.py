@@ -19,7 +19,8 @@ from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import locked_state, read_state
 from biztalk_dr.update_info import update_info_xml
 
-__all__ = ["assess", "recover_databases", "verify_database", "write_update_info", "record_new_roles"]
+__all__ = ["assess", "recover_databases", "verify_database", "write_update_info", "record_new_roles", "run_folder",
+           "timed_step", "write_timeline"]
 
 log = logging.getLogger("biztalk_dr.failover")
 
@@ -169,3 +170,59 @@ def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> d
         return {"already": current}
     failover.write_roles(cfg.sites.standby.landing_dir, roles)
     return roles
+
+
+# ---------------------------------------------------------------------------------------------- timeline
+def run_folder(cfg: GroupConfig, run_id: str) -> Path:
+    import re
+
+    from biztalk_dr.standby_state import state_dir
+
+    folder = state_dir(cfg.sites.standby.landing_dir) / "failover" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase
+    """Records one step's start, end and outcome in the run's timeline (the measured recovery time)."""
+
+    def __init__(self, cfg: GroupConfig, run_id: str, step: str) -> None:
+        self.path = run_folder(cfg, run_id) / "timeline.jsonl"
+        self.step = step
+
+    def __enter__(self) -> timed_step:
+        self.start = dt.datetime.now(dt.UTC)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        import json
+
+        entry = {"step": self.step, "start": self.start.isoformat(timespec="milliseconds"),
+                 "end": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                 "outcome": "ok" if exc is None else f"failed: {exc}"}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+
+def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any]) -> dict[str, Any]:
+    """The run's timeline report (Markdown and JSON): each step's start, end and outcome, who approved what and
+    when, and the measured recovery time (first step's start to last step's end)."""
+    import json
+
+    folder = run_folder(cfg, run_id)
+    path = folder / "timeline.jsonl"
+    steps = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    starts = [dt.datetime.fromisoformat(s["start"]) for s in steps]
+    ends = [dt.datetime.fromisoformat(s["end"]) for s in steps]
+    total = round((max(ends) - min(starts)).total_seconds(), 3) if steps else None
+    report = {"run_id": run_id, "group": cfg.group.name, "recovery_seconds": total, "steps": steps,
+              "approvals": approvals}
+    (folder / "timeline.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    lines = [f"# Failover timeline of {cfg.group.name}", "", f"- run: `{run_id}`",
+             f"- measured recovery time (first step to last): **{total} s**", "", "| step | start (UTC) | end (UTC) | "
+             "outcome |", "|---|---|---|---|"]
+    lines += [f"| {s['step']} | {s['start']} | {s['end']} | {s['outcome']} |" for s in steps]
+    lines += ["", "## Approvals", ""]
+    lines += [f"- {task}: {a}" for task, a in approvals.items()] or ["- none recorded"]
+    (folder / "timeline.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"timeline": str(folder / "timeline.md"), "recovery_seconds": total}

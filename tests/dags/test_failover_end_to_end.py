@@ -76,6 +76,12 @@ def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_a_reru
     roles = json.loads((group.root / "landing" / ".biztalk-dr" / "roles.json").read_text())
     assert roles["primary_site"] == "standby" and roles["mark"] == mark
     assert list((group.root / "landing" / ".biztalk-dr" / "failover").glob("*/SampleUpdateInfo.xml"))
+    [timeline] = [json.loads(p.read_text()) for p in (group.root / "landing" / ".biztalk-dr" / "failover").glob(
+        "*/timeline.json") if json.loads(p.read_text())["run_id"] == run.run_id]
+    assert [s["step"] for s in timeline["steps"]][:2] == ["assess.assess_standby", "recover_databases.restore_to_mark"]
+    assert all(s["outcome"] == "ok" for s in timeline["steps"]) and timeline["recovery_seconds"] > 0
+    assert set(timeline["approvals"]) == {"assess.approve_failover", "repoint_biztalk.confirm_biztalk_repointed",
+                                          "confirm_processing_enabled"}
 
     again, st = _failover(mode="disaster", dry_run=False, confirm_group="DEMO-BTS")
     assert again.state == "success", st

@@ -11,10 +11,9 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, tsql
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BizTalkDrError, PathOutsideRootError, PreflightError, SqlConnectionError
+from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
-from biztalk_dr.manifest import is_shipped_and_verified
-from biztalk_dr.paths import plain_file_name, sql_join
+from biztalk_dr.paths import sql_join
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import locked_state, read_state
 from biztalk_dr.update_info import update_info_xml
@@ -23,15 +22,6 @@ __all__ = ["assess", "recover_databases", "verify_database", "write_update_info"
            "timed_step", "write_timeline"]
 
 log = logging.getLogger("biztalk_dr.failover")
-
-
-def _shipped(cfg: GroupConfig):
-    def shipped(row) -> bool:
-        try:
-            return is_shipped_and_verified(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
-        except PathOutsideRootError:
-            return False
-    return shipped
 
 
 def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
@@ -50,7 +40,8 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
         raise PreflightError([f"mode is planned but the source is {source}"],
                              advice="Use mode disaster when the primary site is lost.")
     assessment = failover.assess_failover(sets, read_state(cfg.sites.standby.landing_dir),
-                                          [d.name for d in cfg.databases], _shipped(cfg), request.target_mark)
+                                          [d.name for d in cfg.databases], lambda r: log_shipping.row_shipped(cfg, r),
+                                          request.target_mark)
     states = _standby_states(cfg)
     problems = list(assessment.problems)
     already = []

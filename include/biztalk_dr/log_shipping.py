@@ -40,6 +40,7 @@ __all__ = [
     "plan_shipping",
     "plan_standby_restores",
     "restore_on_standby",
+    "row_shipped",
     "ship_database_file",
     "shipping_status",
 ]
@@ -78,6 +79,19 @@ def plan_shipping(sets: Sequence[BackupSet], state: StandbyState, databases: Seq
                         start_set_id=start)
 
 
+def _landing(cfg: GroupConfig) -> Path:
+    return Path(cfg.sites.standby.landing_dir)
+
+
+def row_shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
+    """Whether the file of this history row is shipped and verified at the standby site (a name that would
+    leave the landing folder never is)."""
+    try:
+        return is_shipped_and_verified(_landing(cfg), plain_file_name(row.base_name))
+    except PathOutsideRootError:
+        return False
+
+
 # ---------------------------------------------------------------------------------------------- catalog
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -114,10 +128,6 @@ def catalog_entries(server: SqlServer, paths: Iterable[str]) -> dict[str, Catalo
 
 
 # ---------------------------------------------------------------------------------------------- ship one file
-def _landing(cfg: GroupConfig) -> Path:
-    return Path(cfg.sites.standby.landing_dir)
-
-
 def _mismatch(header: BackupSetHeader, row: HistoryRow, entry: CatalogEntry | None,
               previous: Manifest | None) -> str:
     """Why the landed file is not what the catalog says it is; empty when it is."""
@@ -363,13 +373,8 @@ def shipping_status(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbyS
                     *, source_reachable: bool = True) -> dict[str, Any]:
     """Per database: newest set at the source, newest shipped, newest restored; the mark a failover can
     reach; the data-loss window and the restore lag, with the health they give."""
-    landing = _landing(cfg)
-
     def shipped(row: HistoryRow) -> bool:
-        try:
-            return is_shipped_and_verified(landing, plain_file_name(row.base_name))
-        except PathOutsideRootError:
-            return False
+        return row_shipped(cfg, row)
 
     window: DataLossWindow = data_loss_window(sets, protected=lambda s: all(shipped(r) for r in s.rows),
                                               now=now, rpo=cfg.rpo)

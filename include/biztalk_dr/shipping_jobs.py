@@ -19,12 +19,11 @@ from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BizTalkDrError,
     DataLossWindowExceeded,
-    PathOutsideRootError,
     PreflightError,
     ShippingError,
     SqlConnectionError,
 )
-from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
+from biztalk_dr.manifest import read_manifest
 from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, state_dir
@@ -45,13 +44,6 @@ def _primary_sets(cfg: GroupConfig) -> list[BackupSet]:
 
 def _database_names(cfg: GroupConfig) -> list[str]:
     return [d.name for d in cfg.databases]
-
-
-def _shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
-    try:
-        return is_shipped_and_verified(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
-    except PathOutsideRootError:
-        return False
 
 
 def stood_down(cfg: GroupConfig) -> str:
@@ -127,7 +119,7 @@ def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
         _refuse_unknown_standby_databases(cfg, session.state)
         plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
-                                                  lambda r: _shipped(cfg, r))
+                                                  lambda r: log_shipping.row_shipped(cfg, r))
         for note in plan.notes:
             log.info("standby: %s", note)
         done = log_shipping.restore_on_standby(cfg, plan.steps, session)
@@ -205,7 +197,7 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
     if full is None:
         raise PreflightError(["no complete full set older than the newest complete set: nothing to re-seed from"],
                              advice="Run dr_full_backup, then dr_log_backup once, then dr_log_shipping, and re-seed.")
-    missing = [r.sql_path for r in full.rows if not _shipped(cfg, r)]
+    missing = [r.sql_path for r in full.rows if not log_shipping.row_shipped(cfg, r)]
     if missing:
         raise PreflightError([f"full set {full.set_id} ({full.mark_name}) is not all shipped and verified: "
                               + ", ".join(missing)],
@@ -215,7 +207,7 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
 
         fresh = StandbyState()
         plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
-                                                  _database_names(cfg), lambda r: _shipped(cfg, r))
+                                                  _database_names(cfg), lambda r: log_shipping.row_shipped(cfg, r))
         steps = [s.as_json() for s in plan.steps]
         if dry_run:
             return {"dry_run": True, "full_set": full.set_id, "steps": steps, "notes": list(plan.notes)}

@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, restore_validation, tsql
+from biztalk_dr import backup_jobs, log_shipping, restore_validation, tsql
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BizTalkDrError, PathOutsideRootError, PreflightError, SqlServerError
-from biztalk_dr.manifest import is_shipped_and_verified
-from biztalk_dr.paths import plain_file_name, sql_join
+from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlServerError
+from biztalk_dr.paths import sql_join
 from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import state_dir
@@ -54,13 +53,7 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[d
     with backup_jobs.management_server(cfg) as mgmt:
         sets = backup_jobs.read_sets(cfg, mgmt)
 
-    def shipped(row) -> bool:
-        try:
-            return is_shipped_and_verified(landing, plain_file_name(row.base_name))
-        except PathOutsideRootError:
-            return False
-
-    chosen, full = restore_validation.choose_set(sets, shipped, set_id)
+    chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
     plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
     with SqlServer(val.conn_id) as server:
         existing = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.databases")}

@@ -15,7 +15,7 @@ from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
 from biztalk_dr.paths import sql_join
 from biztalk_dr.sqlserver import CallKind, SqlServer
-from biztalk_dr.standby_state import locked_state, read_state
+from biztalk_dr.standby_state import locked_state, read_state, run_records_dir
 from biztalk_dr.update_info import update_info_xml
 
 __all__ = ["assess", "recover_databases", "verify_database", "write_update_info", "record_new_roles", "run_folder",
@@ -165,13 +165,7 @@ def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> d
 
 # ---------------------------------------------------------------------------------------------- timeline
 def run_folder(cfg: GroupConfig, run_id: str) -> Path:
-    import re
-
-    from biztalk_dr.standby_state import state_dir
-
-    folder = state_dir(cfg.sites.standby.landing_dir) / "failover" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return run_records_dir(cfg.sites.standby.landing_dir, "failover", run_id)
 
 
 class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase

@@ -13,6 +13,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from biztalk_dr.errors import BizTalkDrError
 
-__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "read_state", "locked_state"]
+__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "read_state",
+           "locked_state"]
 
 _STATE_DIR = ".biztalk-dr"
 _STATE_FILE = "standby-state.json"
@@ -56,6 +58,13 @@ class StandbyState:
 
 def state_dir(landing_dir: str | Path) -> Path:
     return Path(landing_dir) / _STATE_DIR
+
+
+def run_records_dir(landing_dir: str | Path, kind: str, run_id: str) -> Path:
+    """The folder (created) for one DAG run's records at the standby site, e.g. a validation report."""
+    folder = state_dir(landing_dir) / kind / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def read_state(landing_dir: str | Path) -> StandbyState:

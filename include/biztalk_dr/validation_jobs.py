@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlServerError
 from biztalk_dr.paths import sql_join
 from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
-from biztalk_dr.standby_state import state_dir
+from biztalk_dr.standby_state import run_records_dir
 
 __all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases",
            "ValidationFailed"]
@@ -40,9 +39,7 @@ def _validation(cfg: GroupConfig):
 
 
 def _run_dir(cfg: GroupConfig, run_id: str) -> Path:
-    folder = state_dir(cfg.sites.standby.landing_dir) / "validation" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return run_records_dir(cfg.sites.standby.landing_dir, "validation", run_id)
 
 
 def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, tsql
+from biztalk_dr import failover, log_shipping, shipping_jobs, tsql
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
@@ -29,9 +29,7 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     earlier run), the mark reachable by every database from shipped and verified files, the data loss, and
     whether the source answers. Raises with every problem; returns the plan the approval shows."""
     try:
-        with backup_jobs.management_server(cfg) as mgmt:
-            sets = backup_jobs.read_sets(cfg, mgmt)
-            now = backup_jobs.history_clock_now(cfg, mgmt)
+        sets, now = shipping_jobs.primary_sets_and_clock(cfg)
         source = "reachable"
     except (SqlConnectionError, BizTalkDrError) as exc:
         sets, now, source = shipping_jobs.sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), \

@@ -29,7 +29,8 @@ from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, state_dir
 
 __all__ = ["stood_down", "find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
-           "reseed_standby", "status", "sets_from_manifests", "STATUS_FILE"]
+           "reseed_standby", "status", "sets_from_manifests", "primary_sets_and_clock",
+           "STATUS_FILE"]
 
 log = logging.getLogger("biztalk_dr.shipping")
 
@@ -40,6 +41,12 @@ _HISTORY_ROWS = 5000
 def _primary_sets(cfg: GroupConfig) -> list[BackupSet]:
     with backup_jobs.management_server(cfg) as server:
         return backup_jobs.read_sets(cfg, server, limit=_HISTORY_ROWS)
+
+
+def primary_sets_and_clock(cfg: GroupConfig) -> tuple[list[BackupSet], dt.datetime]:
+    """The primary's backup sets and ``now`` in the history's clock, over one connection."""
+    with backup_jobs.management_server(cfg) as mgmt:
+        return backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS), backup_jobs.history_clock_now(cfg, mgmt)
 
 
 def _database_names(cfg: GroupConfig) -> list[str]:
@@ -157,9 +164,7 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
 def check_data_loss_window(cfg: GroupConfig, *, send_warning) -> dict[str, Any]:
     """The data-loss window and restore lag now, written to the status file; warn alerts, critical fails."""
     try:
-        sets = _primary_sets(cfg)
-        with backup_jobs.management_server(cfg) as mgmt:
-            now = backup_jobs.history_clock_now(cfg, mgmt)
+        sets, now = primary_sets_and_clock(cfg)
         reachable = True
     except SqlConnectionError:
         sets, now, reachable = [], dt.datetime.now(dt.UTC).replace(tzinfo=None), False
@@ -220,9 +225,7 @@ def status(cfg: GroupConfig) -> dict[str, Any]:
     """For ``biztalk-dr status``: computed now when the primary answers, else from the standby's records."""
     state = read_state(cfg.sites.standby.landing_dir)
     try:
-        sets = _primary_sets(cfg)
-        with backup_jobs.management_server(cfg) as mgmt:
-            now = backup_jobs.history_clock_now(cfg, mgmt)
+        sets, now = primary_sets_and_clock(cfg)
     except (SqlConnectionError, BizTalkDrError) as exc:
         log.warning("the primary cannot be read (%s): status from the standby's records", exc)
         sets = sets_from_manifests(cfg)

@@ -45,13 +45,9 @@ def _standin_available() -> bool:
 
 
 def _render_config() -> Path:
-    template = (ROOT / "include" / "config" / "standin_group.yaml").read_text()
-    target = VAR / "config" / "group.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(template.replace("@VAR@", str(VAR)))
-    for folder in ("backups", "landing", "standby-data", "validation-data"):
-        (VAR / folder).mkdir(parents=True, exist_ok=True)
-    return target
+    from sqlserver_standin.launcher import render_group_config
+
+    return render_group_config(ROOT / "include" / "config" / "standin_group.yaml", VAR, VAR / "config" / "group.yaml")
 
 
 def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:

@@ -31,9 +31,7 @@ os.environ.setdefault("BIZTALK_DR_CONFIG", str(EXAMPLE_CONFIG))
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import secrets  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import pytest  # noqa: E402
@@ -47,9 +45,9 @@ def standin_available() -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from sqlserver_standin.launcher import free_port as launcher_free_port
+
+    return launcher_free_port()
 
 
 @dataclass
@@ -76,17 +74,11 @@ class StandinInstance:
 
 def start_standin(data_dir: Path, name: str, conn_id: str) -> StandinInstance:
     """A stand-in process on a free loopback port, registered as an Airflow connection (env var)."""
+    from sqlserver_standin.launcher import start_standin as launch
+
     password = secrets.token_urlsafe(12)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-         "--name", name, "--login", STANDIN_LOGIN, f"--password={password}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    if "ready" not in line:
-        proc.kill()
-        raise RuntimeError(f"stand-in {name} did not start: {line}{proc.stdout.read()[-2000:]}")
-    instance = StandinInstance(name, port, data_dir, password, conn_id, proc)
+    started = launch(data_dir, name, free_port(), STANDIN_LOGIN, password)
+    instance = StandinInstance(name, started.port, data_dir, password, conn_id, started.process)
     os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(instance.odbc_connection())
     return instance
 

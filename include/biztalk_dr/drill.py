@@ -30,11 +30,9 @@ _FAILOVER_GROUPS = ("assess", "recover_databases", "repoint_biztalk")
 
 def _prepare(root: Path) -> Path:
     """The group's config in ``root``; Airflow's home there too (set before Airflow is imported)."""
-    template = (_REPO / "include" / "config" / "standin_group.yaml").read_text()
-    config = root / "group.yaml"
-    config.write_text(template.replace("@VAR@", str(root)))
-    for folder in ("backups", "landing", "standby-data", "validation-data"):
-        (root / folder).mkdir()
+    from sqlserver_standin.launcher import render_group_config
+
+    config = render_group_config(_REPO / "include" / "config" / "standin_group.yaml", root, root / "group.yaml")
     os.environ.update({
         "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(_REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA": "True",

@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StandinProcess", "connection_env", "free_port", "odbc_connection", "start_standin", "stop_all"]
+__all__ = ["StandinProcess", "GROUP_FOLDERS", "connection_env", "free_port", "odbc_connection", "render_group_config",
+           "start_standin", "stop_all"]
+
+GROUP_FOLDERS = ("backups", "landing", "standby-data", "validation-data")
 
 
 @dataclass
@@ -30,6 +33,16 @@ class StandinProcess:
 
     def stop(self) -> None:
         stop_all([self.process])
+
+
+def render_group_config(template: Path, root: Path, target: Path) -> Path:
+    """The demo group's configuration (``template`` with @VAR@ = ``root``) written to ``target``, and the
+    folders it names under ``root`` created."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(Path(template).read_text().replace("@VAR@", str(root)))
+    for folder in GROUP_FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def free_port() -> int:
@@ -53,7 +66,8 @@ def start_standin(data_dir: Path, name: str, port: int, login: str, password: st
     line = proc.stdout.readline() if proc.stdout else ""
     if "ready" not in line:
         stop_all([proc])
-        raise RuntimeError(f"the stand-in {name} did not start: {line.strip()}")
+        rest = proc.stdout.read()[-2000:] if proc.stdout else ""
+        raise RuntimeError(f"the stand-in {name} did not start: {line.strip()} {rest}".rstrip())
     return StandinProcess(name, port, Path(data_dir), login, password, proc)
 
 

@@ -18,6 +18,7 @@ from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores, ship_d
 from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
 from biztalk_dr.shipping_copy import CopyVerificationError
 from biztalk_dr.standby_state import DatabaseState, StandbyBusy, StandbyState, locked_state
+from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT, SHARED_BACKUPS
 
 STOP_AT = SHARED_BACKUPS / "sql2008-backups" / "StopAt"
@@ -92,11 +93,8 @@ needs_share = pytest.mark.skipif(not STOP_AT.is_dir(), reason=f"{SHARED_BACKUPS}
 
 @pytest.fixture
 def cfg(tmp_path):
-    text = (ROOT / "include" / "config" / "standin_group.yaml").read_text().replace("@VAR@", str(tmp_path))
-    (tmp_path / "group.yaml").write_text(text)
-    for folder in ("backups", "landing"):
-        (tmp_path / folder).mkdir()
-    return load_config(tmp_path / "group.yaml")
+    return load_config(render_group_config(ROOT / "include" / "config" / "standin_group.yaml", tmp_path,
+                                           tmp_path / "group.yaml"))
 
 
 def stop_at(tmp_path: Path, name: str) -> tuple[BackupSet, HistoryRow, Path]:

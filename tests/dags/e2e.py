@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT, STANDIN_LOGIN, StandinInstance, standin_available, start_standin
 from tests.smtp_sink import smtp_connection, start_smtp_sink
 
@@ -39,11 +40,9 @@ def running_group(root: Path, *, standby: bool = False, validation: bool = False
     from biztalk_dr.config import load_config
     from sqlserver_standin.seed import seed_biztalk_group
 
-    text = (ROOT / "include" / "config" / "standin_group.yaml").read_text().replace("@VAR@", str(root))
-    text += "\nalerts:\n  smtp: {conn_id: e2e_smtp, to: [biztalk-ops@example.test]}\n"
-    (root / "group.yaml").write_text(text)
-    for folder in ("backups", "landing", "standby-data", "validation-data"):
-        (root / folder).mkdir()
+    config = render_group_config(ROOT / "include" / "config" / "standin_group.yaml", root, root / "group.yaml")
+    with open(config, "a", encoding="utf-8") as fh:
+        fh.write("\nalerts:\n  smtp: {conn_id: e2e_smtp, to: [biztalk-ops@example.test]}\n")
     cfg = load_config(root / "group.yaml")
     seed_biztalk_group(root / "primary", cfg, instance_name="SQLPRD01")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)

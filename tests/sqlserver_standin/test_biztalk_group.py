@@ -9,6 +9,7 @@ import pytest
 
 from biztalk_dr.config import load_config
 from sqlserver_standin import faults
+from sqlserver_standin.launcher import render_group_config
 from sqlserver_standin.seed import BACKUP_JOB_NAME, seed_biztalk_group
 from tests.conftest import ROOT
 from tests.sqlserver_standin.conftest import new_instance
@@ -21,10 +22,8 @@ MARK = re.compile(r"^BTS_\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}_\d{3}$")
 @pytest.fixture(scope="module")
 def group(tmp_path_factory):
     root = tmp_path_factory.mktemp("group")
-    text = (ROOT / "include" / "config" / "standin_group.yaml").read_text().replace("@VAR@", str(root))
-    (root / "group.yaml").write_text(text)
-    (root / "backups").mkdir()
-    cfg = load_config(root / "group.yaml")
+    cfg = load_config(render_group_config(ROOT / "include" / "config" / "standin_group.yaml", root,
+                                          root / "group.yaml"))
     seed_biztalk_group(root / "primary", cfg, instance_name="SQLPRD01")
     instance = new_instance(root / "primary").start()
     yield instance, root / "backups"

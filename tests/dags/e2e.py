@@ -80,6 +80,12 @@ def dag_named(name: str):
     return dag
 
 
+def run_dag(name: str, **conf):
+    """One ``dag.test()`` run of the named DAG with ``conf`` as its trigger form: (the run, its task states)."""
+    run = dag_named(name).test(run_conf=conf or None)
+    return run, states(run)
+
+
 def states(run) -> dict[str, str]:
     """Task states by task id; a mapped task's boxes as ``task_id[database]`` (its rendered map index)."""
     return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index}]": ti.state

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.conftest import start_standin
-from tests.dags.e2e import GROUP, dag_named, query, running_group, states
+from tests.dags.e2e import GROUP, query, run_dag, running_group
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
 
@@ -23,13 +23,8 @@ def group(tmp_path_factory):
         yield g
 
 
-def _run(name: str, **conf):
-    run = dag_named(name).test(run_conf=conf or None)
-    return run, states(run)
-
-
 def _backup(kind: str) -> None:
-    run, st = _run("dr_full_backup" if kind == "full" else "dr_log_backup")
+    run, st = run_dag("dr_full_backup" if kind == "full" else "dr_log_backup")
     assert run.state == "success", st
 
 
@@ -56,7 +51,7 @@ def test_sets_are_shipped_proven_and_restored_up_to_the_set_before_the_newest(gr
     _backup("log")
     _backup("log")
     sets = _complete_sets(group)
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st
     assert st["fail_if_any_step_failed"] == "skipped"
     assert all(st[f"ship_database_files[{db}]"] == "success" for db in GROUP)
@@ -89,7 +84,7 @@ def test_sets_are_shipped_proven_and_restored_up_to_the_set_before_the_newest(gr
 
     # a re-run ships nothing again and changes nothing
     before = {p.name: p.stat().st_mtime_ns for p in landing.glob("*.bak")}
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st
     assert {p.name: p.stat().st_mtime_ns for p in landing.glob("*.bak")} == before
 
@@ -107,7 +102,7 @@ def test_a_partial_set_is_never_shipped_and_the_standby_waits_for_a_full_set_and
                          "AND DatabaseName = N'BizTalkDTADb'")
     _backup("log")
     sent = len(group.mail.messages)
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st  # no full set since the partial one yet: nothing to do but wait
     shipped_sets = {json.loads(p.read_text())["set_id"] for p in (group.root / "landing").glob("*.manifest.json")}
     assert newest not in shipped_sets and newest + 1 in shipped_sets
@@ -115,11 +110,11 @@ def test_a_partial_set_is_never_shipped_and_the_standby_waits_for_a_full_set_and
 
     _backup("full")
     _backup("log")
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "failed" and st["restore_standby_set_by_set"] == "failed"
     [body] = [b for s, b in _mails(group, sent) if "restore_standby_set_by_set" in s]
     assert f"set {newest} " in body and "is partial" in body and "dr_standby_reseed" in body, body
-    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    reseed, st = run_dag("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     assert reseed.state == "success", st
     sets = _complete_sets(group)
     assert _standby_positions(group) == dict.fromkeys(GROUP, sets[-2][0])
@@ -130,7 +125,7 @@ def test_the_standby_down_for_a_while_then_back_catches_up_in_order(group):
     sent = len(group.mail.messages)
     try:
         _backup("log")
-        run, st = _run("dr_log_shipping")
+        run, st = run_dag("dr_log_shipping")
         assert run.state == "failed"
         assert st["restore_standby_set_by_set"] == "failed" and st["fail_if_any_step_failed"] == "failed"
         assert all(st[f"ship_database_files[{db}]"] == "success" for db in GROUP)  # shipping does not need it
@@ -138,7 +133,7 @@ def test_the_standby_down_for_a_while_then_back_catches_up_in_order(group):
     finally:
         group.standby = start_standin(group.root / "standby", "SQLDR01", "biztalk_standby")
     assert any("restore_standby_set_by_set" in subject for subject, _ in _mails(group, sent))
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st
     sets = _complete_sets(group)
     assert _standby_positions(group) == dict.fromkeys(GROUP, sets[-2][0])
@@ -153,22 +148,22 @@ def test_a_standby_database_recovered_by_hand_stops_restores_until_reseeded(grou
     query(group.standby, "RESTORE DATABASE [SSODB] WITH RECOVERY")  # someone "tested" the standby
     _backup("log")
     sent = len(group.mail.messages)
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "failed" and st["restore_standby_set_by_set"] == "failed"
     [body] = [b for s, b in _mails(group, sent) if "restore_standby_set_by_set" in s]
     assert "SQL Server error 3117" in body and "SSODB" in body and "dr_standby_reseed" in body
     positions = _standby_positions(group)
     assert len(set(positions.values())) <= 2  # the databases before SSODB in that set went on; none went past it
 
-    dry, st = _run("dr_standby_reseed")
+    dry, st = run_dag("dr_standby_reseed")
     assert dry.state == "success", st
-    refused, st = _run("dr_standby_reseed", dry_run=False, confirm_group="wrong")
+    refused, st = run_dag("dr_standby_reseed", dry_run=False, confirm_group="wrong")
     assert refused.state == "failed" and st["reseed_standby"] == "upstream_failed"
-    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    reseed, st = run_dag("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     assert reseed.state == "success", st
     standby_dbs = dict(query(group.standby, "SELECT name, state_desc FROM sys.databases"))
     assert all(standby_dbs[db] == "RESTORING" for db in GROUP)
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st
     assert _standby_positions(group) == dict.fromkeys(GROUP, _complete_sets(group)[-2][0])
 
@@ -178,12 +173,12 @@ def test_the_data_loss_window_warns_then_fails_at_the_configured_thresholds(grou
     shift = "UPDATE BizTalkMgmtDb.dbo.adm_BackupHistory SET BackupDateTime = DATEADD(minute, {}, BackupDateTime)"
     query(group.primary, shift.format(-45))  # as if no set had been taken for 45 minutes (warn at 30)
     try:
-        run, st = _run("dr_log_shipping")
+        run, st = run_dag("dr_log_shipping")
         assert run.state == "success" and st["check_data_loss_window"] == "success", st
         [warning] = [b for s, b in _mails(group, sent) if "warns at check_data_loss_window" in s]
         assert "WARNING: data-loss window 4" in warning and "warn at 30 min, critical at 60 min" in warning
         query(group.primary, shift.format(-30))  # 75 minutes: critical at 60
-        run, st = _run("dr_log_shipping")
+        run, st = run_dag("dr_log_shipping")
         assert run.state == "failed" and st["check_data_loss_window"] == "failed", st
         [critical] = [b for s, b in _mails(group, sent) if "failed at check_data_loss_window" in s]
         assert "CRITICAL: data-loss window 7" in critical and "What to do: Check dr_log_backup" in critical
@@ -196,7 +191,7 @@ def test_a_log_backup_taken_outside_biztalk_is_a_gap_caught_before_any_restore(g
     query(group.primary, "BACKUP LOG [DemoOrders] TO DISK = N'" + str(group.root / "elsewhere.trn") + "'")
     _backup("log")
     sent = len(group.mail.messages)
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "failed" and st["ship_database_files[DemoOrders]"] == "failed"
     [body] = [b for s, b in _mails(group, sent) if "ship_database_files" in s]
     assert "the chain has a gap" in body and "dr_standby_reseed" in body
@@ -206,10 +201,10 @@ def test_a_log_backup_taken_outside_biztalk_is_a_gap_caught_before_any_restore(g
     # the way back: the requested full set is shipped although the gap set never will be, then a re-seed
     _backup("full")
     _backup("log")
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert st["ship_database_files[DemoOrders]"] == "failed"  # still reports the gap ...
-    reseed, st = _run("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
+    reseed, st = run_dag("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     assert reseed.state == "success", st  # ... but the full set behind it was shipped, so the re-seed can run
-    run, st = _run("dr_log_shipping")
+    run, st = run_dag("dr_log_shipping")
     assert run.state == "success", st
     assert _standby_positions(group) == dict.fromkeys(GROUP, _complete_sets(group)[-2][0])

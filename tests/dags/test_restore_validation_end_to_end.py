@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sqlserver_standin import faults
-from tests.dags.e2e import GROUP, dag_named, query, running_group, states
+from tests.dags.e2e import GROUP, query, run_dag, running_group
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
 
@@ -19,13 +19,8 @@ def group(tmp_path_factory):
         yield g
 
 
-def _run(name: str, **conf):
-    run = dag_named(name).test(run_conf=conf or None)
-    return run, states(run)
-
-
 def _ok(name: str, **conf) -> None:
-    run, st = _run(name, **conf)
+    run, st = run_dag(name, **conf)
     assert run.state == "success", st
 
 
@@ -42,7 +37,7 @@ def _validation_databases(group) -> list[str]:
 def test_a_full_validation_restores_every_database_to_the_same_mark_and_reports_timings(group):
     for name in ("dr_full_backup", "dr_log_backup", "dr_log_backup", "dr_log_shipping"):
         _ok(name)
-    run, st = _run("dr_restore_validation")
+    run, st = run_dag("dr_restore_validation")
     assert run.state == "success", st
     assert all(st[f"check_validation_database[{db}]"] == "success" for db in GROUP)
     assert st["drop_validation_databases"] == "success" and _validation_databases(group) == []
@@ -68,11 +63,11 @@ def test_a_corrupt_database_fails_the_run_is_named_in_the_report_and_cleanup_sti
     faults.inject(group.primary.data_dir, "corrupt_database", database="BizTalkDTADb")
     try:
         for name in ("dr_full_backup", "dr_log_backup", "dr_log_backup", "dr_log_shipping"):
-            _run(name)  # the damage travels into the backups
+            run_dag(name)  # the damage travels into the backups
     finally:
         faults.clear(group.primary.data_dir)
     sent = len(group.mail.messages)
-    run, st = _run("dr_restore_validation")
+    run, st = run_dag("dr_restore_validation")
     assert run.state == "failed"
     assert st["check_validation_database[BizTalkDTADb]"] == "failed"
     assert st["check_validation_database[SSODB]"] == "success"
@@ -95,7 +90,7 @@ def test_a_missing_shipped_log_fails_before_anything_is_restored_with_the_gap_na
     (group.root / "landing" / middle["file_name"]).rename(group.root / "moved-away.bak")
     sent = len(group.mail.messages)
     try:
-        run, st = _run("dr_restore_validation")
+        run, st = run_dag("dr_restore_validation")
     finally:
         (group.root / "moved-away.bak").rename(group.root / "landing" / middle["file_name"])
     assert run.state == "failed" and st["plan_validation"] == "failed"
@@ -108,7 +103,7 @@ def test_a_missing_shipped_log_fails_before_anything_is_restored_with_the_gap_na
 def test_leftovers_of_another_run_and_too_little_space_are_refused_with_the_numbers(group, capfd):
     query(group.validation, "CREATE DATABASE [drv_SSODB]")
     try:
-        run, st = _run("dr_restore_validation")
+        run, st = run_dag("dr_restore_validation")
         assert run.state == "failed" and st["plan_validation"] == "failed"
         assert "drv_SSODB: another validation run is active" in "".join(capfd.readouterr())
     finally:
@@ -119,6 +114,6 @@ def test_leftovers_of_another_run_and_too_little_space_are_refused_with_the_numb
 def test_the_validation_instance_down_fails_the_run_and_alerts(group):
     group.validation.stop()
     sent = len(group.mail.messages)
-    run, st = _run("dr_restore_validation")
+    run, st = run_dag("dr_restore_validation")
     assert run.state == "failed" and st["plan_validation"] == "failed"
     assert any("failed at plan_validation" in s for s, _ in group.mail.texts()[sent:])

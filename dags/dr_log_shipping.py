@@ -112,15 +112,11 @@ def dr_log_shipping():
         and the restore lag, written to the standby's status file. Over `rpo.warn_minutes` it alerts; over
         `rpo.critical_minutes` it fails and alerts."""
         from biztalk_dr import shipping_jobs
-        from biztalk_dr.alerts import send_alert, warning_alert
+        from biztalk_dr.alerts import warning_sender
 
         cfg = load_config()
         _stand_down_after_failover(cfg)
-
-        def warn(detail: str, advice: str) -> None:
-            send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)
-
-        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warn)
+        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context))
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return report
 

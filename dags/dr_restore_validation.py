@@ -76,14 +76,10 @@ def dr_restore_validation():
     def write_validation_report(run_id: str, **context) -> dict:
         """Markdown and JSON report of the run; fails (alert with the summary) when any database failed."""
         from biztalk_dr import validation_jobs
-        from biztalk_dr.alerts import send_alert, warning_alert
+        from biztalk_dr.alerts import warning_sender
 
         cfg = load_config()
-
-        def warn(detail: str, advice: str) -> None:
-            send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)
-
-        result = validation_jobs.write_report(cfg, run_id, send_warning=warn)
+        result = validation_jobs.write_report(cfg, run_id, send_warning=warning_sender(cfg, context))
         print(f"report: {result['report']}")
         return result
 

@@ -8,7 +8,7 @@ nobody believes a mail went out).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,15 @@ def warning_alert(context: Mapping[str, Any], *, group: str, detail: str, advice
     task_id = getattr(ti, "task_id", "")
     return Alert(title=f"[{group}] biztalk-dr: {dag_id} warns at {task_id}", dag_id=dag_id, task_id=task_id,
                  run_id=getattr(ti, "run_id", ""), detail=detail, advice=advice, url=getattr(ti, "log_url", "") or "")
+
+
+def warning_sender(cfg: GroupConfig, context: Mapping[str, Any]) -> Callable[[str, str], None]:
+    """``send(detail, advice)`` for a task that goes on after crossing a threshold: alerts through every
+    configured target, naming this task."""
+    def send(detail: str, advice: str) -> None:
+        send_alert(warning_alert(context, group=cfg.group.name, detail=detail, advice=advice), cfg, context)
+
+    return send
 
 
 def send_alert(alert: Alert, cfg: GroupConfig, context: Mapping[str, Any] | None = None) -> list[str]:

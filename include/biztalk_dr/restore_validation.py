@@ -75,8 +75,7 @@ class DatabasePlan:
     restored_as: str
     mark: str
     steps: tuple[ValidationStep, ...]
-    bytes_needed: int  # the data and log files the restore creates (FILELISTONLY sizes are not in the files:
-    # the backups' sizes stand in until the validation instance answers FILELISTONLY)
+    backup_bytes: int  # the shipped backup files the restore reads (the space it needs comes from FILELISTONLY)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,14 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
 
 def _save_result(cfg: GroupConfig, run_id: str, result: DatabaseResult) -> None:
     path = _run_dir(cfg, run_id) / f"{result.database}.json"
-    path.write_text(json.dumps({"database": result.database, "restored_as": result.restored_as,
-                                "steps": result.steps, "checks": result.checks, "error": result.error}, indent=2))
+    path.write_text(json.dumps(asdict(result), indent=2))
 
 
 def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult:
     path = _run_dir(cfg, run_id) / f"{database}.json"
-    data = json.loads(path.read_text()) if path.exists() else {"database": database, "restored_as": ""}
-    return DatabaseResult(**{k: data.get(k) for k in ("database", "restored_as")},
-                          steps=data.get("steps") or [], checks=data.get("checks") or [], error=data.get("error"))
+    if not path.exists():  # the database's restore never started
+        return DatabaseResult(database, "")
+    return DatabaseResult(**json.loads(path.read_text()))
 
 
 def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from biztalk_dr.errors import (
 from biztalk_dr.manifest import read_manifest
 from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
-from biztalk_dr.standby_state import locked_state, read_state, state_dir
+from biztalk_dr.standby_state import StandbyState, locked_state, read_state, state_dir
 
 __all__ = ["stood_down", "find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
            "reseed_standby", "status", "sets_from_manifests", "primary_sets_and_clock",
@@ -208,8 +208,6 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
                               + ", ".join(missing)],
                              advice="Let dr_log_shipping ship it first (trigger it), then re-seed.")
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_standby_reseed") as session:
-        from biztalk_dr.standby_state import StandbyState
-
         fresh = StandbyState()
         plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
                                                   _database_names(cfg), lambda r: log_shipping.row_shipped(cfg, r))

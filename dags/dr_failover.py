@@ -9,21 +9,28 @@ would do and changes nothing. A real run needs the group's name typed in `confir
    complete set shipped and verified at the standby) reachable by every database from verified files; the
    data loss in minutes; whether the source answers. Then **approve_failover**: a person reads the plan and
    approves (a timeout or a rejection stops here, nothing changed).
-2. **recover_databases** — every remaining log WITH NORECOVERY, then every database's last log
+2. **stop_source** — the backup schedule held (the backup DAGs skip); BizTalk stopped on each source server
+   (one box per server); no session left on the source's databases; in a planned switchover one **final
+   marked log set**, verified and shipped: its mark becomes the target and nothing is lost. In a disaster,
+   whatever of the source is reachable, and no final set.
+3. **recover_databases** — every remaining log WITH NORECOVERY, then every database's last log
    `WITH STOPATMARK = N'<mark>', RECOVERY` — the same mark for all; then, one box per database, ONLINE and
    `restorehistory.stop_at_mark_name` checked.
-3. **repoint_biztalk** — `SampleUpdateInfo.xml` generated from the configuration; the commands to run on the
-   standby site's BizTalk servers (UpdateDatabase.vbs once, UpdateRegistry.vbs on each, SSO master secret,
-   services) shown in **confirm_biztalk_repointed**, which waits for the operator.
-4. **enable_processing** — **confirm_processing_enabled**: the BizTalk console checklist (reconnect to the
+4. **repoint_biztalk** — `SampleUpdateInfo.xml` generated from the configuration; `UpdateDatabase.vbs` on one
+   standby BizTalk server, `UpdateRegistry.vbs` on each, the SSO master secret restored, the services started
+   (one box per server). Through WinRM where the configuration gives a server a WinRM connection; otherwise
+   each box shows the exact commands for its server and waits for the operator to approve when done.
+5. **enable_processing** — **confirm_processing_enabled**: the BizTalk console checklist (reconnect to the
    group, enable receive locations and send ports), confirmed by the operator.
-5. **protect_new_primary** — the DR roles record at the standby site says the standby is primary now;
-   the old primary is to be re-seeded as the new standby.
-6. **write_failover_timeline** — each step's start and end, who approved what and when, and the measured
+6. **protect_new_primary** — the DR roles record at the standby site says the standby is primary now (the
+   old primary is to be re-seeded as the new standby); a full backup set of the new primary, once
+   BizTalkMgmtDb names the new servers; the backup schedule resumed, now against the new primary.
+7. **write_failover_timeline** — each step's start and end, who approved what and when, and the measured
    recovery time, as Markdown and JSON beside `SampleUpdateInfo.xml` (`.biztalk-dr/failover/<run>/`).
 
 Every task first checks whether its effect is already there (a database already ONLINE at the mark, the roles
-already recorded) and then only says so: clear any task and run it again.
+already recorded, the new primary's full set taken) and then only says so: clear any task and run it again,
+or trigger the DAG again with the same form.
 """
 
 from __future__ import annotations
@@ -35,9 +42,17 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
+from biztalk_dr.windows_steps import servers_of
 
 CONFIG = load_config()
-_ANSWER_WITHIN = dt.timedelta(hours=4)
+SOURCE_SERVERS = servers_of(CONFIG, "primary")
+STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
+_UPDATE_INFO = "{{ ti.xcom_pull(task_ids='repoint_biztalk.generate_update_info')['server_path'] }}"
+# the human steps, whose answers (who, when) the timeline reports
+HUMAN_STEPS = ("assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",
+               "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret",
+               "repoint_biztalk.start_biztalk_services", "enable_processing.confirm_processing_enabled")
 
 
 @dag(
@@ -91,13 +106,88 @@ def dr_failover():
         approve_failover = ApprovalOperator(
             task_id="approve_failover", subject="Approve the BizTalk failover?",
             body="{{ ti.xcom_pull(task_ids='assess.assess_standby')['summary'] }}",
-            defaults="Reject", response_timeout=_ANSWER_WITHIN, fail_on_reject=True,
+            defaults="Reject", response_timeout=ANSWER_WITHIN, fail_on_reject=True,
             doc_md="A person reads the plan (mark, data loss, source) and approves. No answer means no.")
         plan >> approve_failover
         return plan, approve_failover
 
+    @task_group(group_id="stop_source")
+    def stop_source_phase(plan):
+        @task
+        def hold_backup_schedule(plan: dict, run_id: str) -> str:
+            """dr_full_backup and dr_log_backup skip their runs from now on (the hold is in the DR roles record
+            at the standby site) until protect_new_primary resumes them against the new primary."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "stop_source.hold_backup_schedule"):
+                said = failover_jobs.hold_backup_schedule(cfg, run_id, plan["dry_run"])
+            print(said)
+            return said
+
+        stop_biztalk = WindowsStepOperator.partial(
+            task_id="stop_biztalk_processing", step="stop_biztalk", map_index_template="{{ task.server }}",
+            doc_md="On each BizTalk server of the source site: receive locations disabled, host instances, the Rule "
+                   "Engine Update Service and ENTSSO stopped and disabled. Through WinRM when the server has a WinRM "
+                   "connection, otherwise a person does it and approves.").expand(server=SOURCE_SERVERS)
+
+        @task
+        def check_no_biztalk_sessions(plan: dict, run_id: str) -> str:
+            """No session but this one uses a database of the group on the source: nothing writes after the
+            final mark. Fails naming each session (login, host, program) while one remains."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "stop_source.check_no_biztalk_sessions"):
+                said = failover_jobs.check_no_biztalk_sessions(cfg, plan)
+            print(said)
+            return said
+
+        @task
+        def take_final_log_set(plan: dict, run_id: str) -> dict:
+            """Planned switchover: one last marked log set (`sp_MarkAll`) now that BizTalk is stopped, verified
+            like every set; its mark becomes the target, so nothing is lost. Disaster: none (says so)."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "stop_source.take_final_log_set"):
+                final = failover_jobs.take_final_log_set(cfg, plan, run_id)
+            print(final["said"])
+            return final
+
+        @task
+        def ship_final_log_set(final: dict, run_id: str) -> list[str]:
+            """Every set not yet at the standby, the final one included, shipped and verified as dr_log_shipping
+            does it."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "stop_source.ship_final_log_set"):
+                done = failover_jobs.ship_final_log_set(cfg, final)
+            print("\n".join(done))
+            return done
+
+        hold = hold_backup_schedule(plan)
+        sessions = check_no_biztalk_sessions(plan)
+        hold >> stop_biztalk >> sessions
+        final = take_final_log_set(plan)
+        sessions >> final
+        return hold, final, ship_final_log_set(final)
+
     @task_group(group_id="recover_databases")
-    def recover_phase(plan):
+    def recover_phase(approved, final):
+        @task
+        def plan_recovery(approved: dict, final: dict, run_id: str) -> dict:
+            """The target: the final log set's mark in a planned switchover, else the approved mark, assessed
+            again against the standby as it is now."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "recover_databases.plan_recovery"):
+                plan = failover_jobs.plan_recovery(cfg, approved, final)
+            print(plan["summary"])
+            return plan
+
         @task
         def restore_to_mark(plan: dict, run_id: str) -> list[str]:
             """Every remaining log WITH NORECOVERY, then each database's last log WITH STOPATMARK = N'<mark>',
@@ -108,7 +198,7 @@ def dr_failover():
             with failover_jobs.timed_step(cfg, run_id, "recover_databases.restore_to_mark"):
                 done = failover_jobs.recover_databases(cfg, plan)
             print("\n".join(done))
-            return [d["database"] for d in plan["databases"]]
+            return [d.name for d in cfg.databases]
 
         @task(map_index_template="{{ task.op_kwargs['database'] }}")
         def verify_at_mark(database: str, plan: dict, run_id: str) -> str:
@@ -119,57 +209,99 @@ def dr_failover():
             with failover_jobs.timed_step(cfg, run_id, f"recover_databases.verify_at_mark[{database}]"):
                 return failover_jobs.verify_database(cfg, database, plan["mark"], plan["dry_run"])
 
+        plan = plan_recovery(approved, final)
         names = restore_to_mark(plan)
-        return verify_at_mark.override(doc_md=verify_at_mark.function.__doc__).partial(plan=plan).expand(
+        verified = verify_at_mark.override(doc_md=verify_at_mark.function.__doc__).partial(plan=plan).expand(
             database=names)
+        return plan, verified
 
     @task_group(group_id="repoint_biztalk")
-    def repoint_phase(plan):
+    def repoint_phase():
         @task
-        def generate_update_info(plan: dict, run_id: str) -> str:
+        def generate_update_info(run_id: str) -> dict:
             """SampleUpdateInfo.xml from the configuration (source and destination servers, every database,
             the master MessageBox, custom databases), kept with the run's records."""
             from biztalk_dr import failover_jobs
 
             cfg = load_config()
             with failover_jobs.timed_step(cfg, run_id, "repoint_biztalk.generate_update_info"):
-                path = failover_jobs.write_update_info(cfg, failover_jobs.run_folder(cfg, run_id), plan["dry_run"])
-            print(f"SampleUpdateInfo.xml: {path}")
-            return path
+                paths = failover_jobs.write_update_info(cfg, run_id)
+            print(f"SampleUpdateInfo.xml: {paths['worker_path']} (on the BizTalk servers: {paths['server_path']})")
+            return paths
 
-        servers = ", ".join(s.name for s in CONFIG.sites.standby.biztalk_servers) or "(none configured)"
-        confirm_biztalk_repointed = ApprovalOperator(
-            task_id="confirm_biztalk_repointed", subject="BizTalk repointed to the standby SQL Server?",
-            body=("On ONE BizTalk server of the standby site: cscript UpdateDatabase.vbs SampleUpdateInfo.xml "
-                  "(the file: {{ ti.xcom_pull(task_ids='repoint_biztalk.generate_update_info') }}). On EVERY one "
-                  f"({servers}): cscript UpdateRegistry.vbs SampleUpdateInfo.xml; restore the SSO master secret "
-                  "(ssoconfig -restoreSecret); set ENTSSO, the Rule Engine Update Service and the host instances to "
-                  "Automatic and start them; restart WMI. Approve when done."),
-            defaults="Reject", response_timeout=_ANSWER_WITHIN, fail_on_reject=True,
-            doc_md="Windows-side steps: without a WinRM connection a person runs them and confirms here.")
-        generated = generate_update_info(plan)
-        generated >> confirm_biztalk_repointed
-        return generated, confirm_biztalk_repointed
+        generated = generate_update_info()
+        update_database = WindowsStepOperator(
+            task_id="update_database", step="update_database", server=STANDBY_SERVERS[0], update_info_path=_UPDATE_INFO,
+            doc_md="On one BizTalk server of the standby site: UpdateDatabase.vbs SampleUpdateInfo.xml (the tables "
+                   "of BizTalkMgmtDb that name the other databases' servers).")
+        update_registry = WindowsStepOperator.partial(
+            task_id="update_registry", step="update_registry", update_info_path=_UPDATE_INFO,
+            map_index_template="{{ task.server }}",
+            doc_md="On every BizTalk server of the standby site: UpdateRegistry.vbs SampleUpdateInfo.xml.",
+        ).expand(server=STANDBY_SERVERS)
+        restore_sso_secret = WindowsStepOperator(
+            task_id="restore_sso_secret", step="restore_sso_secret", server=STANDBY_SERVERS[0],
+            doc_md="Always a person: ssoconfig -restoreSecret asks for the secret backup's password, which never "
+                   "passes through Airflow.")
+        start_services = WindowsStepOperator.partial(
+            task_id="start_biztalk_services", step="start_biztalk", map_index_template="{{ task.server }}",
+            doc_md="On every BizTalk server of the standby site: ENTSSO, the Rule Engine Update Service and the host "
+                   "instances set to Automatic and started; WMI restarted.").expand(server=STANDBY_SERVERS)
+        generated >> update_database >> update_registry >> restore_sso_secret >> start_services
+        return generated, start_services
 
-    confirm_processing_enabled = ApprovalOperator(
-        task_id="confirm_processing_enabled", subject="Processing enabled in the BizTalk console?",
-        body=("In the BizTalk Administration console on the standby site: reconnect to the group (now on the "
-              "standby SQL Server), enable the receive locations, start the send ports and orchestrations, check "
-              "the host instances run. Approve when messages flow."),
-        defaults="Reject", response_timeout=_ANSWER_WITHIN, fail_on_reject=True,
-        doc_md="Only a person can do this in the BizTalk console: the checklist, then approve.")
+    @task_group(group_id="enable_processing")
+    def enable_phase():
+        return ApprovalOperator(
+            task_id="confirm_processing_enabled", subject="Processing enabled in the BizTalk console?",
+            body=("In the BizTalk Administration console on the standby site: reconnect to the group (now on the "
+                  "standby SQL Server), apply the DR bindings, enable the receive locations, start the send ports "
+                  "and orchestrations, check the host instances run. Approve when messages flow."),
+            defaults="Reject", response_timeout=ANSWER_WITHIN, fail_on_reject=True,
+            doc_md="Only a person can do this in the BizTalk console: the checklist, then approve.")
 
-    @task
-    def record_new_roles(plan: dict, run_id: str) -> dict:
-        """The standby site is the primary now, recorded at the standby site; the old primary is to be re-seeded
-        as the new standby. Already recorded for this mark: says so and does nothing."""
-        from biztalk_dr import failover_jobs
+    @task_group(group_id="protect_new_primary")
+    def protect_phase(plan):
+        @task
+        def record_new_roles(plan: dict, run_id: str) -> dict:
+            """The standby site is the primary now, recorded at the standby site; the old primary is to be
+            re-seeded as the new standby. Already recorded for this mark: says so and does nothing."""
+            from biztalk_dr import failover_jobs
 
-        cfg = load_config()
-        with failover_jobs.timed_step(cfg, run_id, "record_new_roles"):
-            roles = failover_jobs.record_new_roles(cfg, plan, plan["dry_run"])
-        print(roles)
-        return roles
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.record_new_roles"):
+                roles = failover_jobs.record_new_roles(cfg, plan, plan["dry_run"])
+            print(roles)
+            return roles
+
+        @task
+        def force_full_backup(plan: dict, run_id: str) -> list[str]:
+            """The group is repointed (BizTalkMgmtDb names the new servers), then a full backup set of the new
+            primary through BizTalk's procedures into sites.standby.backup_path, verified: its chain starts here."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.force_full_backup"):
+                done = failover_jobs.force_full_backup_on_new_primary(cfg, plan["dry_run"])
+            print("\n".join(done))
+            return done
+
+        @task
+        def resume_backup_schedule(plan: dict, run_id: str) -> str:
+            """dr_full_backup and dr_log_backup run again, against the new primary."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.resume_backup_schedule"):
+                said = failover_jobs.resume_backup_schedule(cfg, plan["dry_run"])
+            print(said)
+            return said
+
+        roles = record_new_roles(plan)
+        full = force_full_backup(plan)
+        resumed = resume_backup_schedule(plan)
+        roles >> full >> resumed
+        return roles, resumed
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def write_failover_timeline(run_id: str, ti=None) -> dict:
@@ -177,12 +309,8 @@ def dr_failover():
         recovery time) as Markdown and JSON beside SampleUpdateInfo.xml. Runs whatever happened before."""
         from biztalk_dr import failover_jobs
 
-        approvals = {}
-        for task_id in ("assess.approve_failover", "repoint_biztalk.confirm_biztalk_repointed",
-                        "confirm_processing_enabled"):
-            answer = ti.xcom_pull(task_ids=task_id) if ti else None
-            approvals[task_id] = ({k: answer.get(k) for k in ("chosen_options", "responded_by_user", "responded_at")}
-                                  if isinstance(answer, dict) else "no answer recorded (not reached, or marked done)")
+        approvals = {task_id: failover_jobs.answers_of(ti.xcom_pull(task_ids=task_id) if ti else None)
+                     for task_id in HUMAN_STEPS}
         result = failover_jobs.write_timeline(load_config(), run_id, approvals)
         print(f"timeline: {result['timeline']} (recovery time {result['recovery_seconds']} s)")
         return result
@@ -192,15 +320,19 @@ def dr_failover():
         """Marks the run failed when any step failed or was refused (the timeline is written anyway)."""
         raise RuntimeError("a step of this failover failed or was refused: see the red task for its reason")
 
-    plan, approval = assess_phase()
-    verified = recover_phase(plan)
-    approval >> verified
-    generated, repointed = repoint_phase(plan)
-    verified >> generated  # the runbook's order: the databases first, then BizTalk
-    roles = record_new_roles(plan)
+    approved, approval = assess_phase()
+    held, final, shipped = stop_source_phase(approved)
+    approval >> held  # nothing is stopped or changed before a person approves
+    plan, verified = recover_phase(approved, final)
+    generated, started = repoint_phase()
+    confirmed = enable_phase()
+    roles, resumed = protect_phase(plan)
     timeline = write_failover_timeline()
-    repointed >> confirm_processing_enabled >> roles >> timeline
-    [roles, timeline] >> fail_if_any_step_failed()
+    shipped >> plan
+    verified >> generated  # the runbook's order: the databases first, then BizTalk
+    started >> confirmed >> roles
+    resumed >> timeline
+    [resumed, timeline] >> fail_if_any_step_failed()
 
 
 dr_failover()

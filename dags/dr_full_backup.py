@@ -18,6 +18,9 @@ job; the backups are still taken by BizTalk's own, supported procedures in the m
 7. **apply_file_retention** — deletes a backup file only when it is older than `retention.file_days`,
    not needed by the newest restorable chain, and has a verified copy at the standby site. Every
    decision is logged with its reason. Trigger with `dry_run` to see what would be deleted.
+
+While `dr_failover` holds the backup schedule, runs are skipped with the reason; after a failover they back
+up the standby site, which is the primary then (the DR roles record says so).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
 from biztalk_dr.config import load_config
+from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.schedules import full_backup_timetable
 from biztalk_dr.task_groups import verify_backup_set
 
@@ -61,13 +65,16 @@ def dr_full_backup():
     def check_preconditions() -> list[str]:
         """Databases ONLINE in FULL recovery, SQL Agent backup job disabled, backup folder reachable from SQL
         Server, enough free space. Fails listing every problem with what to do; only a connection problem
-        is retried, because the others need a person."""
-        from airflow.sdk.exceptions import AirflowFailException
+        is retried, because the others need a person. Skipped while a failover holds the backup schedule."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from biztalk_dr import backup_jobs
         from biztalk_dr.errors import PreflightError
+        from biztalk_dr.site_roles import backups_held
 
-        cfg = load_config()
+        cfg = load_acting_config()
+        if held := backups_held(cfg):
+            raise AirflowSkipException(held)
         try:
             report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
         except PreflightError as exc:
@@ -81,7 +88,7 @@ def dr_full_backup():
         """Make sure BizTalk backs up the config's custom databases (adm_OtherBackupDatabases); idempotent."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
+        cfg = load_acting_config()
         with backup_jobs.management_server(cfg) as server:
             added = backup_jobs.register_custom_databases(cfg, server)
         print(f"registered: {', '.join(added)}" if added else "all custom databases already registered")
@@ -92,7 +99,7 @@ def dr_full_backup():
         """`sp_SetBackupCompression` per backup.compression (SSODB is never compressed by BizTalk)."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
+        cfg = load_acting_config()
         with backup_jobs.management_server(cfg) as server:
             backup_jobs.set_compression(cfg, server)
         return cfg.backup.compression
@@ -103,7 +110,7 @@ def dr_full_backup():
         a full backup stays requested, so clearing this task (or the next run) takes the whole set again."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
+        cfg = load_acting_config()
         with backup_jobs.management_server(cfg) as server:
             try:
                 bset = backup_jobs.take_full_backup_set(cfg, server)
@@ -118,7 +125,7 @@ def dr_full_backup():
         """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
+        cfg = load_acting_config()
         with backup_jobs.management_server(cfg) as server:
             backup_jobs.delete_history(cfg, server)
         return cfg.retention.history_days
@@ -129,7 +136,7 @@ def dr_full_backup():
         copy at the standby site; log every decision. With dry_run, only log."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_config()
+        cfg = load_acting_config()
         dry_run = bool(params["dry_run"])
         with backup_jobs.management_server(cfg) as server:
             result = backup_jobs.apply_retention(cfg, server, dry_run=dry_run)

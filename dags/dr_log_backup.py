@@ -15,6 +15,9 @@ and alerts. Each verified set is published as an Asset event; `dr_log_shipping` 
 
 Runs never overlap and never catch up: a missed interval is not taken afterwards (the next set
 covers it). An alert is sent if a run has not finished within two intervals.
+
+While `dr_failover` holds the backup schedule, runs are skipped with the reason; after a failover they back
+up the standby site, which is the primary then (the DR roles record says so).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
 from biztalk_dr.config import load_config
+from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.schedules import every_minutes_timetable
 from biztalk_dr.task_groups import verify_backup_set
 
@@ -56,13 +60,16 @@ def dr_log_backup():
         """Call `sp_MarkAll` (same mark in every database, then a log backup of each). On any error a full
         backup is requested before the task fails, because the log chain may be broken. Skipped, with a full
         backup requested, while the group has no complete full set yet (a new group)."""
-        from biztalk_dr import backup_jobs
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        cfg = load_config()
+        from biztalk_dr import backup_jobs
+        from biztalk_dr.site_roles import backups_held
+
+        cfg = load_acting_config()
+        if held := backups_held(cfg):
+            raise AirflowSkipException(held)
         with backup_jobs.management_server(cfg) as server:
             if not backup_jobs.has_complete_full_set(cfg, server):
-                from airflow.sdk.exceptions import AirflowSkipException
-
                 backup_jobs.request_full_backup(cfg, server)
                 raise AirflowSkipException("no complete full backup set yet: a log backup cannot start a chain "
                                            "(SQL Server error 4214); a full backup has been requested and the next "

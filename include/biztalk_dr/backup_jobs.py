@@ -154,14 +154,20 @@ def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
 
 def register_custom_databases(cfg: GroupConfig, mgmt_server: SqlServer) -> list[str]:
     """Custom databases of the config in ``adm_OtherBackupDatabases`` (BizTalk backs up only what is
-    registered there). Idempotent; returns the databases added."""
+    registered there), on the instance that holds them now. Idempotent; returns the databases added or moved."""
     table = tsql.Name(cfg.management_database.name, "dbo", "adm_OtherBackupDatabases")
     rows = mgmt_server.query(tsql.render("SELECT DatabaseName, ServerName FROM {t}", t=table))
-    registered = {(r["DatabaseName"].lower(), r["ServerName"].lower()) for r in rows}
+    registered = {r["DatabaseName"].lower(): r["ServerName"] for r in rows}
     added = []
     for db in cfg.databases_with_role("custom"):
         server_name = cfg.sites.primary.instances[cfg.instance_of(db, "primary")].server_name
-        if (db.name.lower(), server_name.lower()) in registered:
+        current = registered.get(db.name.lower())
+        if current is not None and current.lower() == server_name.lower():
+            continue
+        if current is not None:  # after a failover: the database now lives on the new primary's instance
+            mgmt_server.run(tsql.render("UPDATE {t} SET ServerName = {server}, BTSServerName = {server} "
+                                        "WHERE DatabaseName = {name}", t=table, name=db.name, server=server_name))
+            added.append(f"{db.name} (moved from {current} to {server_name})")
             continue
         mgmt_server.run(tsql.render(
             "INSERT INTO {t} (DefaultDatabaseName, DatabaseName, ServerName, BTSServerName) "

@@ -185,6 +185,9 @@ class StandbySite(_Model):
     landing_dir: WorkerPath  # where shipped files land, as the Airflow workers see it
     landing_path: SqlPath  # the same folder as the standby SQL Server sees it (RESTORE FROM DISK)
     biztalk_servers: list[BizTalkServer] = []
+    # where the standby site backs up once a failover made it the primary (as SQL Server / the workers see it)
+    backup_path: Annotated[str, AfterValidator(_backup_path)] | None = None
+    backup_dir: WorkerPath | None = None
 
 
 class ValidationSite(_Model):
@@ -325,6 +328,17 @@ def _cross_checks(cfg: GroupConfig) -> Iterator[tuple[tuple, str]]:
             yield loc, f"{path!r} is not inside any of files.roots ({', '.join(cfg.files.roots)})"
     if cfg.sites.primary.backup_dir == cfg.sites.standby.landing_dir:
         yield ("sites", "standby", "landing_dir"), "must differ from sites.primary.backup_dir: shipping copies between them"
+    standby = cfg.sites.standby
+    if (standby.backup_path is None) != (standby.backup_dir is None):
+        given, missing = ("backup_path", "backup_dir") if standby.backup_dir is None else ("backup_dir", "backup_path")
+        yield ("sites", "standby", given), (f"sites.standby.{missing} is missing: give both (the standby site's backup "
+                                            "folder as its SQL Server sees it and as the Airflow workers see it)")
+    if standby.backup_dir is not None:
+        if not any(PurePosixPath(standby.backup_dir).is_relative_to(r) for r in roots):
+            yield ("sites", "standby", "backup_dir"), (f"{standby.backup_dir!r} is not inside any of files.roots "
+                                                       f"({', '.join(cfg.files.roots)})")
+        if standby.backup_dir == standby.landing_dir:
+            yield ("sites", "standby", "backup_dir"), "must differ from sites.standby.landing_dir (the shipped copies)"
 
     if cfg.rpo.warn_minutes >= cfg.rpo.critical_minutes:
         yield ("rpo", "warn_minutes"), (f"{cfg.rpo.warn_minutes} must be less than rpo.critical_minutes "

@@ -91,7 +91,7 @@ def run_drill() -> dict[str, Any]:
             problems.append(f"dr_failover ended {run.state}")
         phases += _failover_phases(run)
         phases.append({"name": "failover in all", "seconds": round(time.perf_counter() - started, 3)})
-        from biztalk_dr.failover import read_roles
+        from biztalk_dr.site_roles import read_roles
 
         roles = read_roles(cfg.sites.standby.landing_dir)  # what the failover recorded: the mark, its time
         mark = roles.get("mark")

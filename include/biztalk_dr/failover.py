@@ -1,5 +1,4 @@
-"""Failover planning: which mark every database can reach at the standby, the restores that remain, and the
-DR roles record (which site is primary now) that must survive the loss of either site.
+"""Failover planning: which mark every database can reach at the standby, and the restores that remain.
 
 Pure functions over backup sets and the standby state; the DAG's tasks call them through ``failover_jobs``.
 """
@@ -7,21 +6,15 @@ Pure functions over backup sets and the standby state; the DAG's tasks call them
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
 from biztalk_dr.log_shipping import StandbyStep
-from biztalk_dr.standby_state import StandbyState, state_dir
+from biztalk_dr.standby_state import StandbyState
 
-__all__ = ["DatabaseRecovery", "FailoverAssessment", "assess_failover", "read_roles", "write_roles"]
-
-_ROLES_FILE = "roles.json"
+__all__ = ["DatabaseRecovery", "FailoverAssessment", "assess_failover"]
 
 
 @dataclass(frozen=True)
@@ -113,21 +106,3 @@ def _recovery(database: str, target: BackupSet, sets: Sequence[BackupSet], state
     if not steps or steps[-1].set_id != target.set_id:
         return None, f"{database}: no log backup holding mark {target.mark_name}"
     return DatabaseRecovery(database, position, tuple(steps)), ""
-
-
-def read_roles(landing_dir: str | Path) -> dict[str, Any]:
-    """Which site is primary now; {} before any failover."""
-    path = state_dir(landing_dir) / _ROLES_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def write_roles(landing_dir: str | Path, roles: dict[str, Any]) -> Path:
-    folder = state_dir(landing_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(roles, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / _ROLES_FILE)
-    return folder / _ROLES_FILE

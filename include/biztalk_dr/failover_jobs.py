@@ -5,11 +5,12 @@ run every step says what it would do and changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import failover, log_shipping, shipping_jobs, tsql
+from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
@@ -18,8 +19,10 @@ from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, run_records_dir
 from biztalk_dr.update_info import update_info_xml
 
-__all__ = ["assess", "recover_databases", "verify_database", "write_update_info", "record_new_roles", "run_folder",
-           "timed_step", "write_timeline"]
+__all__ = ["assess", "hold_backup_schedule", "check_no_biztalk_sessions", "take_final_log_set", "ship_final_log_set",
+           "plan_recovery", "recover_databases", "verify_database", "write_update_info", "record_new_roles",
+           "check_group_repointed", "force_full_backup_on_new_primary", "resume_backup_schedule", "run_folder",
+           "timed_step", "answers_of", "write_timeline"]
 
 log = logging.getLogger("biztalk_dr.failover")
 
@@ -61,13 +64,26 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
         "mode": request.mode, "dry_run": request.dry_run, "mark": assessment.mark, "set_id": assessment.set_id,
         "set_time": assessment.set_time.isoformat() if assessment.set_time else None,
         "data_loss_minutes": minutes, "source": source, "already_online": already,
+        "failed_over": _completed_failover(cfg),
         "databases": [{"database": r.database, "restored_set": r.restored_set,
                        "steps": [s.as_json() for s in r.steps]} for r in assessment.databases],
     }
-    plan["summary"] = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
-                       f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
-                       f"mark is lost: about {minutes} minute(s). Source: {source}.")
+    if request.mode == "planned" and request.target_mark is None:
+        plan["summary"] = (f"{request.describe()}. BizTalk is stopped on the source, one final marked log set is "
+                           f"taken and shipped, and every database of {cfg.group.name} is restored to that mark: "
+                           f"nothing is lost. The standby can reach mark {assessment.mark} (set "
+                           f"{assessment.set_id}) already. Source: {source}.")
+    else:
+        plan["summary"] = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
+                           f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
+                           f"mark is lost: about {minutes} minute(s). Source: {source}.")
     return plan
+
+
+def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
+    """The roles record when an earlier run already made the standby the primary (this run is a re-run)."""
+    roles = site_roles.read_roles(cfg.sites.standby.landing_dir)
+    return roles if roles.get("primary_site") == "standby" else None
 
 
 def _standby_states(cfg: GroupConfig) -> dict[str, str]:
@@ -139,26 +155,182 @@ def verify_database(cfg: GroupConfig, name: str, mark: str, dry_run: bool) -> st
     return f"{name}: ONLINE at mark {mark}"
 
 
-def write_update_info(cfg: GroupConfig, folder: Path, dry_run: bool) -> str:
-    """SampleUpdateInfo.xml for UpdateDatabase.vbs and UpdateRegistry.vbs, written beside the run's records."""
+def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:
+    """SampleUpdateInfo.xml for UpdateDatabase.vbs and UpdateRegistry.vbs, written beside the run's records;
+    returned as the workers see it and as the standby site's servers see it (through landing_path)."""
+    folder = run_folder(cfg, run_id)
     path = folder / "SampleUpdateInfo.xml"
-    folder.mkdir(parents=True, exist_ok=True)
     path.write_text(update_info_xml(cfg), encoding="utf-8")
-    return str(path) + (" (dry run: written for review only)" if dry_run else "")
+    server_path = cfg.sites.standby.landing_path
+    for part in path.relative_to(cfg.sites.standby.landing_dir).parts:
+        server_path = sql_join(server_path, part)
+    return {"worker_path": str(path), "server_path": server_path}
 
 
 def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-    """The standby site is the primary now: recorded at the standby site, where it survives the old primary."""
+    """The standby site is the primary now: recorded at the standby site, where it survives the old primary.
+    The backup schedule stays held until the new primary has its first full backup set."""
+    old = ", ".join(i.server_name for i in cfg.sites.primary.instances.values())
     roles = {"primary_site": "standby", "failed_over_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
              "mark": plan["mark"], "set_id": plan["set_id"], "set_time": plan["set_time"], "mode": plan["mode"],
-             "old_primary": "to be re-seeded as the new standby"}
+             "old_primary": f"{old}: to be re-seeded as the new standby (it is not restored to anything)"}
     if dry_run:
         return {"would_record": roles}
-    current = failover.read_roles(cfg.sites.standby.landing_dir)
+    current = site_roles.read_roles(cfg.sites.standby.landing_dir)
     if current.get("primary_site") == "standby" and current.get("mark") == plan["mark"]:
         return {"already": current}
-    failover.write_roles(cfg.sites.standby.landing_dir, roles)
+    site_roles.write_roles(cfg.sites.standby.landing_dir, {**current, **roles})
     return roles
+
+
+# ---------------------------------------------------------------------------------------------- stop the source
+def hold_backup_schedule(cfg: GroupConfig, run_id: str, dry_run: bool) -> str:
+    """No backup set from the schedule while the failover runs (runbook step 2)."""
+    if dry_run:
+        return "would hold the backup schedule (dr_full_backup and dr_log_backup skip until it is resumed)"
+    if _completed_failover(cfg) and not site_roles.backups_held(cfg):
+        return "an earlier run completed this failover and resumed the backups: they stay as they are"
+    return site_roles.hold_backups(cfg, run_id)
+
+
+def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
+    """No session but this one uses a database of the group on the source (runbook step 4): BizTalk is
+    stopped, so nothing writes after the final mark. A lost source cannot be checked: says so."""
+    if not plan["source"].startswith("reachable"):
+        return f"the source is {plan['source']}: no session can be checked there"
+    problems, checked = [], 0
+    names = {d.name.lower() for d in cfg.databases}
+    for inst in cfg.sites.primary.instances.values():
+        try:
+            with SqlServer(inst.conn_id) as server:
+                [me] = server.query("SELECT @@SPID AS spid")
+                ids = {r["database_id"]: r["name"] for r in server.query("SELECT database_id, name FROM sys.databases")
+                       if str(r["name"]).lower() in names}
+                rows = server.query("SELECT session_id, database_id, host_name, program_name, login_name FROM "
+                                    "sys.dm_exec_sessions WHERE is_user_process = 1")
+        except SqlConnectionError as exc:
+            if plan["mode"] == "planned":
+                raise
+            return f"the source {inst.server_name} no longer answers ({exc}): no session can be checked there"
+        checked += 1
+        for r in rows:
+            if r["session_id"] != me["spid"] and r["database_id"] in ids:
+                problems.append(f"{inst.server_name}: session {r['session_id']} of {r['login_name']} from "
+                                f"{r['host_name'] or '?'} ({r['program_name'] or '?'}) uses {ids[r['database_id']]}")
+    if problems:
+        raise PreflightError(problems, advice="BizTalk (or someone) still works on the source: stop its host "
+                             "instances and services (stop_source.stop_biztalk_processing), end the sessions, then "
+                             "clear this task. Failing over now would leave two groups writing.")
+    return f"no session uses a database of the group on {checked} source instance(s)"
+
+
+def _final_set_file(cfg: GroupConfig, run_id: str) -> Path:
+    return run_folder(cfg, run_id) / "final_log_set.json"
+
+
+def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Planned switchover: one last marked log set after BizTalk stopped, so it holds everything (runbook
+    step 2), checked like every scheduled set. Taken once per run; a disaster takes none."""
+    if plan["mode"] != "planned":
+        return {"set_id": None, "mark": None, "said": "disaster: no final log set (the source is lost); the "
+                                                      f"target stays the approved mark {plan['mark']}"}
+    if plan["dry_run"]:
+        return {"set_id": None, "mark": None, "said": "would take a final marked log set (sp_MarkAll) and verify it"}
+    if plan.get("failed_over"):
+        return {"set_id": None, "mark": None, "said": "an earlier run already failed over to mark "
+                                                      f"{plan['failed_over'].get('mark')}: no new log set is taken"}
+    path = _final_set_file(cfg, run_id)
+    if path.exists():
+        done = json.loads(path.read_text(encoding="utf-8"))
+        return {**done, "said": f"already taken by this run: set {done['set_id']} ({done['mark']})"}
+    with backup_jobs.management_server(cfg) as mgmt:
+        bset = backup_jobs.take_log_backup_set(cfg, mgmt)
+    backup_jobs.check_new_set(cfg, bset.set_id)
+    for name in bset.databases:
+        log.info("%s", backup_jobs.read_back_new_file(cfg, bset.set_id, name))
+    done = {"set_id": bset.set_id, "mark": bset.mark_name}
+    path.write_text(json.dumps(done), encoding="utf-8")
+    return {**done, "said": f"final log set {bset.set_id} taken with mark {bset.mark_name} and verified"}
+
+
+def ship_final_log_set(cfg: GroupConfig, final: dict[str, Any]) -> list[str]:
+    """Every complete set not yet at the standby, the final one included, shipped and verified the way
+    dr_log_shipping does it (files already shipped are left alone)."""
+    if final.get("set_id") is None:
+        return ["nothing to ship: " + final["said"]]
+    plan = shipping_jobs.find_sets_to_ship(cfg)
+    done = []
+    for entry in plan["to_ship"]:
+        done += [f"{entry['database']}: {line}" for line in
+                 shipping_jobs.ship_files_of_database(cfg, entry["database"], entry["set_ids"])]
+    shipped = [r.database_name for s in shipping_jobs.sets_from_manifests(cfg) if s.set_id == final["set_id"]
+               for r in s.rows]
+    if len(shipped) != len(cfg.databases):
+        raise PreflightError([f"the final log set {final['set_id']} is shipped and verified for "
+                              f"{len(shipped)} of {len(cfg.databases)} databases"],
+                             advice="Look at the failed files above; clear this task to ship them again.")
+    return done
+
+
+def plan_recovery(cfg: GroupConfig, approved: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """The recovery the next phase runs: to the final log set's mark in a planned switchover (nothing is
+    lost), else to the mark that was approved; assessed again, so nothing changed since is missed."""
+    if final.get("set_id") is None:
+        return approved
+    request = FailoverRequest(mode=approved["mode"], target_mark=final["mark"], dry_run=approved["dry_run"])
+    return assess(cfg, request)
+
+
+# ---------------------------------------------------------------------------------------------- new primary
+def check_group_repointed(cfg: GroupConfig) -> list[str]:
+    """The management database on the new primary names the new primary's servers for every database
+    (UpdateDatabase.vbs ran); returns the problems."""
+    acting = site_roles.acting_config(cfg)
+    mgmt = acting.management_database
+    m = tsql.quote_name(mgmt.name)
+    expected = {d.name.lower(): acting.sites.primary.instances[acting.instance_of(d, "primary")].server_name
+                for d in acting.databases}
+    with backup_jobs.management_server(acting) as server:
+        rows = server.query(f"SELECT DBName AS db, DBServerName AS server, 'adm_MessageBox' AS t FROM "
+                            f"{m}.dbo.adm_MessageBox UNION ALL SELECT DatabaseName, ServerName, 'adm_OtherDatabases' "
+                            f"FROM {m}.dbo.adm_OtherDatabases")
+    return [f"{mgmt.name}.dbo.{r['t']} still names {r['server']} for {r['db']} (expected {expected[str(r['db']).lower()]})"
+            for r in rows if str(r["db"]).lower() in expected
+            and str(r["server"]).lower() != expected[str(r["db"]).lower()].lower()]
+
+
+def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[str]:
+    """The first full backup set of the new primary, through BizTalk's procedures, checked like every set:
+    its log chain starts here (runbook step 13). Already taken since the failover: says so."""
+    if dry_run:
+        return ["would check the group is repointed, then force and take a full backup set on the standby site"]
+    acting = site_roles.acting_config(cfg)
+    problems = check_group_repointed(cfg)
+    if problems:
+        raise PreflightError(problems, advice="Run UpdateDatabase.vbs with SampleUpdateInfo.xml on one BizTalk server "
+                             "of the standby site (repoint_biztalk.update_database), then clear this task.")
+    new_servers = {i.server_name.lower() for i in acting.sites.primary.instances.values()}
+    with backup_jobs.management_server(acting) as mgmt:
+        taken = [s for s in backup_jobs.read_sets(acting, mgmt) if s.kind == "full" and s.complete
+                 and all(r.server_name.lower() in new_servers for r in s.rows)]
+    if taken:
+        return [f"already taken: full set {taken[-1].set_id} ({taken[-1].mark_name}) on the new primary"]
+    report = backup_jobs.preflight(acting, backup_jobs.primary_servers(acting))
+    with backup_jobs.management_server(acting) as mgmt:
+        moved = backup_jobs.register_custom_databases(acting, mgmt)
+        backup_jobs.set_compression(acting, mgmt)
+        bset = backup_jobs.take_full_backup_set(acting, mgmt)
+    backup_jobs.check_new_set(acting, bset.set_id)
+    lines = report.actions + report.checks + [f"custom database registered: {m}" for m in moved]
+    lines += [backup_jobs.read_back_new_file(acting, bset.set_id, name) for name in bset.databases]
+    return lines + [f"full set {bset.set_id} ({bset.mark_name}) taken on the new primary into "
+                    f"{acting.sites.primary.backup_path}"]
+
+
+def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:
+    if dry_run:
+        return "would resume the backup schedule against the new primary"
+    return site_roles.release_backups(cfg)
 
 
 # ---------------------------------------------------------------------------------------------- timeline
@@ -178,8 +350,6 @@ class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        import json
-
         entry = {"step": self.step, "start": self.start.isoformat(timespec="milliseconds"),
                  "end": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                  "outcome": "ok" if exc is None else f"failed: {exc}"}
@@ -187,11 +357,20 @@ class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase
             fh.write(json.dumps(entry) + "\n")
 
 
+def answers_of(output: Any) -> Any:
+    """Who answered a human step and when, from its XCom (a list for a step mapped over servers)."""
+    if isinstance(output, list):
+        return [answers_of(o) for o in output]
+    if not isinstance(output, dict):
+        return "no answer recorded (not reached, or marked done)"
+    if output.get("ran_through") or output.get("dry_run"):
+        return {k: output.get(k) for k in ("server", "ran_through", "dry_run") if k in output}
+    return {k: output.get(k) for k in ("chosen_options", "responded_by_user", "responded_at")}
+
+
 def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any]) -> dict[str, Any]:
     """The run's timeline report (Markdown and JSON): each step's start, end and outcome, who approved what and
     when, and the measured recovery time (first step's start to last step's end)."""
-    import json
-
     folder = run_folder(cfg, run_id)
     path = folder / "timeline.jsonl"
     steps = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []

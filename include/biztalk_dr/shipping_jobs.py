@@ -55,7 +55,7 @@ def _database_names(cfg: GroupConfig) -> list[str]:
 
 def stood_down(cfg: GroupConfig) -> str:
     """Why log shipping must not run (the standby was promoted by dr_failover); empty when it may."""
-    from biztalk_dr.failover import read_roles
+    from biztalk_dr.site_roles import read_roles
 
     roles = read_roles(cfg.sites.standby.landing_dir)
     if roles.get("primary_site") != "standby":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from airflow.sdk import task, task_group
 
 from biztalk_dr.assets import BACKUP_SETS
-from biztalk_dr.config import load_config
+from biztalk_dr.site_roles import load_acting_config
 
 __all__ = ["verify_backup_set"]
 
@@ -22,7 +22,7 @@ def check_set_complete(set_id: int) -> list[dict]:
     backup (`sp_ForceFullBackup`: the chain is broken until the next full set) and fails the run."""
     from biztalk_dr import backup_jobs
 
-    bset = backup_jobs.check_new_set(load_config(), set_id)
+    bset = backup_jobs.check_new_set(load_acting_config(), set_id)
     return [{"set_id": set_id, "database": name} for name in bset.databases]
 
 
@@ -35,7 +35,7 @@ def read_back_backup_file(set_id: int, database: str) -> dict:
     from biztalk_dr import backup_jobs
 
     return {"set_id": set_id, "database": database,
-            "verified": backup_jobs.read_back_new_file(load_config(), set_id, database)}
+            "verified": backup_jobs.read_back_new_file(load_acting_config(), set_id, database)}
 
 
 @task(outlets=[BACKUP_SETS])
@@ -45,7 +45,7 @@ def publish_backup_set(read_back: list[dict], *, outlet_events=None) -> dict:
     from biztalk_dr import backup_jobs
 
     [set_id] = {r["set_id"] for r in read_back}
-    cfg = load_config()
+    cfg = load_acting_config()
     with backup_jobs.management_server(cfg) as server:
         event = backup_jobs.find_set(cfg, server, set_id).as_event()
     outlet_events[BACKUP_SETS].extra = event

@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ["StandinProcess", "GROUP_FOLDERS", "connection_env", "free_port", "odbc_connection", "render_group_config",
            "start_standin", "stop_all"]
 
-GROUP_FOLDERS = ("backups", "landing", "standby-data", "validation-data")
+GROUP_FOLDERS = ("backups", "landing", "standby-data", "validation-data", "standby-backups")
 
 
 @dataclass

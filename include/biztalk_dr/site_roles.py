@@ -1,0 +1,102 @@
+"""The DR roles record: which site is primary now, and whether a failover holds the backup schedule.
+
+Kept at the standby site (``<landing>/.biztalk-dr/roles.json``), beside the standby state, so it survives
+the loss of the primary site. The backup DAGs read it before each run:
+
+- while a failover holds the schedule, no backup is taken (a new set during a switchover would be a set
+  the recovery does not restore, and in a disaster the lost primary cannot be backed up anyway);
+- after a failover, they back up the *acting* primary: the standby site's instances into the standby
+  site's backup folder (``sites.standby.backup_path`` / ``backup_dir``), with the configuration unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from biztalk_dr.config import GroupConfig, PrimaryInstance, PrimarySite, load_config
+from biztalk_dr.errors import PreflightError
+from biztalk_dr.standby_state import state_dir
+
+__all__ = ["read_roles", "write_roles", "standby_is_primary", "hold_backups", "release_backups", "backups_held",
+           "acting_config", "load_acting_config"]
+
+_ROLES_FILE = "roles.json"
+
+
+def read_roles(landing_dir: str | Path) -> dict[str, Any]:
+    """The record; {} before any failover."""
+    path = state_dir(landing_dir) / _ROLES_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def write_roles(landing_dir: str | Path, roles: dict[str, Any]) -> Path:
+    """Atomically (temporary file, fsync, rename): a crash leaves the old record or the new one."""
+    folder = state_dir(landing_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(roles, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / _ROLES_FILE)
+    return folder / _ROLES_FILE
+
+
+def standby_is_primary(cfg: GroupConfig) -> bool:
+    return read_roles(cfg.sites.standby.landing_dir).get("primary_site") == "standby"
+
+
+def hold_backups(cfg: GroupConfig, run_id: str) -> str:
+    """Hold the backup schedule for this failover run; idempotent. A hold of an earlier run is taken over:
+    dr_failover never runs twice at once (max_active_runs=1), so that run has ended. Returns what was done."""
+    roles = read_roles(cfg.sites.standby.landing_dir)
+    held = roles.get("backups_held_by")
+    if held == run_id:
+        return f"the backup schedule is already held by this failover run ({run_id})"
+    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": run_id})
+    taken = f" (taken over from the earlier failover run {held}, which did not finish)" if held else ""
+    return ("backup schedule held: dr_full_backup and dr_log_backup skip their runs until the failover resumes "
+            f"them{taken}")
+
+
+def release_backups(cfg: GroupConfig) -> str:
+    roles = read_roles(cfg.sites.standby.landing_dir)
+    if not roles.get("backups_held_by"):
+        return "the backup schedule is not held: nothing to resume"
+    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": None})
+    site = "the standby site (now the primary)" if roles.get("primary_site") == "standby" else "the primary site"
+    return f"backup schedule resumed: dr_full_backup and dr_log_backup back up {site} again"
+
+
+def backups_held(cfg: GroupConfig) -> str:
+    """Why the backup DAGs must not back up now; empty when they may."""
+    held = read_roles(cfg.sites.standby.landing_dir).get("backups_held_by")
+    return (f"the backup schedule is held by the failover run {held}: no backup set is taken until that run "
+            "resumes it (protect_new_primary.resume_backup_schedule)") if held else ""
+
+
+def acting_config(cfg: GroupConfig) -> GroupConfig:
+    """The configuration as the backup DAGs must see it now: unchanged before a failover; afterwards the
+    standby site's instances are the primary ones, backing up into the standby site's backup folder."""
+    if not standby_is_primary(cfg):
+        return cfg
+    standby = cfg.sites.standby
+    if standby.backup_path is None or standby.backup_dir is None:
+        raise PreflightError(
+            ["the standby site is the primary now, but sites.standby.backup_path and sites.standby.backup_dir are "
+             "not configured: there is no folder to back the new primary up into"],
+            advice="Add both to the group's configuration (the folder as the standby SQL Server sees it, and as "
+                   "the Airflow workers see it), then clear the failed task.")
+    instances = {key: PrimaryInstance(conn_id=i.conn_id, server_name=i.server_name)
+                 for key, i in standby.instances.items()}
+    primary = PrimarySite(instances=instances, backup_path=standby.backup_path, backup_dir=standby.backup_dir,
+                          biztalk_servers=standby.biztalk_servers)
+    return cfg.model_copy(update={"sites": cfg.sites.model_copy(update={"primary": primary})})
+
+
+def load_acting_config() -> GroupConfig:
+    return acting_config(load_config())

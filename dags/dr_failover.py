@@ -49,10 +49,11 @@ CONFIG = load_config()
 SOURCE_SERVERS = servers_of(CONFIG, "primary")
 STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
 _UPDATE_INFO = "{{ ti.xcom_pull(task_ids='repoint_biztalk.generate_update_info')['server_path'] }}"
-# the human steps, whose answers (who, when) the timeline reports
-HUMAN_STEPS = ("assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",
-               "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret",
-               "repoint_biztalk.start_biztalk_services", "enable_processing.confirm_processing_enabled")
+# the human steps, whose answers (who, when) the timeline reports: task id -> the servers it is mapped over
+HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_processing": SOURCE_SERVERS,
+               "repoint_biztalk.update_database": None, "repoint_biztalk.update_registry": STANDBY_SERVERS,
+               "repoint_biztalk.restore_sso_secret": None, "repoint_biztalk.start_biztalk_services": STANDBY_SERVERS,
+               "enable_processing.confirm_processing_enabled": None}
 
 
 @dag(
@@ -309,8 +310,11 @@ def dr_failover():
         recovery time) as Markdown and JSON beside SampleUpdateInfo.xml. Runs whatever happened before."""
         from biztalk_dr import failover_jobs
 
-        approvals = {task_id: failover_jobs.answers_of(ti.xcom_pull(task_ids=task_id) if ti else None)
-                     for task_id in HUMAN_STEPS}
+        approvals = {}
+        for task_id, servers in HUMAN_STEPS.items():
+            for index, server in enumerate(servers or [None]):
+                answer = ti.xcom_pull(task_ids=task_id, map_indexes=index if servers else None) if ti else None
+                approvals[f"{task_id}[{server}]" if servers else task_id] = failover_jobs.answers_of(answer)
         result = failover_jobs.write_timeline(load_config(), run_id, approvals)
         print(f"timeline: {result['timeline']} (recovery time {result['recovery_seconds']} s)")
         return result

@@ -3,8 +3,10 @@
 A fresh BizTalk group is seeded on a stand-in primary, with an empty stand-in standby; the real DAGs run
 through Airflow (``dag.test()``: the real tasks, hooks and ODBC driver): a full set and log sets,
 log shipping, one more log set shipped, then the primary is stopped and ``dr_failover`` runs for real
-(not a dry run) with its approvals answered automatically. What happened is measured and checked: every
-database ONLINE on the new primary, stopped at one mark. Everything lives in a temporary folder.
+(not a dry run) with its human steps answered automatically (``OperatorDesk``; UpdateDatabase.vbs is played
+by the stand-in's model of it). What happened is measured and checked: every database ONLINE on the new
+primary, stopped at one mark, and the new primary's first full backup set taken. Everything lives in a
+temporary folder.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_drill"]
+from biztalk_dr.operator_desk import Action, OperatorDesk
+
+__all__ = ["run_drill", "standin_operator"]
 
 _REPO = Path(__file__).resolve().parents[2]
 _LOGIN = "drill_admin"
-_APPROVALS = r".*(approve_failover|confirm_biztalk_repointed|confirm_processing_enabled)$"
-_FAILOVER_GROUPS = ("assess", "recover_databases", "repoint_biztalk")
+_FAILOVER_GROUPS = ("assess", "stop_source", "recover_databases", "repoint_biztalk", "enable_processing",
+                    "protect_new_primary")
 
 
 def _prepare(root: Path) -> Path:
@@ -42,12 +47,42 @@ def _prepare(root: Path) -> Path:
     return config
 
 
+def standin_operator(cfg, execute_on_new_primary: Callable[[str], object]) -> dict[str, Action]:
+    """The drill's person at the operator desk: approves every human step and, where the step is
+    UpdateDatabase.vbs, first runs the stand-in's model of it with the run's SampleUpdateInfo.xml on the new
+    primary (a stand-in group has no BizTalk server to run the script)."""
+    from biztalk_dr.failover_jobs import run_folder
+    from sqlserver_standin.biztalk_scripts import run_update_database
+
+    def update_database(ti) -> str:
+        xml = (run_folder(cfg, ti.run_id) / "SampleUpdateInfo.xml").read_text(encoding="utf-8")
+        run_update_database(xml, execute_on_new_primary)
+        return "Approve"
+
+    return {r"repoint_biztalk\.update_database": update_database}
+
+
+def _on_standby(statement: str) -> None:
+    from biztalk_dr.sqlserver import SqlServer
+
+    with SqlServer("biztalk_standby") as server:
+        server.run(statement)
+
+
 def _run(name: str, **conf: Any):
     from airflow.dag_processing.dagbag import DagBag
 
+    from biztalk_dr.config import load_config
+
     dag = DagBag(dag_folder=str(_REPO / "dags" / f"{name}.py")).dags[name]
     dag.deadline = None  # deadlines are the scheduler's; dag.test() cannot look them up (Airflow 3.3)
-    return dag.test(run_conf=conf or None, mark_success_pattern=_APPROVALS if name == "dr_failover" else None)
+    if name != "dr_failover":
+        return dag.test(run_conf=conf or None)
+    with OperatorDesk(name, standin_operator(load_config(), _on_standby)) as desk:
+        run = dag.test(run_conf=conf or None)
+    if desk.errors:
+        raise RuntimeError("the operator desk could not answer: " + "; ".join(desk.errors))
+    return run
 
 
 def run_drill() -> dict[str, Any]:
@@ -120,7 +155,7 @@ def _failover_phases(run) -> list[dict[str, Any]]:
         group = ti.task_id.split(".", 1)[0] if "." in ti.task_id else ti.task_id
         if ti.start_date and ti.end_date:
             spans.setdefault(group, []).extend([ti.start_date, ti.end_date])
-    order = [*_FAILOVER_GROUPS, "confirm_processing_enabled", "record_new_roles"]
+    order = [*_FAILOVER_GROUPS, "write_failover_timeline"]
     return [{"name": f"failover: {name}", "seconds": round((max(spans[name]) - min(spans[name])).total_seconds(), 3)}
             for name in order if name in spans]
 

@@ -358,9 +358,7 @@ class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase
 
 
 def answers_of(output: Any) -> Any:
-    """Who answered a human step and when, from its XCom (a list for a step mapped over servers)."""
-    if isinstance(output, list):
-        return [answers_of(o) for o in output]
+    """Who answered a human step and when, from its XCom; what ran instead for a WinRM or dry-run step."""
     if not isinstance(output, dict):
         return "no answer recorded (not reached, or marked done)"
     if output.get("ran_through") or output.get("dry_run"):
@@ -379,7 +377,7 @@ def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any]) -> 
     total = round((max(ends) - min(starts)).total_seconds(), 3) if steps else None
     report = {"run_id": run_id, "group": cfg.group.name, "recovery_seconds": total, "steps": steps,
               "approvals": approvals}
-    (folder / "timeline.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (folder / "timeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     lines = [f"# Failover timeline of {cfg.group.name}", "", f"- run: `{run_id}`",
              f"- measured recovery time (first step to last): **{total} s**", "", "| step | start (UTC) | end (UTC) | "
              "outcome |", "|---|---|---|---|"]

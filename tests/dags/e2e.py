@@ -86,6 +86,21 @@ def run_dag(name: str, **conf):
     return run, states(run)
 
 
+def run_failover(group: Group, actions: dict | None = None, logical_date=None, **conf):
+    """One ``dr_failover`` run with its human steps answered by the operator desk (every step approved and
+    UpdateDatabase.vbs played by the stand-in's model on the standby, unless ``actions`` says otherwise):
+    (the run, its task states, what the desk answered)."""
+    from biztalk_dr.config import load_config
+    from biztalk_dr.drill import standin_operator
+    from biztalk_dr.operator_desk import OperatorDesk
+
+    desk_actions = {**standin_operator(load_config(), lambda sql: query(group.standby, sql)), **(actions or {})}
+    with OperatorDesk("dr_failover", desk_actions) as desk:
+        run = dag_named("dr_failover").test(run_conf=conf, logical_date=logical_date)
+    assert not desk.errors, desk.errors
+    return run, states(run), desk.answers
+
+
 def states(run) -> dict[str, str]:
     """Task states by task id; a mapped task's boxes as ``task_id[database]`` (its rendered map index)."""
     return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index}]": ti.state

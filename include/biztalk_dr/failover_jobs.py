@@ -240,17 +240,20 @@ def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> d
         return {"set_id": None, "mark": None, "said": "an earlier run already failed over to mark "
                                                       f"{plan['failed_over'].get('mark')}: no new log set is taken"}
     path = _final_set_file(cfg, run_id)
-    if path.exists():
-        done = json.loads(path.read_text(encoding="utf-8"))
-        return {**done, "said": f"already taken by this run: set {done['set_id']} ({done['mark']})"}
-    with backup_jobs.management_server(cfg) as mgmt:
-        bset = backup_jobs.take_log_backup_set(cfg, mgmt)
-    backup_jobs.check_new_set(cfg, bset.set_id)
-    for name in bset.databases:
-        log.info("%s", backup_jobs.read_back_new_file(cfg, bset.set_id, name))
-    done = {"set_id": bset.set_id, "mark": bset.mark_name}
+    done = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if done is not None and done["verified"]:
+        return {**done, "said": f"already taken and verified by this run: set {done['set_id']} ({done['mark']})"}
+    if done is None:  # recorded before it is verified: a re-run verifies this set instead of taking another
+        with backup_jobs.management_server(cfg) as mgmt:
+            bset = backup_jobs.take_log_backup_set(cfg, mgmt)
+        done = {"set_id": bset.set_id, "mark": bset.mark_name, "verified": False}
+        path.write_text(json.dumps(done), encoding="utf-8")
+    checked = backup_jobs.check_new_set(cfg, done["set_id"])
+    for name in checked.databases:
+        log.info("%s", backup_jobs.read_back_new_file(cfg, done["set_id"], name))
+    done["verified"] = True
     path.write_text(json.dumps(done), encoding="utf-8")
-    return {**done, "said": f"final log set {bset.set_id} taken with mark {bset.mark_name} and verified"}
+    return {**done, "said": f"final log set {done['set_id']} taken with mark {done['mark']} and verified"}
 
 
 def ship_final_log_set(cfg: GroupConfig, final: dict[str, Any]) -> list[str]:
@@ -313,18 +316,20 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
     with backup_jobs.management_server(acting) as mgmt:
         taken = [s for s in backup_jobs.read_sets(acting, mgmt) if s.kind == "full" and s.complete
                  and all(r.server_name.lower() in new_servers for r in s.rows)]
-    if taken:
-        return [f"already taken: full set {taken[-1].set_id} ({taken[-1].mark_name}) on the new primary"]
-    report = backup_jobs.preflight(acting, backup_jobs.primary_servers(acting))
-    with backup_jobs.management_server(acting) as mgmt:
-        moved = backup_jobs.register_custom_databases(acting, mgmt)
-        backup_jobs.set_compression(acting, mgmt)
-        bset = backup_jobs.take_full_backup_set(acting, mgmt)
+    if taken:  # an earlier try took it: verify it (that try may have failed while verifying), take no other
+        bset, lines = taken[-1], [f"already taken: full set {taken[-1].set_id} ({taken[-1].mark_name}) on the new "
+                                  "primary; verified again"]
+    else:
+        report = backup_jobs.preflight(acting, backup_jobs.primary_servers(acting))
+        with backup_jobs.management_server(acting) as mgmt:
+            moved = backup_jobs.register_custom_databases(acting, mgmt)
+            backup_jobs.set_compression(acting, mgmt)
+            bset = backup_jobs.take_full_backup_set(acting, mgmt)
+        lines = report.actions + report.checks + [f"custom database registered: {m}" for m in moved]
+        lines.append(f"full set {bset.set_id} ({bset.mark_name}) taken on the new primary into "
+                     f"{acting.sites.primary.backup_path}")
     backup_jobs.check_new_set(acting, bset.set_id)
-    lines = report.actions + report.checks + [f"custom database registered: {m}" for m in moved]
-    lines += [backup_jobs.read_back_new_file(acting, bset.set_id, name) for name in bset.databases]
-    return lines + [f"full set {bset.set_id} ({bset.mark_name}) taken on the new primary into "
-                    f"{acting.sites.primary.backup_path}"]
+    return lines + [backup_jobs.read_back_new_file(acting, bset.set_id, name) for name in bset.databases]
 
 
 def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:

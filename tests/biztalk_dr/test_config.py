@@ -272,3 +272,17 @@ def test_make_run_group_template_renders_to_a_valid_config(tmp_path):
     cfg = parse_config(template.replace("@VAR@", str(tmp_path)), source="standin_group.yaml")
     assert cfg.sites.primary.backup_dir == f"{tmp_path}/backups"
     assert cfg.sites.validation is not None
+
+
+def test_standby_backup_folder_needs_both_paths_inside_the_roots():
+    only_sql = replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: 'E:\\Backups\\'\n")
+    assert problems(only_sql) == ["g.yaml:19: sites.standby.backup_path: sites.standby.backup_dir is missing: give "
+                                  "both (the standby site's backup folder as its SQL Server sees it and as the Airflow "
+                                  "workers see it)"]
+    outside = replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: "
+                      "'E:\\Backups\\'\n    backup_dir: /srv/backups\n")
+    assert problems(outside) == ["g.yaml:20: sites.standby.backup_dir: '/srv/backups' is not inside any of files.roots "
+                                 "(/data)"]
+    good = replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: "
+                   "'E:\\Backups\\'\n    backup_dir: /data/dr-backups\n")
+    assert parse_config(good).sites.standby.backup_dir == "/data/dr-backups"

@@ -118,9 +118,33 @@ def test_failover_is_manual_phased_and_restricted(dagbag):
     assert upstream_chain(dag, "assess.approve_failover") == [
         "assess.check_request", "assess.assess_standby", "assess.approve_failover"]
     groups = {t.task_group.group_id for t in dag.tasks if t.task_group and t.task_group.group_id}
-    assert groups == {"assess", "recover_databases", "repoint_biztalk"}
-    approvals = [t for t in dag.tasks if type(t).__name__ == "ApprovalOperator"]
-    assert {t.task_id for t in approvals} == {"assess.approve_failover", "repoint_biztalk.confirm_biztalk_repointed",
-                                               "confirm_processing_enabled"}
-    assert all(t.defaults == ["Reject"] or t.defaults == "Reject" for t in approvals)  # no answer is never a yes
+    assert groups == {"assess", "stop_source", "recover_databases", "repoint_biztalk", "enable_processing",
+                      "protect_new_primary"}
+    # the runbook's order: nothing stops or changes before the approval, the databases before BizTalk, BizTalk
+    # before the console, the new primary protected last
+    order = ["assess.approve_failover", "stop_source.hold_backup_schedule", "stop_source.stop_biztalk_processing",
+             "stop_source.check_no_biztalk_sessions", "stop_source.take_final_log_set",
+             "stop_source.ship_final_log_set", "recover_databases.plan_recovery", "recover_databases.restore_to_mark",
+             "recover_databases.verify_at_mark", "repoint_biztalk.generate_update_info",
+             "repoint_biztalk.update_database", "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret",
+             "repoint_biztalk.start_biztalk_services", "enable_processing.confirm_processing_enabled",
+             "protect_new_primary.record_new_roles", "protect_new_primary.force_full_backup",
+             "protect_new_primary.resume_backup_schedule", "write_failover_timeline"]
+    for before, after in zip(order, order[1:]):
+        assert before in dag.get_task(after).upstream_task_ids, f"{before} must run right before {after}"
+    human = [t for t in dag.tasks if t.task_type in ("ApprovalOperator", "WindowsStepOperator")]
+    assert {t.task_id for t in human} == {
+        "assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",
+        "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret", "repoint_biztalk.start_biztalk_services",
+        "enable_processing.confirm_processing_enabled"}
+    from biztalk_dr.windows_step_operator import WindowsStepOperator
+
+    # no answer is never a yes: a mapped step is a WindowsStepOperator, which always defaults to Reject
+    assert all(t.defaults == ["Reject"] for t in human if type(t).__name__ != "MappedOperator")
+    assert all(t.operator_class is WindowsStepOperator for t in human if type(t).__name__ == "MappedOperator")
+    assert WindowsStepOperator(task_id="probe", step="update_registry").defaults == ["Reject"]
+    mapped = {t.task_id for t in dag.tasks if type(t).__name__.endswith("MappedOperator")}
+    assert {"stop_source.stop_biztalk_processing", "repoint_biztalk.update_registry",  # one box per BizTalk server
+            "repoint_biztalk.start_biztalk_services", "recover_databases.verify_at_mark"} <= mapped
+    assert dag.get_task("write_failover_timeline").trigger_rule == "all_done"
     assert "DR Operator" in dag.access_control

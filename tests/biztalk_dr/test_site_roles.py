@@ -1,0 +1,50 @@
+"""The DR roles record: the backup schedule held during a failover, and backups of the acting primary after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from biztalk_dr import site_roles
+from biztalk_dr.config import parse_config
+from biztalk_dr.errors import PreflightError
+from tests.biztalk_dr.test_config import MINIMAL, replace
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    text = replace("/data/landing", str(tmp_path / "landing"), replace("roots: [/data]", f"roots: [/data, {tmp_path}]"))
+    text = replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: "
+                   "'E:\\Backups\\'\n    backup_dir: /data/dr-backups\n", text)
+    return parse_config(text)
+
+
+def test_before_any_failover_the_backups_run_against_the_primary(cfg):
+    assert site_roles.read_roles(cfg.sites.standby.landing_dir) == {}
+    assert site_roles.acting_config(cfg) is cfg and site_roles.backups_held(cfg) == ""
+
+
+def test_a_hold_is_per_failover_run_taken_over_by_a_later_run_and_released(cfg):
+    assert "backup schedule held" in site_roles.hold_backups(cfg, "run-1")
+    assert "held by the failover run run-1" in site_roles.backups_held(cfg)
+    assert "already held by this failover run" in site_roles.hold_backups(cfg, "run-1")
+    assert "taken over from the earlier failover run run-1" in site_roles.hold_backups(cfg, "run-2")
+    assert "backup schedule resumed" in site_roles.release_backups(cfg)
+    assert site_roles.backups_held(cfg) == "" and "nothing to resume" in site_roles.release_backups(cfg)
+
+
+def test_after_a_failover_the_standby_site_is_backed_up_into_its_own_folder(cfg):
+    site_roles.write_roles(cfg.sites.standby.landing_dir, {"primary_site": "standby"})
+    acting = site_roles.acting_config(cfg)
+    assert acting.sites.primary.instances["main"].conn_id == "s"
+    assert acting.sites.primary.instances["main"].server_name == "SQL2"
+    assert (acting.sites.primary.backup_path, acting.sites.primary.backup_dir) == ("E:\\Backups\\", "/data/dr-backups")
+    assert acting.sites.standby.landing_dir == cfg.sites.standby.landing_dir  # the DR records stay where they are
+    assert cfg.sites.primary.instances["main"].conn_id == "p"  # the configuration itself is unchanged
+
+
+def test_without_a_standby_backup_folder_the_new_primary_cannot_be_backed_up(tmp_path):
+    text = replace("/data/landing", str(tmp_path / "landing"), replace("roots: [/data]", f"roots: [/data, {tmp_path}]"))
+    cfg = parse_config(text)
+    site_roles.write_roles(cfg.sites.standby.landing_dir, {"primary_site": "standby"})
+    with pytest.raises(PreflightError, match="sites.standby.backup_path and sites.standby.backup_dir are not configured"):
+        site_roles.acting_config(cfg)

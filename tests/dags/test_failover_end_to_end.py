@@ -96,10 +96,9 @@ def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_protec
     assert sorted(db for db, _, complete in fulls if complete) == sorted(GROUP)
     assert len(after["backups"]) == len(GROUP) and all(name.startswith("SQLDR01_") for name in after["backups"])
     folder = group.root / "landing" / ".biztalk-dr" / "failover"
-    [xml] = folder.glob("*/SampleUpdateInfo.xml")
-    assert 'newDBServer="SQLDR01"' in xml.read_text()
-    [timeline] = [json.loads(p.read_text()) for p in folder.glob("*/timeline.json")
-                  if json.loads(p.read_text())["run_id"] == run.run_id]
+    [record] = [p for p in folder.glob("*/timeline.json") if json.loads(p.read_text())["run_id"] == run.run_id]
+    timeline = json.loads(record.read_text())
+    assert 'newDBServer="SQLDR01"' in (record.parent / "SampleUpdateInfo.xml").read_text()
     steps = [s["step"] for s in timeline["steps"]]
     assert steps[:2] == ["assess.assess_standby", "stop_source.hold_backup_schedule"]
     assert steps[-1] == "protect_new_primary.resume_backup_schedule"

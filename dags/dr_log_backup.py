@@ -30,8 +30,8 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
 from biztalk_dr.config import load_config
-from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.schedules import every_minutes_timetable
+from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
 
 CONFIG = load_config()

@@ -7,7 +7,7 @@ import pytest
 from biztalk_dr import site_roles
 from biztalk_dr.config import parse_config
 from biztalk_dr.errors import PreflightError
-from tests.biztalk_dr.test_config import MINIMAL, replace
+from tests.biztalk_dr.test_config import replace
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_failover_is_manual_phased_and_restricted(dagbag):
              "repoint_biztalk.start_biztalk_services", "enable_processing.confirm_processing_enabled",
              "protect_new_primary.record_new_roles", "protect_new_primary.force_full_backup",
              "protect_new_primary.resume_backup_schedule", "write_failover_timeline"]
-    for before, after in zip(order, order[1:]):
+    for before, after in itertools.pairwise(order):
         assert before in dag.get_task(after).upstream_task_ids, f"{before} must run right before {after}"
     human = [t for t in dag.tasks if t.task_type in ("ApprovalOperator", "WindowsStepOperator")]
     assert {t.task_id for t in human} == {

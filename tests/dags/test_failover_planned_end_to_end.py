@@ -15,7 +15,7 @@ import json
 import pytest
 
 from tests.conftest import STANDIN_LOGIN
-from tests.dags.e2e import GROUP, query, run_dag, run_failover, running_group, states
+from tests.dags.e2e import GROUP, query, run_dag, run_failover, running_group
 from tests.sqlserver_standin.tds.conftest import odbc_connection_string
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]

@@ -15,7 +15,8 @@ would do and changes nothing. A real run needs the group's name typed in `confir
    whatever of the source is reachable, and no final set.
 3. **recover_databases** — every remaining log WITH NORECOVERY, then every database's last log
    `WITH STOPATMARK = N'<mark>', RECOVERY` — the same mark for all; then, one box per database, ONLINE and
-   `restorehistory.stop_at_mark_name` checked.
+   `restorehistory.stop_at_mark_name` checked, and orphaned users (SQL logins with another SID on this
+   instance) mapped back to their logins.
 4. **repoint_biztalk** — `SampleUpdateInfo.xml` generated from the configuration; `UpdateDatabase.vbs` on one
    standby BizTalk server, `UpdateRegistry.vbs` on each, the SSO master secret restored, the services started
    (one box per server). Through WinRM where the configuration gives a server a WinRM connection; otherwise
@@ -210,11 +211,26 @@ def dr_failover():
             with failover_jobs.timed_step(cfg, run_id, f"recover_databases.verify_at_mark[{database}]"):
                 return failover_jobs.verify_database(cfg, database, plan["mark"], plan["dry_run"])
 
+        @task(map_index_template="{{ task.op_kwargs['database'] }}")
+        def fix_orphaned_users(database: str, plan: dict, run_id: str) -> list[str]:
+            """Users of SQL logins that the new instance knows under another SID mapped to the login of their
+            name (ALTER USER ... WITH LOGIN). A user with no such login fails the box, named, with what to do."""
+            from biztalk_dr import failover_jobs
+
+            cfg = load_config()
+            with failover_jobs.timed_step(cfg, run_id, f"recover_databases.fix_orphaned_users[{database}]"):
+                done = failover_jobs.fix_orphaned_users(cfg, database, plan["dry_run"])
+            print("\n".join(done))
+            return done
+
         plan = plan_recovery(approved, final)
         names = restore_to_mark(plan)
         verified = verify_at_mark.override(doc_md=verify_at_mark.function.__doc__).partial(plan=plan).expand(
             database=names)
-        return plan, verified
+        fixed = fix_orphaned_users.override(doc_md=fix_orphaned_users.function.__doc__).partial(plan=plan).expand(
+            database=names)
+        verified >> fixed
+        return plan, fixed
 
     @task_group(group_id="repoint_biztalk")
     def repoint_phase():
@@ -333,7 +349,7 @@ def dr_failover():
     roles, resumed = protect_phase(plan)
     timeline = write_failover_timeline()
     shipped >> plan
-    verified >> generated  # the runbook's order: the databases first, then BizTalk
+    verified >> generated  # the runbook's order: the databases first (verified, users fixed), then BizTalk
     started >> confirmed >> roles
     resumed >> timeline
     [resumed, timeline] >> fail_if_any_step_failed()

@@ -53,13 +53,16 @@ def _render_config() -> Path:
 def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
     from biztalk_dr.config import load_config
     from sqlserver_standin.launcher import start_standin
-    from sqlserver_standin.seed import seed_biztalk_group
+    from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
     cfg = load_config(VAR / "config" / "group.yaml")
     for site, (port, name) in INSTANCES.items():
         data_dir = VAR / "standin" / site
-        if site == "primary" and not (data_dir / ".seeded").exists():
-            seed_biztalk_group(data_dir, cfg, instance_name=name)
+        if not (data_dir / ".seeded").exists():
+            if site == "primary":
+                seed_biztalk_group(data_dir, cfg, instance_name=name)
+            else:
+                prepare_dr_instance(data_dir, instance_name=name)  # the group's logins, as DR instances have them
             (data_dir / ".seeded").touch()
         try:
             instance = start_standin(data_dir, name, port, LOGIN, password)

@@ -95,10 +95,11 @@ def run_drill() -> dict[str, Any]:
         config = _prepare(root)
         from biztalk_dr.config import load_config
         from sqlserver_standin.launcher import connection_env, free_port, start_standin
-        from sqlserver_standin.seed import seed_biztalk_group
+        from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
         cfg = load_config(config)
         seed_biztalk_group(root / "primary", cfg, instance_name="SQLPRD01")
+        prepare_dr_instance(root / "standby", instance_name="SQLDR01")
         password = secrets.token_urlsafe(16)
         for site, name, conn_id in (("primary", "SQLPRD01", "biztalk_primary"), ("standby", "SQLDR01", "biztalk_standby")):
             instance = start_standin(root / site, name, free_port(), _LOGIN, password)

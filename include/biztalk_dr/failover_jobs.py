@@ -20,7 +20,7 @@ from biztalk_dr.standby_state import locked_state, read_state, run_records_dir
 from biztalk_dr.update_info import update_info_xml
 
 __all__ = ["assess", "hold_backup_schedule", "check_no_biztalk_sessions", "take_final_log_set", "ship_final_log_set",
-           "plan_recovery", "recover_databases", "verify_database", "write_update_info", "record_new_roles",
+           "plan_recovery", "recover_databases", "verify_database", "fix_orphaned_users", "write_update_info", "record_new_roles",
            "check_group_repointed", "force_full_backup_on_new_primary", "resume_backup_schedule", "run_folder",
            "timed_step", "answers_of", "write_timeline"]
 
@@ -153,6 +153,39 @@ def verify_database(cfg: GroupConfig, name: str, mark: str, dry_run: bool) -> st
         raise PreflightError([f"{name}: {row['state_desc']}, stopped at mark {stopped!r}, expected ONLINE at {mark!r}"],
                              advice="Clear recover_databases to run it again; it continues from where it stopped.")
     return f"{name}: ONLINE at mark {mark}"
+
+
+def fix_orphaned_users(cfg: GroupConfig, name: str, dry_run: bool) -> list[str]:
+    """Database users of SQL logins whose SID no login of the new instance has (the login was created there
+    with another SID) mapped to the login of the same name (ALTER USER ... WITH LOGIN); runbook step 7. A
+    user without a login of its name cannot be mapped: the task fails naming it and what to do."""
+    db = tsql.quote_name(name)
+    with _standby_server(cfg, name) as server:
+        [state] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+        if dry_run and state["state_desc"] != "ONLINE":
+            return [f"{name}: would map orphaned users to their logins once recovered (it is {state['state_desc']} now)"]
+        orphans = [str(r["name"]) for r in server.query(
+            f"SELECT dp.name FROM {db}.sys.database_principals AS dp LEFT JOIN sys.server_principals AS sp "
+            "ON sp.sid = dp.sid WHERE dp.type = 'S' AND dp.authentication_type = 1 AND dp.principal_id > 4 "
+            "AND sp.sid IS NULL ORDER BY dp.name")]
+        if not orphans:
+            return [f"{name}: no orphaned users"]
+        logins = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.server_principals WHERE type = 'S'")}
+        fixable = [u for u in orphans if u.lower() in logins]
+        missing = [u for u in orphans if u.lower() not in logins]
+        if dry_run:
+            return [f"{name}: would map user {u} to login {u} (ALTER USER ... WITH LOGIN)" for u in fixable] + \
+                   [f"{name}: user {u} has no login of that name on the standby instance" for u in missing]
+        for user in fixable:
+            server.run(f"USE {db}; ALTER USER {tsql.quote_name(user)} WITH LOGIN = {tsql.quote_name(user)}")
+    if missing:
+        mapped = [f"{name}: mapped {', '.join(fixable)} (fixed)"] if fixable else []
+        raise PreflightError([f"{name}: user {u} has no login of that name on the new primary" for u in missing]
+                             + mapped,
+                             advice="Create each login on the new primary (with the SID it has on the old primary: "
+                                    "CREATE LOGIN [name] WITH PASSWORD = N'...', SID = 0x...), then clear this task; "
+                                    "or, if nobody uses that user any more, mark the task success.")
+    return [f"{name}: user {u} mapped to login {u} (it was orphaned)" for u in fixable]
 
 
 def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:

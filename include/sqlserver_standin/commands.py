@@ -546,6 +546,51 @@ def _database_statement(s: _Stream, verb: str):  # noqa: ANN202 - one of three s
     return AlterDatabase(name, setting, current)
 
 
+def _principal_statement(s: _Stream, verb: str):  # noqa: ANN202 - one of principals' statement classes
+    """CREATE LOGIN name {FROM WINDOWS | WITH PASSWORD = '...' [, CHECK_POLICY = ON|OFF]},
+    CREATE USER name [{FOR | FROM} LOGIN login | WITHOUT LOGIN], ALTER USER name WITH LOGIN = login."""
+    from sqlserver_standin import principals
+
+    s.expect(verb)
+    what = s.expect("LOGIN", "USER")
+    name = s.name()
+    if verb == "CREATE" and what == "LOGIN":
+        if s.accept("FROM"):
+            s.expect("WINDOWS")
+            s.done()
+            return principals.CreateLogin(name, windows=True)
+        s.expect("WITH")
+        s.expect("PASSWORD")
+        s.expect_op("=")
+        s.value()
+        while s.accept_op(","):
+            option = s.next().value
+            if option not in ("CHECK_POLICY", "CHECK_EXPIRATION"):
+                raise not_modelled(f"CREATE LOGIN ... {option}")
+            s.expect_op("=")
+            s.expect("ON", "OFF")
+        s.done()
+        return principals.CreateLogin(name, windows=False)
+    if verb == "CREATE":
+        login = None
+        if s.accept("FOR", "FROM"):
+            s.expect("LOGIN")
+            login = s.name()
+        elif s.accept("WITHOUT"):
+            s.expect("LOGIN")
+        else:
+            login = name  # CREATE USER name: the login of the same name
+        s.done()
+        return principals.CreateUser(name, login)
+    s.expect("WITH")
+    if not s.accept("LOGIN"):
+        raise not_modelled("ALTER USER other than WITH LOGIN")
+    s.expect_op("=")
+    login = s.name()
+    s.done()
+    return principals.AlterUser(name, login)
+
+
 def _raiserror(s: _Stream) -> Raiserror:
     s.expect("RAISERROR")
     s.expect_op("(")
@@ -595,6 +640,8 @@ def parse_command(kind: str, tokens: list[Token], text: str):  # noqa: ANN201 - 
         return RollbackTran(_end_tran(s, "ROLLBACK"))
     if kind in ("CREATE", "ALTER", "DROP") and len(tokens) > 1 and tokens[1].is_word("DATABASE"):
         return _database_statement(s, kind)
+    if kind in ("CREATE", "ALTER") and len(tokens) > 1 and (tokens[1].is_word("LOGIN") or tokens[1].is_word("USER")):
+        return _principal_statement(s, kind)
     if kind == "PRINT":
         s.expect("PRINT")
         return Print(s.rest_text())

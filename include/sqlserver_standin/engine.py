@@ -46,6 +46,7 @@ from sqlserver_standin.events import (
 )
 from sqlserver_standin.faults import Faults
 from sqlserver_standin.messages import Abort, SqlError, sql_error
+from sqlserver_standin.principals import SERVER_PRINCIPALS_SCHEMA, ensure_login
 from sqlserver_standin.storage import (
     USER_DB_SCHEMA,
     DataDir,
@@ -62,7 +63,7 @@ _VERSION_TEXT = ("Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64) \n\tOct  8
                  "(SQL Server stand-in of biztalk-dr: a behaviour model, not SQL Server) <X64>")
 _DML = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}
 _SERVER_WIDE_SYS = {"databases": "sys.databases", "master_files": "sys.master_files",
-                    "dm_exec_sessions": "sys.dm_exec_sessions"}
+                    "dm_exec_sessions": "sys.dm_exec_sessions", "server_principals": "sys.server_principals"}
 _SESSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS "sys.dm_exec_sessions" (
     session_id smallint NOT NULL PRIMARY KEY, login_time datetime NOT NULL, host_name nvarchar(128),
@@ -136,7 +137,8 @@ class StandinEngine:
         self._handles: dict[int, _Db] = {}
         self._local = threading.local()
         self.master = self._open(self.dir.master)
-        self.master.executescript(_nocase(MASTER_SCHEMA) + _SESSIONS_SCHEMA)
+        self.master.executescript(_nocase(MASTER_SCHEMA) + _SESSIONS_SCHEMA + SERVER_PRINCIPALS_SCHEMA)
+        ensure_login(self.master, login)
         self.catalog = Catalog(self.master)
         self.msdb = self._open(self.dir.msdb)
         self.msdb.executescript(_nocase(MSDB_SCHEMA))
@@ -634,7 +636,7 @@ class Runner:
 
     # ------------------------------------------------------------------------------------------ dispatch
     def _dispatch(self, stmt: Simple, parsed: object) -> None:
-        from sqlserver_standin import backup, procedures, restore
+        from sqlserver_standin import backup, principals, procedures, restore
 
         if isinstance(parsed, sql_query.Prepared):
             self._run_query(parsed)
@@ -692,6 +694,9 @@ class Runner:
             from sqlserver_standin import databases
 
             databases.run(self, parsed)
+            self.done()
+        elif isinstance(parsed, principals.CreateLogin | principals.CreateUser | principals.AlterUser):
+            principals.run(self, parsed)
             self.done()
         elif isinstance(parsed, cmd.Print):
             value = self.evaluate(self._prepare_expression(parsed.expression))
@@ -1025,6 +1030,13 @@ _DATABASE_VIEWS: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] 
         "substr(name, instr(name, '.') + 1) AS TABLE_NAME, 'BASE TABLE' AS TABLE_TYPE " + _USER_TABLES,
         (("TABLE_CATALOG", "nvarchar(128)"), ("TABLE_SCHEMA", "nvarchar(128)"), ("TABLE_NAME", "sysname"),
          ("TABLE_TYPE", "varchar(10)"))),
+    ("sys", "database_principals"): (
+        "SELECT name, principal_id, type, CASE type WHEN 'S' THEN 'SQL_USER' WHEN 'U' THEN 'WINDOWS_USER' "
+        "WHEN 'G' THEN 'WINDOWS_GROUP' ELSE 'DATABASE_ROLE' END AS type_desc, sid, authentication_type, "
+        "CASE authentication_type WHEN 1 THEN 'INSTANCE' WHEN 3 THEN 'WINDOWS' ELSE 'NONE' END "
+        "AS authentication_type_desc FROM _standin_principals",
+        (("name", "sysname"), ("principal_id", "int"), ("type", "char(1)"), ("type_desc", "nvarchar(60)"),
+         ("sid", "varbinary(85)"), ("authentication_type", "int"), ("authentication_type_desc", "nvarchar(60)"))),
     ("sys", "database_files"): (
         "SELECT file_id, type, type_desc, name, physical_name, state_desc, size FROM \"sys.master_files\" "
         "WHERE database_id = {dbid}",

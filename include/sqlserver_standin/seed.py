@@ -23,7 +23,7 @@ from sqlserver_standin.procedures import install_biztalk_procedures
 if TYPE_CHECKING:
     from biztalk_dr.config import GroupConfig
 
-__all__ = ["seed_biztalk_group", "BACKUP_JOB_NAME", "OTHER_DATABASE_NAMES"]
+__all__ = ["seed_biztalk_group", "prepare_dr_instance", "BACKUP_JOB_NAME", "OTHER_DATABASE_NAMES", "WINDOWS_GROUP", "APP_LOGIN"]
 
 BACKUP_JOB_NAME = "Backup BizTalk Server (BizTalkMgmtDb)"
 # role -> adm_OtherDatabases.DefaultDatabaseName (BizTalk's default names of those databases)
@@ -60,6 +60,13 @@ INSERT INTO dbo.Applications (nvcApplicationName) VALUES (N'BizTalkServerApplica
 """
 
 
+# The group's logins: BizTalk's Windows group (the domain's SID: the same on every instance, never orphaned)
+# and a SQL login a custom application uses (a new SID on every instance it is created on). The DR instances
+# are prepared with matching logins (biztalk-dr.md section 5: "Prepared in advance").
+WINDOWS_GROUP = "DEMO\\BizTalk Application Users"
+APP_LOGIN = "DemoOrdersApp"
+
+
 class SeedError(RuntimeError):
     """A seeding statement failed (the message carries SQL Server's error)."""
 
@@ -77,10 +84,14 @@ def seed_biztalk_group(data_dir: Path, cfg: GroupConfig, *, instance_name: str) 
                 raise SeedError(f"seeding {instance_name} failed on {sql.strip()[:80]!r}: {errors[0].text}")
 
         mgmt = next(db.name for db in cfg.databases if db.role == "management")
+        _create_logins(run)
         for db in cfg.databases:
             name = _q(db.name)
             run(f"CREATE DATABASE {name}")
             run(f"ALTER DATABASE {name} SET RECOVERY FULL")
+            run(f"USE {name}; CREATE USER {_q(WINDOWS_GROUP)} FOR LOGIN {_q(WINDOWS_GROUP)}")
+            if db.role == "custom":
+                run(f"USE {name}; CREATE USER {_q(APP_LOGIN)} FOR LOGIN {_q(APP_LOGIN)}")
             run(f"USE {name}; CREATE TABLE dbo.MarkLog (MarkName nvarchar(32) NOT NULL, DateMarked datetime NOT NULL)")
             run(f"USE {name}; CREATE TABLE dbo.StandinActivity (id int IDENTITY PRIMARY KEY, "
                 "at datetime NOT NULL, payload nvarchar(4000) NOT NULL)")
@@ -115,6 +126,29 @@ def seed_biztalk_group(data_dir: Path, cfg: GroupConfig, *, instance_name: str) 
         conn.execute("BEGIN IMMEDIATE")
         install_biztalk_procedures(conn)
         conn.execute("COMMIT")
+        engine.logout(session)
+    finally:
+        engine.close()
+
+
+def _create_logins(run) -> None:  # noqa: ANN001 - the seeding statement runner
+    run(f"CREATE LOGIN {_q(WINDOWS_GROUP)} FROM WINDOWS")
+    run(f"CREATE LOGIN {_q(APP_LOGIN)} WITH PASSWORD = N'{uuid.uuid4().hex}'")
+
+
+def prepare_dr_instance(data_dir: Path, *, instance_name: str) -> None:
+    """A standby (or validation) stand-in as a DR instance is prepared: the group's logins, no databases."""
+    engine = StandinEngine(Path(data_dir), instance_name, "seed", uuid.uuid4().hex)
+    try:
+        session = engine.login(user="seed", password=engine._password, database=None, host_name="seed",
+                               program_name="biztalk-dr stand-in seed")
+
+        def run(sql: str) -> None:
+            errors = [e for e in engine.execute(session, sql) if isinstance(e, Message) and e.is_error]
+            if errors and errors[0].number != 15025:  # already prepared
+                raise SeedError(f"preparing {instance_name} failed on {sql[:80]!r}: {errors[0].text}")
+
+        _create_logins(run)
         engine.logout(session)
     finally:
         engine.close()

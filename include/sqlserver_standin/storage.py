@@ -35,6 +35,13 @@ CREATE TABLE IF NOT EXISTS {INTERNAL_PREFIX}damage (object_id INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS {INTERNAL_PREFIX}identity (family_guid TEXT NOT NULL);
 INSERT INTO {INTERNAL_PREFIX}identity (family_guid) SELECT lower(hex(randomblob(16)))
     WHERE NOT EXISTS (SELECT 1 FROM {INTERNAL_PREFIX}identity);
+-- sys.database_principals (principals.py): dbo, guest, INFORMATION_SCHEMA and sys, as every database has them
+CREATE TABLE IF NOT EXISTS {INTERNAL_PREFIX}principals (
+    principal_id INTEGER PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE UNIQUE, type TEXT NOT NULL,
+    sid BLOB, authentication_type INTEGER NOT NULL DEFAULT 0);
+INSERT OR IGNORE INTO {INTERNAL_PREFIX}principals (principal_id, name, type, sid, authentication_type)
+    VALUES (1, 'dbo', 'S', x'01', 1), (2, 'guest', 'S', x'00', 0), (3, 'INFORMATION_SCHEMA', 'S', NULL, 0),
+           (4, 'sys', 'S', NULL, 0);
 """
 
 

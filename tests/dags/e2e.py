@@ -38,7 +38,7 @@ def running_group(root: Path, *, standby: bool = False, validation: bool = False
     if not standin_available():
         pytest.skip("the SQL Server stand-in is not part of this build")
     from biztalk_dr.config import load_config
-    from sqlserver_standin.seed import seed_biztalk_group
+    from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
     config = render_group_config(ROOT / "include" / "config" / "standin_group.yaml", root, root / "group.yaml")
     with open(config, "a", encoding="utf-8") as fh:
@@ -51,6 +51,7 @@ def running_group(root: Path, *, standby: bool = False, validation: bool = False
     group = Group(root, start_standin(root / "primary", "SQLPRD01", "biztalk_primary"), start_smtp_sink())
     os.environ["AIRFLOW_CONN_E2E_SMTP"] = json.dumps(smtp_connection(group.mail))
     if standby:
+        prepare_dr_instance(root / "standby", instance_name="SQLDR01")
         group.standby = start_standin(root / "standby", "SQLDR01", "biztalk_standby")
     if validation:
         group.validation = start_standin(root / "validation", "SQLVAL01", "biztalk_validation")

@@ -12,6 +12,9 @@ import pytest
 from tests.dags.e2e import GROUP, dag_named, query, run_dag, run_failover, running_group, states
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
+ORPHANS = ("SELECT dp.name FROM [DemoOrders].sys.database_principals AS dp LEFT JOIN sys.server_principals AS sp "
+           "ON sp.sid = dp.sid WHERE dp.type = 'S' AND dp.authentication_type = 1 AND dp.principal_id > 4 "
+           "AND sp.sid IS NULL")
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +75,16 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(group, capfd):
     assert standby_state(group) == before and all(before["databases"][db] == "RESTORING" for db in GROUP)
 
 
-def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_protects_the_new_primary(group):
+def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_protects_the_new_primary(group, capfd):
     mark = newest_log_mark(group.primary)
     group.primary.stop()  # the primary site is lost
+    capfd.readouterr()
     run, st, answers = run_failover(group, mode="disaster", dry_run=False, confirm_group="DEMO-BTS")
     assert run.state == "success", st
     assert all(st[f"recover_databases.verify_at_mark[{db}]"] == "success" for db in GROUP)
+    # DemoOrders' SQL user came from the primary with the primary login's SID: orphaned here, then mapped
+    assert "DemoOrders: user DemoOrdersApp mapped to login DemoOrdersApp (it was orphaned)" in "".join(capfd.readouterr())
+    assert query(group.standby, ORPHANS) == []
     assert st["stop_source.take_final_log_set"] == "success"  # a disaster takes none, and says so
     assert [a.task_id for a in answers] == [
         "assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",

@@ -10,6 +10,7 @@ resumes the task. What it answered, and when, is kept for the caller.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 __all__ = ["OperatorDesk", "Answer", "Action"]
 
+log = logging.getLogger("biztalk_dr.operator_desk")
 Action = Callable[[Any], str]  # gets the task instance; returns "Approve" or "Reject"
 
 
@@ -62,6 +64,7 @@ class OperatorDesk:
                 self._answer_waiting()
             except Exception as exc:  # noqa: BLE001 - reported to the caller, never kills the run silently
                 self.errors.append(f"{type(exc).__name__}: {exc}")
+                log.warning("the operator desk could not answer: %s: %s", type(exc).__name__, exc)
 
     def _answer_waiting(self) -> None:
         from airflow.models.hitl import HITLDetail
@@ -77,7 +80,15 @@ class OperatorDesk:
                 TaskInstance.dag_id == self.dag_id, TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
             for ti in waiting:
                 detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
-                if detail is None or detail.response_received:
+                if detail is None:
+                    continue
+                if detail.response_received:
+                    # answered, yet still waiting: dag.test()'s own session can write the parked state back over
+                    # the resume (a lost update on SQLite); after a moment, resume it again with the same answer
+                    if dt.datetime.now(dt.UTC) - _aware(detail.responded_at) > dt.timedelta(seconds=1):
+                        handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti,
+                                            session=session)
+                        session.commit()
                     continue
                 option = self._action(ti.task_id)(ti)
                 detail.responded_by = {"id": self.user, "name": self.user}
@@ -88,3 +99,7 @@ class OperatorDesk:
                 handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti, session=session)
                 session.commit()
                 self.answers.append(Answer(ti.task_id, ti.map_index, option, detail.responded_at))
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

@@ -98,11 +98,9 @@ def dr_failover():
             from biztalk_dr import failover_jobs
             from biztalk_dr.failover_request import FailoverRequest
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "assess.assess_standby"):
-                plan = failover_jobs.assess(cfg, FailoverRequest(**request))
-            print(plan["summary"])
-            return plan
+            return failover_jobs.run_step(
+                run_id, "assess.assess_standby",
+                lambda cfg: failover_jobs.assess(cfg, FailoverRequest(**request)))
 
         plan = assess_standby(check_request())
         approve_failover = ApprovalOperator(
@@ -121,11 +119,9 @@ def dr_failover():
             at the standby site) until protect_new_primary resumes them against the new primary."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "stop_source.hold_backup_schedule"):
-                said = failover_jobs.hold_backup_schedule(cfg, run_id, plan["dry_run"])
-            print(said)
-            return said
+            return failover_jobs.run_step(
+                run_id, "stop_source.hold_backup_schedule",
+                lambda cfg: failover_jobs.hold_backup_schedule(cfg, run_id, plan["dry_run"]))
 
         stop_biztalk = WindowsStepOperator.partial(
             task_id="stop_biztalk_processing", step="stop_biztalk", map_index_template="{{ task.server }}",
@@ -139,11 +135,9 @@ def dr_failover():
             final mark. Fails naming each session (login, host, program) while one remains."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "stop_source.check_no_biztalk_sessions"):
-                said = failover_jobs.check_no_biztalk_sessions(cfg, plan)
-            print(said)
-            return said
+            return failover_jobs.run_step(
+                run_id, "stop_source.check_no_biztalk_sessions",
+                lambda cfg: failover_jobs.check_no_biztalk_sessions(cfg, plan))
 
         @task
         def take_final_log_set(plan: dict, run_id: str) -> dict:
@@ -151,11 +145,9 @@ def dr_failover():
             like every set; its mark becomes the target, so nothing is lost. Disaster: none (says so)."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "stop_source.take_final_log_set"):
-                final = failover_jobs.take_final_log_set(cfg, plan, run_id)
-            print(final["said"])
-            return final
+            return failover_jobs.run_step(
+                run_id, "stop_source.take_final_log_set",
+                lambda cfg: failover_jobs.take_final_log_set(cfg, plan, run_id))
 
         @task
         def ship_final_log_set(final: dict, run_id: str) -> list[str]:
@@ -163,11 +155,9 @@ def dr_failover():
             does it."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "stop_source.ship_final_log_set"):
-                done = failover_jobs.ship_final_log_set(cfg, final)
-            print("\n".join(done))
-            return done
+            return failover_jobs.run_step(
+                run_id, "stop_source.ship_final_log_set",
+                lambda cfg: failover_jobs.ship_final_log_set(cfg, final))
 
         hold = hold_backup_schedule(plan)
         sessions = check_no_biztalk_sessions(plan)
@@ -184,11 +174,9 @@ def dr_failover():
             again against the standby as it is now."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "recover_databases.plan_recovery"):
-                plan = failover_jobs.plan_recovery(cfg, approved, final)
-            print(plan["summary"])
-            return plan
+            return failover_jobs.run_step(
+                run_id, "recover_databases.plan_recovery",
+                lambda cfg: failover_jobs.plan_recovery(cfg, approved, final))
 
         @task
         def restore_to_mark(plan: dict, run_id: str) -> list[str]:
@@ -196,20 +184,18 @@ def dr_failover():
             RECOVERY (the same mark for all). Databases already ONLINE at the mark are left alone."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "recover_databases.restore_to_mark"):
-                done = failover_jobs.recover_databases(cfg, plan)
-            print("\n".join(done))
-            return [d.name for d in cfg.databases]
+            failover_jobs.run_step(run_id, "recover_databases.restore_to_mark",
+                                   lambda cfg: failover_jobs.recover_databases(cfg, plan))
+            return [d.name for d in load_config().databases]
 
         @task(map_index_template="{{ task.op_kwargs['database'] }}")
         def verify_at_mark(database: str, plan: dict, run_id: str) -> str:
             """This database is ONLINE and stopped at the mark (msdb.restorehistory)."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, f"recover_databases.verify_at_mark[{database}]"):
-                return failover_jobs.verify_database(cfg, database, plan["mark"], plan["dry_run"])
+            return failover_jobs.run_step(run_id, f"recover_databases.verify_at_mark[{database}]",
+                                          lambda cfg: failover_jobs.verify_database(cfg, database, plan["mark"],
+                                                                                    plan["dry_run"]))
 
         @task(map_index_template="{{ task.op_kwargs['database'] }}")
         def fix_orphaned_users(database: str, plan: dict, run_id: str) -> list[str]:
@@ -217,11 +203,9 @@ def dr_failover():
             name (ALTER USER ... WITH LOGIN). A user with no such login fails the box, named, with what to do."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, f"recover_databases.fix_orphaned_users[{database}]"):
-                done = failover_jobs.fix_orphaned_users(cfg, database, plan["dry_run"])
-            print("\n".join(done))
-            return done
+            return failover_jobs.run_step(
+                run_id, f"recover_databases.fix_orphaned_users[{database}]",
+                lambda cfg: failover_jobs.fix_orphaned_users(cfg, database, plan["dry_run"]))
 
         plan = plan_recovery(approved, final)
         names = restore_to_mark(plan)
@@ -240,11 +224,9 @@ def dr_failover():
             the master MessageBox, custom databases), kept with the run's records."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "repoint_biztalk.generate_update_info"):
-                paths = failover_jobs.write_update_info(cfg, run_id)
-            print(f"SampleUpdateInfo.xml: {paths['worker_path']} (on the BizTalk servers: {paths['server_path']})")
-            return paths
+            return failover_jobs.run_step(
+                run_id, "repoint_biztalk.generate_update_info",
+                lambda cfg: failover_jobs.write_update_info(cfg, run_id))
 
         generated = generate_update_info()
         update_database = WindowsStepOperator(
@@ -285,11 +267,9 @@ def dr_failover():
             re-seeded as the new standby. Already recorded for this mark: says so and does nothing."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.record_new_roles"):
-                roles = failover_jobs.record_new_roles(cfg, plan, plan["dry_run"])
-            print(roles)
-            return roles
+            return failover_jobs.run_step(
+                run_id, "protect_new_primary.record_new_roles",
+                lambda cfg: failover_jobs.record_new_roles(cfg, plan, plan["dry_run"]))
 
         @task
         def force_full_backup(plan: dict, run_id: str) -> list[str]:
@@ -297,22 +277,18 @@ def dr_failover():
             primary through BizTalk's procedures into sites.standby.backup_path, verified: its chain starts here."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.force_full_backup"):
-                done = failover_jobs.force_full_backup_on_new_primary(cfg, plan["dry_run"])
-            print("\n".join(done))
-            return done
+            return failover_jobs.run_step(
+                run_id, "protect_new_primary.force_full_backup",
+                lambda cfg: failover_jobs.force_full_backup_on_new_primary(cfg, plan["dry_run"]))
 
         @task
         def resume_backup_schedule(plan: dict, run_id: str) -> str:
             """dr_full_backup and dr_log_backup run again, against the new primary."""
             from biztalk_dr import failover_jobs
 
-            cfg = load_config()
-            with failover_jobs.timed_step(cfg, run_id, "protect_new_primary.resume_backup_schedule"):
-                said = failover_jobs.resume_backup_schedule(cfg, plan["dry_run"])
-            print(said)
-            return said
+            return failover_jobs.run_step(
+                run_id, "protect_new_primary.resume_backup_schedule",
+                lambda cfg: failover_jobs.resume_backup_schedule(cfg, plan["dry_run"]))
 
         roles = record_new_roles(plan)
         full = force_full_backup(plan)

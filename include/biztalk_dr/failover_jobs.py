@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
-from biztalk_dr.config import GroupConfig
+from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
 from biztalk_dr.paths import sql_join
@@ -22,7 +23,7 @@ from biztalk_dr.update_info import update_info_xml
 __all__ = ["assess", "hold_backup_schedule", "check_no_biztalk_sessions", "take_final_log_set", "ship_final_log_set",
            "plan_recovery", "recover_databases", "verify_database", "fix_orphaned_users", "write_update_info", "record_new_roles",
            "check_group_repointed", "force_full_backup_on_new_primary", "resume_backup_schedule", "run_folder",
-           "timed_step", "answers_of", "write_timeline"]
+           "run_step", "timed_step", "answers_of", "write_timeline"]
 
 log = logging.getLogger("biztalk_dr.failover")
 
@@ -197,7 +198,8 @@ def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:
     server_path = cfg.sites.standby.landing_path
     for part in path.relative_to(cfg.sites.standby.landing_dir).parts:
         server_path = sql_join(server_path, part)
-    return {"worker_path": str(path), "server_path": server_path}
+    return {"worker_path": str(path), "server_path": server_path,
+            "said": f"SampleUpdateInfo.xml: {path} (on the BizTalk servers: {server_path})"}
 
 
 def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> dict[str, Any]:
@@ -374,6 +376,24 @@ def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:
 # ---------------------------------------------------------------------------------------------- timeline
 def run_folder(cfg: GroupConfig, run_id: str) -> Path:
     return run_records_dir(cfg.sites.standby.landing_dir, "failover", run_id)
+
+
+def run_step(run_id: str, step: str, work: Callable[[GroupConfig], Any]) -> Any:
+    """One failover task's work with the group's configuration, timed into the run's timeline, and what it did
+    printed to the task's log (the operator reads it there)."""
+    cfg = load_config()
+    with timed_step(cfg, run_id, step):
+        result = work(cfg)
+    print(_said(result))
+    return result
+
+
+def _said(result: Any) -> str:
+    if isinstance(result, list):
+        return "\n".join(map(str, result))
+    if isinstance(result, dict) and ("said" in result or "summary" in result):
+        return str(result.get("said") or result["summary"])
+    return str(result)
 
 
 class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase

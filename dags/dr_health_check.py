@@ -17,6 +17,10 @@ log set must be younger than two log intervals, the newest complete full set you
 frequency plus six hours. A paused DAG, a stopped scheduler or runs that fail before writing a set
 all show here, where no deadline alert can fire (there is no late run, only no backup).
 
+After a failover (the DR roles record says the standby site is primary) the standby site's instances are
+checked as the primary, and there is no standby to check until the old primary is re-seeded as one; while
+`dr_failover` holds the backup schedule, check_backup_schedules says so instead of alerting.
+
 The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
 
@@ -28,6 +32,7 @@ from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.site_roles import load_acting_config
 
 CONFIG = load_config()
 
@@ -50,7 +55,7 @@ def dr_health_check():
 
         from biztalk_dr.health import instance_targets
 
-        return [asdict(t) for t in instance_targets(load_config())]
+        return [asdict(t) for t in instance_targets(load_acting_config())]
 
     @task(map_index_template="{{ task.op_kwargs['target']['site'] }} {{ task.op_kwargs['target']['conn_id'] }}")
     def check_instance(target: dict) -> str:
@@ -68,12 +73,17 @@ def dr_health_check():
     @task
     def check_backup_schedules() -> list[str]:
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
-        promise; fails naming the late kind, its newest set and its age."""
+        promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
+        schedule, says so instead."""
         from biztalk_dr import backup_jobs
         from biztalk_dr.backup_freshness import check_backup_schedules as check
         from biztalk_dr.errors import BackupScheduleMissed
+        from biztalk_dr.site_roles import backups_held
 
-        cfg = load_config()
+        cfg = load_acting_config()
+        if held := backups_held(cfg):
+            print(held)
+            return [held]
         with backup_jobs.management_server(cfg) as server:
             checks = check(cfg, backup_jobs.read_sets(cfg, server), now=backup_jobs.history_clock_now(cfg, server))
         for c in checks:

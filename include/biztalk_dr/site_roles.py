@@ -80,8 +80,9 @@ def backups_held(cfg: GroupConfig) -> str:
 
 
 def acting_config(cfg: GroupConfig) -> GroupConfig:
-    """The configuration as the backup DAGs must see it now: unchanged before a failover; afterwards the
-    standby site's instances are the primary ones, backing up into the standby site's backup folder."""
+    """The configuration as the backup and health DAGs must see it now: unchanged before a failover;
+    afterwards the standby site's instances are the primary ones, backing up into the standby site's backup
+    folder, and there is no standby instance yet."""
     if not standby_is_primary(cfg):
         return cfg
     standby = cfg.sites.standby
@@ -95,7 +96,10 @@ def acting_config(cfg: GroupConfig) -> GroupConfig:
                  for key, i in standby.instances.items()}
     primary = PrimarySite(instances=instances, backup_path=standby.backup_path, backup_dir=standby.backup_dir,
                           biztalk_servers=standby.biztalk_servers)
-    return cfg.model_copy(update={"sites": cfg.sites.model_copy(update={"primary": primary})})
+    # no standby instance until the old primary is re-seeded as one and the configuration's sites are swapped;
+    # the standby site's folders (the DR records) stay where they are
+    return cfg.model_copy(update={"sites": cfg.sites.model_copy(update={
+        "primary": primary, "standby": standby.model_copy(update={"instances": {}})})})
 
 
 def load_acting_config() -> GroupConfig:

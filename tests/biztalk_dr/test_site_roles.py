@@ -39,6 +39,7 @@ def test_after_a_failover_the_standby_site_is_backed_up_into_its_own_folder(cfg)
     assert acting.sites.primary.instances["main"].server_name == "SQL2"
     assert (acting.sites.primary.backup_path, acting.sites.primary.backup_dir) == ("E:\\Backups\\", "/data/dr-backups")
     assert acting.sites.standby.landing_dir == cfg.sites.standby.landing_dir  # the DR records stay where they are
+    assert acting.sites.standby.instances == {}  # no standby until the old primary is re-seeded as one
     assert cfg.sites.primary.instances["main"].conn_id == "p"  # the configuration itself is unchanged
 
 

@@ -125,3 +125,8 @@ def test_a_disaster_failover_brings_every_database_online_at_one_mark_and_protec
     logs = query(group.standby, "SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory WHERE BackupType = 'lg' "
                                 "AND ServerName = 'SQLDR01' AND SetComplete = 1")
     assert logs == [(len(GROUP),)]
+
+    # the health check now sees the standby site's instance as the primary, backed up on schedule
+    run, st = run_dag("dr_health_check")
+    assert st["check_instance[primary biztalk_standby]"] == "success" and st["check_backup_schedules"] == "success"
+    assert not any(task.startswith("check_instance[standby") for task in st)  # no standby until re-seeded

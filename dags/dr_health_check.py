@@ -19,7 +19,8 @@ all show here, where no deadline alert can fire (there is no late run, only no b
 
 After a failover (the DR roles record says the standby site is primary) the standby site's instances are
 checked as the primary, and there is no standby to check until the old primary is re-seeded as one; while
-`dr_failover` holds the backup schedule, check_backup_schedules says so instead of alerting.
+`dr_failover` holds the backup schedule, check_backup_schedules says so, and alerts once the hold is older than
+two log intervals (an abandoned failover must not silence missed backups: `biztalk-dr resume-backups`).
 
 The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
@@ -78,10 +79,12 @@ def dr_health_check():
         from biztalk_dr import backup_jobs
         from biztalk_dr.backup_freshness import check_backup_schedules as check
         from biztalk_dr.errors import BackupScheduleMissed
-        from biztalk_dr.site_roles import backups_held
+        from biztalk_dr.site_roles import backups_held, held_for
 
         cfg = load_acting_config()
-        if held := backups_held(cfg):
+        if held := backups_held(cfg):  # explains a gap, never hides one: late is late, held or not
+            if held_for(cfg) > dt.timedelta(minutes=2 * cfg.schedules.log_backup_minutes):
+                raise BackupScheduleMissed([held])
             print(held)
             return [held]
         with backup_jobs.management_server(cfg) as server:

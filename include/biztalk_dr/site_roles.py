@@ -11,6 +11,7 @@ the loss of the primary site. The backup DAGs read it before each run:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -22,6 +23,7 @@ from biztalk_dr.errors import PreflightError
 from biztalk_dr.standby_state import state_dir
 
 __all__ = ["read_roles", "write_roles", "standby_is_primary", "hold_backups", "release_backups", "backups_held",
+           "held_for",
            "acting_config", "load_acting_config"]
 
 _ROLES_FILE = "roles.json"
@@ -57,7 +59,8 @@ def hold_backups(cfg: GroupConfig, run_id: str) -> str:
     held = roles.get("backups_held_by")
     if held == run_id:
         return f"the backup schedule is already held by this failover run ({run_id})"
-    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": run_id})
+    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": run_id,
+                                                "backups_held_since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
     taken = f" (taken over from the earlier failover run {held}, which did not finish)" if held else ""
     return ("backup schedule held: dr_full_backup and dr_log_backup skip their runs until the failover resumes "
             f"them{taken}")
@@ -67,16 +70,29 @@ def release_backups(cfg: GroupConfig) -> str:
     roles = read_roles(cfg.sites.standby.landing_dir)
     if not roles.get("backups_held_by"):
         return "the backup schedule is not held: nothing to resume"
-    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": None})
+    write_roles(cfg.sites.standby.landing_dir, {**roles, "backups_held_by": None, "backups_held_since": None})
     site = "the standby site (now the primary)" if roles.get("primary_site") == "standby" else "the primary site"
     return f"backup schedule resumed: dr_full_backup and dr_log_backup back up {site} again"
 
 
 def backups_held(cfg: GroupConfig) -> str:
     """Why the backup DAGs must not back up now; empty when they may."""
-    held = read_roles(cfg.sites.standby.landing_dir).get("backups_held_by")
-    return (f"the backup schedule is held by the failover run {held}: no backup set is taken until that run "
-            "resumes it (protect_new_primary.resume_backup_schedule)") if held else ""
+    roles = read_roles(cfg.sites.standby.landing_dir)
+    held = roles.get("backups_held_by")
+    since = f" since {roles['backups_held_since']}" if roles.get("backups_held_since") else ""
+    return (f"the backup schedule is held by the failover run {held}{since}: no backup set is taken until that "
+            "run resumes it (protect_new_primary.resume_backup_schedule) or an operator does "
+            "(biztalk-dr resume-backups, after an abandoned failover)") if held else ""
+
+
+def held_for(cfg: GroupConfig, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """How long the backup schedule has been held; None when it is not."""
+    roles = read_roles(cfg.sites.standby.landing_dir)
+    if not roles.get("backups_held_by"):
+        return None
+    since = roles.get("backups_held_since")
+    start = dt.datetime.fromisoformat(since) if since else None
+    return (now or dt.datetime.now(dt.UTC)) - start if start else dt.timedelta(0)
 
 
 def acting_config(cfg: GroupConfig) -> GroupConfig:

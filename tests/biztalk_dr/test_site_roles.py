@@ -10,12 +10,15 @@ from biztalk_dr.errors import PreflightError
 from tests.biztalk_dr.test_config import replace
 
 
+def cfg_text(tmp_path) -> str:
+    text = replace("/data/landing", str(tmp_path / "landing"), replace("roots: [/data]", f"roots: [/data, {tmp_path}]"))
+    return replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: "
+                   "'E:\\Backups\\'\n    backup_dir: /data/dr-backups\n", text)
+
+
 @pytest.fixture
 def cfg(tmp_path):
-    text = replace("/data/landing", str(tmp_path / "landing"), replace("roots: [/data]", f"roots: [/data, {tmp_path}]"))
-    text = replace("landing_path: 'E:\\Landing\\'\n", "landing_path: 'E:\\Landing\\'\n    backup_path: "
-                   "'E:\\Backups\\'\n    backup_dir: /data/dr-backups\n", text)
-    return parse_config(text)
+    return parse_config(cfg_text(tmp_path))
 
 
 def test_before_any_failover_the_backups_run_against_the_primary(cfg):
@@ -49,3 +52,17 @@ def test_without_a_standby_backup_folder_the_new_primary_cannot_be_backed_up(tmp
     site_roles.write_roles(cfg.sites.standby.landing_dir, {"primary_site": "standby"})
     with pytest.raises(PreflightError, match="sites.standby.backup_path and sites.standby.backup_dir are not configured"):
         site_roles.acting_config(cfg)
+
+
+def test_an_abandoned_failover_hold_is_released_from_the_command_line(cfg, tmp_path, capsys):
+    from biztalk_dr.cli import main
+
+    config = tmp_path / "group.yaml"
+    config.write_text(cfg_text(tmp_path))
+    site_roles.hold_backups(cfg, "manual__called_off")
+    assert site_roles.held_for(cfg) is not None and site_roles.held_for(cfg).total_seconds() >= 0
+    assert main(["resume-backups", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "was: the backup schedule is held by the failover run manual__called_off since" in out
+    assert "backup schedule resumed" in out and site_roles.held_for(cfg) is None
+    assert main(["resume-backups", "--config", str(tmp_path / "missing.yaml")]) == 2

@@ -1,0 +1,38 @@
+"""``biztalk-dr resume-backups``: release the backup schedule a failover holds, when that failover was abandoned.
+
+dr_failover holds dr_full_backup and dr_log_backup while it runs and resumes them at its end. A failover that
+is given up half-way (the switchover is called off) leaves the hold in place; the health check alerts after
+two log intervals, and this command is how the operator gives the schedule back (exit 0 done, 2 bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from biztalk_dr.config import load_config
+from biztalk_dr.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    resume = subparsers.add_parser("resume-backups", help="release the backup schedule held by an abandoned failover")
+    resume.add_argument("--config", metavar="FILE", help="the group's YAML file (default: $BIZTALK_DR_CONFIG)")
+    resume.set_defaults(handler=_resume)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from biztalk_dr.site_roles import backups_held, release_backups
+
+    try:
+        cfg = load_config(args.config) if args.config else load_config()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    held = backups_held(cfg)
+    if held:
+        print(f"was: {held}")
+    print(release_backups(cfg))
+    return 0

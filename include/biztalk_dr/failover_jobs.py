@@ -69,6 +69,10 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
         "databases": [{"database": r.database, "restored_set": r.restored_set,
                        "steps": [s.as_json() for s in r.steps]} for r in assessment.databases],
     }
+    positions = {r.database: r.restored_set for r in assessment.databases}
+    if len(set(positions.values())) > 1:  # BizTalk's own log shipping cannot do this; here each one catches up
+        where = ", ".join(f"{d}: set {p}" for d, p in positions.items())
+        plan["notes"] = [f"the standby databases are on different sets ({where}); each is brought to the same mark"]
     if request.mode == "planned" and request.target_mark is None:
         plan["summary"] = (f"{request.describe()}. BizTalk is stopped on the source, one final marked log set is "
                            f"taken and shipped, and every database of {cfg.group.name} is restored to that mark: "
@@ -78,6 +82,8 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
         plan["summary"] = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
                            f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
                            f"mark is lost: about {minutes} minute(s). Source: {source}.")
+    for note in plan.get("notes", []):
+        plan["summary"] += f" Note: {note}."
     return plan
 
 
@@ -368,9 +374,13 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
 
 
 def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:
+    """The backup schedule back, against the new primary; and what is left to do: the old site is no standby."""
+    old = ", ".join(i.server_name for i in cfg.sites.primary.instances.values())
+    left = (f" The old primary ({old}) is not a standby yet: when it is back, swap sites.primary and sites.standby "
+            "in the group's configuration and trigger dr_standby_reseed to make it the new standby.")
     if dry_run:
-        return "would resume the backup schedule against the new primary"
-    return site_roles.release_backups(cfg)
+        return "would resume the backup schedule against the new primary." + left
+    return site_roles.release_backups(cfg) + "." + left
 
 
 # ---------------------------------------------------------------------------------------------- timeline

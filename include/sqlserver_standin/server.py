@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import signal
 import socket
@@ -121,8 +120,8 @@ class BackgroundServer:
     def port(self) -> int:
         return self.server.port
 
-    def _call(self, coro):  # noqa: ANN001, ANN202 - a coroutine in, its result out
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+    def _call(self, coro, timeout: float = 30):  # noqa: ANN001, ANN202 - a coroutine in, its result out
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
 
     def start(self) -> BackgroundServer:
         self._thread.start()
@@ -137,11 +136,19 @@ class BackgroundServer:
         return self._call(count())
 
     def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self._call(self.server.stop())
+        try:
+            # StandinServer.stop gives up on a stuck call after its own waits (up to 25 s in all); waiting
+            # for it here must outlast them, or a slow machine turns a clean stop into a TimeoutError
+            self._call(self.server.stop(), timeout=60)
+        except RuntimeError:
+            pass  # the loop is not running any more
+        except TimeoutError:
+            log.warning("the stand-in server on port %s did not stop within 60 s; its loop is left to a daemon "
+                        "thread", self.server.port if self.server else "?")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
-        self._loop.close()
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "group_config_or_none"]
 
 _COMMAND_MODULES = (
     "biztalk_dr.cli.config_commands",
@@ -20,6 +20,20 @@ _COMMAND_MODULES = (
     "biztalk_dr.cli.drill_commands",
     "biztalk_dr.cli.roles_commands",
 )
+
+
+def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, imported lazily
+    """The group's configuration (``path`` or $BIZTALK_DR_CONFIG); None after printing its problems to stderr,
+    for the command to exit 2."""
+    from biztalk_dr.config import load_config
+    from biztalk_dr.errors import ConfigError
+
+    try:
+        return load_config(path) if path else load_config()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

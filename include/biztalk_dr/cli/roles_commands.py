@@ -8,10 +8,8 @@ two log intervals, and this command is how the operator gives the schedule back 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from biztalk_dr.config import load_config
-from biztalk_dr.errors import ConfigError
+from biztalk_dr.cli import group_config_or_none
 
 __all__ = ["register"]
 
@@ -25,11 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _resume(args: argparse.Namespace) -> int:
     from biztalk_dr.site_roles import backups_held, release_backups
 
-    try:
-        cfg = load_config(args.config) if args.config else load_config()
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    cfg = group_config_or_none(args.config)
+    if cfg is None:
         return 2
     held = backups_held(cfg)
     if held:

@@ -9,8 +9,7 @@ import contextlib
 import json
 import sys
 
-from biztalk_dr.config import load_config
-from biztalk_dr.errors import ConfigError
+from biztalk_dr.cli import group_config_or_none
 
 __all__ = ["register"]
 
@@ -25,11 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _status(args: argparse.Namespace) -> int:
     from biztalk_dr import shipping_jobs
 
-    try:
-        cfg = load_config(args.config) if args.config else load_config()
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    cfg = group_config_or_none(args.config)
+    if cfg is None:
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's logging writes to stdout; stdout is the report
         report = shipping_jobs.status(cfg)

@@ -137,13 +137,13 @@ class BackgroundServer:
 
     def stop(self) -> None:
         try:
-            # StandinServer.stop gives up on a stuck call after its own waits (up to 25 s in all); waiting
-            # for it here must outlast them, or a slow machine turns a clean stop into a TimeoutError
-            self._call(self.server.stop(), timeout=60)
+            # StandinServer.stop gives up on a stuck call after its own waits (up to 25 s in all); on a loaded
+            # machine they can overrun: stopping then leaves the loop to its daemon thread instead of raising
+            self._call(self.server.stop(), timeout=30)
         except RuntimeError:
             pass  # the loop is not running any more
         except TimeoutError:
-            log.warning("the stand-in server on port %s did not stop within 60 s; its loop is left to a daemon "
+            log.warning("the stand-in server on port %s did not stop within 30 s; its loop is left to a daemon "
                         "thread", self.server.port if self.server else "?")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlserver_standin.messages import Abort, sql_error
 
-__all__ = ["Token", "tokenize", "Simple", "If", "Statement", "parse_batch", "RESERVED", "unquote"]
+__all__ = ["Token", "tokenize", "Simple", "If", "Statement", "parse_batch", "RESERVED", "unquote", "quote_name"]
 
 # SQL Server reserved keywords (Transact-SQL "Reserved Keywords"); an unexpected one is error 156.
 RESERVED = frozenset("""
@@ -55,6 +55,11 @@ class Token:
     def name(self) -> str:
         """The identifier this token names (bracketed or not), as SQL Server resolves it."""
         return self.value if self.kind == "qname" else self.text
+
+
+def quote_name(name: str) -> str:
+    """``[name]`` with ``]`` doubled: the identifier as T-SQL text (the inverse of ``unquote``)."""
+    return "[" + name.replace("]", "]]") + "]"
 
 
 def unquote(text: str) -> str:

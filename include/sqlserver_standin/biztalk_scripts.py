@@ -13,11 +13,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
+from sqlserver_standin.batch import quote_name
+
 __all__ = ["update_database_statements", "run_update_database"]
-
-
-def _q(name: str) -> str:
-    return "[" + name.replace("]", "]]") + "]"
 
 
 def _s(text: str) -> str:
@@ -31,7 +29,7 @@ def update_database_statements(update_info_xml: str) -> list[str]:
     if root.tag != "UpdateConfiguration" or mgmt is None:
         raise ValueError("not a SampleUpdateInfo.xml: expected <UpdateConfiguration> with a <ManagementDB> element")
     elements = [e for e in root if e.tag != "OtherDatabases"] + list(root.iterfind("OtherDatabases/Database"))
-    m = _q(mgmt.get("newDBName") or "")
+    m = quote_name(mgmt.get("newDBName") or "")
     statements = []
     for element in elements:
         try:

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from sqlserver_standin.batch import quote_name
 from sqlserver_standin.events import Column, Message, ResultSet, SqlType, StatementDone
 from sqlserver_standin.messages import SqlError, sql_error
 from sqlserver_standin.storage import INTERNAL_PREFIX
@@ -36,10 +37,6 @@ DEFAULT = _Default()
 _REQUIRED = object()
 
 Procedure = Callable[["Runner", str, dict[str, object]], int]
-
-
-def _q(name: str) -> str:
-    return "[" + name.replace("]", "]]") + "]"
 
 
 def _bind(proc: str, signature: Sequence[tuple[str, object]], args: Sequence[tuple[str | None, object]]) -> dict:
@@ -172,7 +169,7 @@ _SYSTEM: dict[str, tuple[Sequence[tuple[str, object]], Procedure]] = {
 # ---------------------------------------------------------------------------------------------- BizTalk
 def set_databases(runner: Runner, mgmt: str) -> list[tuple[str, str]]:
     """(database, server) of every database BizTalk's backup covers, management database first."""
-    m = _q(mgmt)
+    m = quote_name(mgmt)
     rows = _query(runner, f"SELECT DBName, DBServerName FROM {m}.dbo.adm_MessageBox "
                           f"UNION ALL SELECT DatabaseName, ServerName FROM {m}.dbo.adm_OtherDatabases "
                           f"UNION ALL SELECT DatabaseName, ServerName FROM {m}.dbo.adm_OtherBackupDatabases")
@@ -195,7 +192,7 @@ def _mark_name(prefix: str, when: dt.datetime) -> str:
 
 
 def _settings(runner: Runner, mgmt: str) -> tuple[bool, bool, dt.datetime | None]:
-    rows = _query(runner, f"SELECT TOP (1) UseCompression, ForceFull, LastFullBackup FROM {_q(mgmt)}.dbo.adm_BackupSettings")
+    rows = _query(runner, f"SELECT TOP (1) UseCompression, ForceFull, LastFullBackup FROM {quote_name(mgmt)}.dbo.adm_BackupSettings")
     if not rows:
         return False, False, None
     compression, force, last = rows[0]
@@ -204,7 +201,7 @@ def _settings(runner: Runner, mgmt: str) -> tuple[bool, bool, dt.datetime | None
 
 def _backup_set(runner: Runner, mgmt: str, kind: str, mark: str, path: str, when: dt.datetime) -> list[str]:
     """One backup per database of the set and its history rows; returns the failures."""
-    m = _q(mgmt)
+    m = quote_name(mgmt)
     compression, _force, _last = _settings(runner, mgmt)
     [(top,)] = _query(runner, f"SELECT MAX(BackupSetId) FROM {m}.dbo.adm_BackupHistory")
     set_id = (top or 0) + 1
@@ -219,10 +216,10 @@ def _backup_set(runner: Runner, mgmt: str, kind: str, mark: str, path: str, when
             continue
         statement = "BACKUP DATABASE" if kind == "db" else "BACKUP LOG"
         compress = compression and database.upper() != "SSODB"  # SSODB is never compressed (section 1)
-        sql = f"{statement} {_q(database)} TO DISK = @file" + (" WITH COMPRESSION" if compress else "")
+        sql = f"{statement} {quote_name(database)} TO DISK = @file" + (" WITH COMPRESSION" if compress else "")
         errors = _nested(runner, sql, {"@file": path + separator + file_name})
         if errors and compress:  # the procedures retry a failed compressed backup uncompressed (section 2)
-            errors = _nested(runner, f"{statement} {_q(database)} TO DISK = @file", {"@file": path + separator + file_name})
+            errors = _nested(runner, f"{statement} {quote_name(database)} TO DISK = @file", {"@file": path + separator + file_name})
         if errors:
             failures.append(f"{database}: {errors[0].text}")
             continue
@@ -248,9 +245,9 @@ def _mark_all(runner: Runner, mgmt: str, args: dict) -> int:
     when = _clock(runner, args["@uselocaltime"])
     mark = _mark_name(str(args["@markname"]), when)
     databases = [(d, s) for d, s in set_databases(runner, mgmt) if s.lower() == runner.engine.instance_name.lower()]
-    inserts = "".join(f"INSERT INTO {_q(d)}.dbo.MarkLog (MarkName, DateMarked) VALUES (@mark, GETUTCDATE()); "
+    inserts = "".join(f"INSERT INTO {quote_name(d)}.dbo.MarkLog (MarkName, DateMarked) VALUES (@mark, GETUTCDATE()); "
                       for d, _ in databases)
-    errors = _nested(runner, f"BEGIN TRANSACTION {_q(mark)} WITH MARK @mark; {inserts}COMMIT TRANSACTION;",
+    errors = _nested(runner, f"BEGIN TRANSACTION {quote_name(mark)} WITH MARK @mark; {inserts}COMMIT TRANSACTION;",
                      {"@mark": mark})
     if errors:
         if runner.state.session.transaction_count:
@@ -265,7 +262,7 @@ def _mark_all(runner: Runner, mgmt: str, args: dict) -> int:
 def _full_due(runner: Runner, mgmt: str, args: dict, when: dt.datetime) -> bool:
     """sp_BackupAllFull_Schedule takes a full only when forced, when there is no full yet, after a partial
     set (if asked), or when the frequency's period has turned since the last full (section 2)."""
-    m = _q(mgmt)
+    m = quote_name(mgmt)
     _compression, force, last = _settings(runner, mgmt)
     if force or last is None:
         return True
@@ -296,7 +293,7 @@ def _backup_all_full(runner: Runner, mgmt: str, args: dict) -> int:
     failures = _backup_set(runner, mgmt, "db", mark, str(args["@backuppath"]), when)
     if failures:
         raise _fail("sp_BackupAllFull_Schedule", failures)
-    _nested(runner, f"UPDATE {_q(mgmt)}.dbo.adm_BackupSettings SET ForceFull = 0, LastFullBackup = @when",
+    _nested(runner, f"UPDATE {quote_name(mgmt)}.dbo.adm_BackupSettings SET ForceFull = 0, LastFullBackup = @when",
             {"@when": when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]})
     return 0
 
@@ -310,7 +307,7 @@ def _set_compression(runner: Runner, mgmt: str, args: dict) -> int:
 
 
 def _settings_update(runner: Runner, mgmt: str, assignment: str, params: dict) -> int:
-    errors = _nested(runner, f"UPDATE {_q(mgmt)}.dbo.adm_BackupSettings SET {assignment}", params)
+    errors = _nested(runner, f"UPDATE {quote_name(mgmt)}.dbo.adm_BackupSettings SET {assignment}", params)
     if errors:
         raise SqlError(errors[0].number, errors[0].text)
     return 0
@@ -318,7 +315,7 @@ def _settings_update(runner: Runner, mgmt: str, assignment: str, params: dict) -
 
 def _delete_history(runner: Runner, mgmt: str, args: dict) -> int:
     """History rows only: BizTalk never deletes backup files (section 2)."""
-    errors = _nested(runner, f"DELETE FROM {_q(mgmt)}.dbo.adm_BackupHistory "
+    errors = _nested(runner, f"DELETE FROM {quote_name(mgmt)}.dbo.adm_BackupHistory "
                              "WHERE BackupDateTime < DATEADD(day, -@days, GETUTCDATE())", {"@days": int(args["@daystokeep"])})
     if errors:
         raise SqlError(errors[0].number, errors[0].text)

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlserver_standin.batch import quote_name
 from sqlserver_standin.engine import StandinEngine
 from sqlserver_standin.events import Message
 from sqlserver_standin.procedures import install_biztalk_procedures
@@ -86,37 +87,37 @@ def seed_biztalk_group(data_dir: Path, cfg: GroupConfig, *, instance_name: str) 
         mgmt = next(db.name for db in cfg.databases if db.role == "management")
         _create_logins(run)
         for db in cfg.databases:
-            name = _q(db.name)
+            name = quote_name(db.name)
             run(f"CREATE DATABASE {name}")
             run(f"ALTER DATABASE {name} SET RECOVERY FULL")
-            run(f"USE {name}; CREATE USER {_q(WINDOWS_GROUP)} FOR LOGIN {_q(WINDOWS_GROUP)}")
+            run(f"USE {name}; CREATE USER {quote_name(WINDOWS_GROUP)} FOR LOGIN {quote_name(WINDOWS_GROUP)}")
             if db.role == "custom":
-                run(f"USE {name}; CREATE USER {_q(APP_LOGIN)} FOR LOGIN {_q(APP_LOGIN)}")
+                run(f"USE {name}; CREATE USER {quote_name(APP_LOGIN)} FOR LOGIN {quote_name(APP_LOGIN)}")
             run(f"USE {name}; CREATE TABLE dbo.MarkLog (MarkName nvarchar(32) NOT NULL, DateMarked datetime NOT NULL)")
             run(f"USE {name}; CREATE TABLE dbo.StandinActivity (id int IDENTITY PRIMARY KEY, "
                 "at datetime NOT NULL, payload nvarchar(4000) NOT NULL)")
             if db.role == "messagebox":
                 run(f"USE {name};" + _MESSAGEBOX_TABLES)
-        run(f"USE {_q(mgmt)};" + _MGMT_TABLES)
+        run(f"USE {quote_name(mgmt)};" + _MGMT_TABLES)
         box = next((db.name for db in cfg.databases if db.role == "messagebox"), mgmt)
         tracking = next((db.name for db in cfg.databases if db.role == "tracking"), mgmt)
         params = {"@group": cfg.group.name, "@server": instance_name, "@tracking": tracking, "@box": box}
-        run(f"USE {_q(mgmt)}; INSERT INTO dbo.adm_Group (Name, TrackingDBServerName, TrackingDBName, "
+        run(f"USE {quote_name(mgmt)}; INSERT INTO dbo.adm_Group (Name, TrackingDBServerName, TrackingDBName, "
             "SubscriptionDBServerName, SubscriptionDBName, SSOServerName) "
             "VALUES (@group, @server, @tracking, @server, @box, @server)", params)
         boxes = [db for db in cfg.databases if db.role == "messagebox"]
         for db in boxes:
-            run(f"USE {_q(mgmt)}; INSERT INTO dbo.adm_MessageBox (DBServerName, DBName, IsMasterMsgBox) "
+            run(f"USE {quote_name(mgmt)}; INSERT INTO dbo.adm_MessageBox (DBServerName, DBName, IsMasterMsgBox) "
                 "VALUES (@server, @db, @master)",
                 {"@server": instance_name, "@db": db.name, "@master": 1 if db.master or len(boxes) == 1 else 0})
         bts = cfg.sites.primary.biztalk_servers[0].name if cfg.sites.primary.biztalk_servers else instance_name
         for db in cfg.databases:
             if db.role in OTHER_DATABASE_NAMES:
-                run(f"USE {_q(mgmt)}; INSERT INTO dbo.adm_OtherDatabases (DefaultDatabaseName, DatabaseName, "
+                run(f"USE {quote_name(mgmt)}; INSERT INTO dbo.adm_OtherDatabases (DefaultDatabaseName, DatabaseName, "
                     "ServerName, BTSServerName) VALUES (@default, @db, @server, @bts)",
                     {"@default": OTHER_DATABASE_NAMES[db.role], "@db": db.name, "@server": instance_name, "@bts": bts})
         for server in cfg.sites.primary.biztalk_servers:
-            run(f"USE {_q(mgmt)}; INSERT INTO dbo.adm_Server (Name) VALUES (@name)", {"@name": server.name})
+            run(f"USE {quote_name(mgmt)}; INSERT INTO dbo.adm_Server (Name) VALUES (@name)", {"@name": server.name})
         run("INSERT INTO msdb.dbo.sysjobs (job_id, originating_server_id, name, enabled, description, start_step_id, "
             "category_id, date_created, date_modified, version_number) "
             "VALUES (NEWID(), 0, @job, 1, N'Backs up the BizTalk Server databases.', 1, 3, GETDATE(), GETDATE(), 1)",
@@ -132,8 +133,8 @@ def seed_biztalk_group(data_dir: Path, cfg: GroupConfig, *, instance_name: str) 
 
 
 def _create_logins(run) -> None:  # noqa: ANN001 - the seeding statement runner
-    run(f"CREATE LOGIN {_q(WINDOWS_GROUP)} FROM WINDOWS")
-    run(f"CREATE LOGIN {_q(APP_LOGIN)} WITH PASSWORD = N'{uuid.uuid4().hex}'")
+    run(f"CREATE LOGIN {quote_name(WINDOWS_GROUP)} FROM WINDOWS")
+    run(f"CREATE LOGIN {quote_name(APP_LOGIN)} WITH PASSWORD = N'{uuid.uuid4().hex}'")
 
 
 def prepare_dr_instance(data_dir: Path, *, instance_name: str) -> None:
@@ -154,5 +155,3 @@ def prepare_dr_instance(data_dir: Path, *, instance_name: str) -> None:
         engine.close()
 
 
-def _q(name: str) -> str:
-    return "[" + name.replace("]", "]]") + "]"

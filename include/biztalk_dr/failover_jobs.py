@@ -15,7 +15,7 @@ from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_
 from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
-from biztalk_dr.paths import sql_join
+from biztalk_dr.paths import sql_join, sql_path_for
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import locked_state, read_state, run_records_dir
 from biztalk_dr.update_info import update_info_xml
@@ -201,9 +201,8 @@ def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:
     folder = run_folder(cfg, run_id)
     path = folder / "SampleUpdateInfo.xml"
     path.write_text(update_info_xml(cfg), encoding="utf-8")
-    server_path = cfg.sites.standby.landing_path
-    for part in path.relative_to(cfg.sites.standby.landing_dir).parts:
-        server_path = sql_join(server_path, part)
+    server_path = sql_path_for(path, worker_folder=cfg.sites.standby.landing_dir,
+                               sql_folder=cfg.sites.standby.landing_path)
     return {"worker_path": str(path), "server_path": server_path,
             "said": f"SampleUpdateInfo.xml: {path} (on the BizTalk servers: {server_path})"}
 
@@ -211,10 +210,9 @@ def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:
 def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> dict[str, Any]:
     """The standby site is the primary now: recorded at the standby site, where it survives the old primary.
     The backup schedule stays held until the new primary has its first full backup set."""
-    old = ", ".join(i.server_name for i in cfg.sites.primary.instances.values())
     roles = {"primary_site": "standby", "failed_over_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
              "mark": plan["mark"], "set_id": plan["set_id"], "set_time": plan["set_time"], "mode": plan["mode"],
-             "old_primary": f"{old}: to be re-seeded as the new standby (it is not restored to anything)"}
+             "old_primary": f"{_old_primary(cfg)}: to be re-seeded as the new standby (it is not restored to anything)"}
     if dry_run:
         return {"would_record": roles}
     current = site_roles.read_roles(cfg.sites.standby.landing_dir)
@@ -224,12 +222,16 @@ def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> d
     return roles
 
 
+def _old_primary(cfg: GroupConfig) -> str:
+    return ", ".join(i.server_name for i in cfg.sites.primary.instances.values())
+
+
 # ---------------------------------------------------------------------------------------------- stop the source
 def hold_backup_schedule(cfg: GroupConfig, run_id: str, dry_run: bool) -> str:
     """No backup set from the schedule while the failover runs (runbook step 2)."""
     if dry_run:
         return "would hold the backup schedule (dr_full_backup and dr_log_backup skip until it is resumed)"
-    if _completed_failover(cfg) and not site_roles.backups_held(cfg):
+    if site_roles.standby_is_primary(cfg) and not site_roles.backups_held(cfg):
         return "an earlier run completed this failover and resumed the backups: they stay as they are"
     return site_roles.hold_backups(cfg, run_id)
 
@@ -326,10 +328,10 @@ def plan_recovery(cfg: GroupConfig, approved: dict[str, Any], final: dict[str, A
 
 
 # ---------------------------------------------------------------------------------------------- new primary
-def check_group_repointed(cfg: GroupConfig) -> list[str]:
-    """The management database on the new primary names the new primary's servers for every database
-    (UpdateDatabase.vbs ran); returns the problems."""
-    acting = site_roles.acting_config(cfg)
+def check_group_repointed(acting: GroupConfig) -> list[str]:
+    """The management database on the new primary (``acting``: the configuration as ``site_roles.acting_config``
+    gives it after a failover) names the new primary's servers for every database (UpdateDatabase.vbs ran);
+    returns the problems."""
     mgmt = acting.management_database
     m = tsql.quote_name(mgmt.name)
     expected = {d.name.lower(): acting.sites.primary.instances[acting.instance_of(d, "primary")].server_name
@@ -349,7 +351,7 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
     if dry_run:
         return ["would check the group is repointed, then force and take a full backup set on the standby site"]
     acting = site_roles.acting_config(cfg)
-    problems = check_group_repointed(cfg)
+    problems = check_group_repointed(acting)
     if problems:
         raise PreflightError(problems, advice="Run UpdateDatabase.vbs with SampleUpdateInfo.xml on one BizTalk server "
                              "of the standby site (repoint_biztalk.update_database), then clear this task.")
@@ -375,8 +377,7 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
 
 def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:
     """The backup schedule back, against the new primary; and what is left to do: the old site is no standby."""
-    old = ", ".join(i.server_name for i in cfg.sites.primary.instances.values())
-    left = (f" The old primary ({old}) is not a standby yet: when it is back, swap sites.primary and sites.standby "
+    left = (f" The old primary ({_old_primary(cfg)}) is not a standby yet: when it is back, swap sites.primary and sites.standby "
             "in the group's configuration and trigger dr_standby_reseed to make it the new standby.")
     if dry_run:
         return "would resume the backup schedule against the new primary." + left

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from biztalk_dr.errors import PathOutsideRootError
 
-__all__ = ["is_windows_path", "sql_join", "plain_file_name", "worker_path_for", "inside_root"]
+__all__ = ["is_windows_path", "sql_join", "plain_file_name", "worker_path_for", "sql_path_for", "inside_root"]
 
 _WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
@@ -53,6 +53,16 @@ def worker_path_for(sql_path: str, *, sql_folder: str, worker_folder: str | Path
     """The worker's path of a file SQL Server knows as ``sql_path`` inside ``sql_folder``."""
     parts = _relative_parts(sql_path, sql_folder)
     return inside_root(Path(worker_folder).joinpath(*parts), worker_folder)
+
+
+def sql_path_for(worker_path: str | Path, *, worker_folder: str | Path, sql_folder: str) -> str:
+    """The path SQL Server (or a Windows server through the same share) knows for a file the worker has at
+    ``worker_path`` inside ``worker_folder``: the other direction of ``worker_path_for``."""
+    path = inside_root(worker_path, worker_folder)
+    result = sql_folder
+    for part in path.relative_to(Path(worker_folder).resolve()).parts:
+        result = sql_join(result, part)
+    return result
 
 
 def inside_root(path: str | Path, root: str | Path) -> Path:

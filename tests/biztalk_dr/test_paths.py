@@ -7,7 +7,7 @@ import os
 import pytest
 
 from biztalk_dr.errors import PathOutsideRootError
-from biztalk_dr.paths import inside_root, plain_file_name, sql_join, worker_path_for
+from biztalk_dr.paths import inside_root, plain_file_name, sql_join, sql_path_for, worker_path_for
 
 
 def test_unc_path_maps_to_the_worker_folder(tmp_path):
@@ -52,3 +52,14 @@ def test_sql_join_uses_the_separator_of_the_path():
     assert sql_join("\\\\fs\\b\\", "x.bak") == "\\\\fs\\b\\x.bak"
     assert sql_join("D:\\b", "x.bak") == "D:\\b\\x.bak"
     assert sql_join("/var/b/", "x.bak") == "/var/b/x.bak"
+
+
+def test_a_worker_file_maps_back_to_the_share_a_windows_server_sees(tmp_path):
+    record = tmp_path / ".biztalk-dr" / "failover" / "run_1" / "SampleUpdateInfo.xml"
+    record.parent.mkdir(parents=True)
+    assert sql_path_for(record, worker_folder=tmp_path, sql_folder="\\\\sqldr01\\DRLanding\\") == \
+        "\\\\sqldr01\\DRLanding\\.biztalk-dr\\failover\\run_1\\SampleUpdateInfo.xml"
+    assert sql_path_for(record, worker_folder=tmp_path, sql_folder="/var/opt/mssql/landing/") == \
+        "/var/opt/mssql/landing/.biztalk-dr/failover/run_1/SampleUpdateInfo.xml"
+    with pytest.raises(PathOutsideRootError):
+        sql_path_for(tmp_path.parent / "elsewhere.xml", worker_folder=tmp_path, sql_folder="E:\\Landing\\")

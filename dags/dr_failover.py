@@ -5,15 +5,22 @@ Trigger it by hand when the primary site is lost (`mode = disaster`) or for a sw
 The form is checked before any server is touched; **`dry_run` is on by default**: every task says what it
 would do and changes nothing. A real run needs the group's name typed in `confirm_group`.
 
-1. **assess** — standby reachable; every standby database RESTORING; the target mark (default: the newest
-   complete set shipped and verified at the standby) reachable by every database from verified files; the
-   data loss in minutes; whether the source answers. Then **approve_failover**: a person reads the plan and
-   approves (a timeout or a rejection stops here, nothing changed).
+1. **assess** — standby reachable; every standby database classified (RESTORING at which set and LSN, ONLINE
+   at the mark or without it, missing, another state); the target mark (default: the newest complete set
+   shipped and verified at the standby) reachable by every database from verified files, or the run is
+   refused with nothing changed; the data loss in minutes; whether the source answers. A database ONLINE
+   without the mark (recovered by hand) refuses the run: re-seed, or — only if you accept it is NOT recovered
+   with the others — name it in `leave_out` (the plan, the approval and the timeline then say so loudly). Then
+   **approve_failover**: a person reads the plan, each database's state in it, and approves (a timeout or a
+   rejection stops here, nothing changed; who rejected and when is in the timeline).
 2. **stop_source** — the backup schedule held (the backup DAGs skip); BizTalk stopped on each source server
    (one box per server); no session left on the source's databases; in a planned switchover one **final
    marked log set**, verified and shipped: its mark becomes the target and nothing is lost. In a disaster,
    whatever of the source is reachable, and no final set.
-3. **recover_databases** — every remaining log WITH NORECOVERY, then every database's last log
+3. **recover_databases** — the standby assessed again (it may have changed since the approval); every
+   remaining log WITH NORECOVERY, every file hashed against its manifest first; every last file hashed and the
+   standby assessed once more right before the first `WITH RECOVERY` (any database that cannot reach the mark
+   stops the step with nothing recovered); then every database's last log
    `WITH STOPATMARK = N'<mark>', RECOVERY` — the same mark for all; then, one box per database, ONLINE and
    `restorehistory.stop_at_mark_name` checked, and orphaned users (SQL logins with another SID on this
    instance) mapped back to their logins.
@@ -43,6 +50,7 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.failover_approval import RecordedApprovalOperator
 from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
 from biztalk_dr.windows_steps import servers_of
 
@@ -75,6 +83,10 @@ HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_proces
         "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
         "confirm_group": Param("", type="string", title="Group name (real runs only)",
                                description=f"Type {CONFIG.group.name} to run a real failover."),
+        "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
+                           description="Empty: every database is recovered, or the run is refused. Only if you "
+                                       "accept that a database stays as it is on the standby (e.g. recovered by "
+                                       "hand), name it here (comma-separated); never the management database."),
     },
 )
 def dr_failover():
@@ -103,11 +115,12 @@ def dr_failover():
                 lambda cfg: failover_jobs.assess(cfg, FailoverRequest(**request)))
 
         plan = assess_standby(check_request())
-        approve_failover = ApprovalOperator(
+        approve_failover = RecordedApprovalOperator(
             task_id="approve_failover", subject="Approve the BizTalk failover?",
             body="{{ ti.xcom_pull(task_ids='assess.assess_standby')['summary'] }}",
             defaults="Reject", response_timeout=ANSWER_WITHIN, fail_on_reject=True,
-            doc_md="A person reads the plan (mark, data loss, source) and approves. No answer means no.")
+            doc_md="A person reads the plan (mark, data loss, source, each standby database's state, any database "
+                   "left out) and approves. No answer means no; a rejection is recorded (who, when) in the timeline.")
         plan >> approve_failover
         return plan, approve_failover
 
@@ -307,7 +320,9 @@ def dr_failover():
             for index, server in enumerate(servers or [None]):
                 answer = ti.xcom_pull(task_ids=task_id, map_indexes=index if servers else None) if ti else None
                 approvals[f"{task_id}[{server}]" if servers else task_id] = failover_jobs.answers_of(answer)
-        result = failover_jobs.write_timeline(load_config(), run_id, approvals)
+        plan = ti.xcom_pull(task_ids="assess.assess_standby") if ti else None
+        result = failover_jobs.write_timeline(load_config(), run_id, approvals,
+                                              left_out=(plan or {}).get("left_out"))
         print(f"timeline: {result['timeline']} (recovery time {result['recovery_seconds']} s)")
         return result
 

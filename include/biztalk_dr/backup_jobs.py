@@ -420,6 +420,14 @@ def read_back_new_file(cfg: GroupConfig, set_id: int, database: str) -> str:
             row = find_set(cfg, server, set_id).row_for(database)
         if row is None:
             raise BackupSetProblem(set_id, [f"set {set_id} has no backup of {database}"])
-        line = read_back_file(cfg, row)
+        from biztalk_dr import source_checks  # issue 15: a file that failed its read-back is never shipped
+
+        landing = cfg.sites.standby.landing_dir
+        try:
+            line = read_back_file(cfg, row)
+        except BackupSetProblem as exc:
+            source_checks.record_read_back_failure(landing, row.base_name, str(exc))
+            raise
+        source_checks.clear_read_back_failure(landing, row.base_name)
         log.info("%s", line)
     return line

@@ -4,7 +4,16 @@
     ├── ConfigError                 the group's YAML file is invalid (every problem, with its line)
     ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
     ├── PathOutsideRootError        a file path escapes its configured root
+    ├── SetupError                  the environment is not set up (an Airflow connection, the ODBC driver):
+    │                               the CLI exits 2 with one line
     ├── PreflightError              a check before a backup/restore step failed (with what to do)
+    │   └── FailoverRefused         the failover assessment: a database cannot reach the target mark
+    ├── StandbyStateUnreadable      the standby state file cannot be read (a re-seed rebuilds it)
+    ├── ShippingError               log shipping cannot go on for now (with what to do)
+    │   ├── ChainGapError           a shipped log does not continue the previous one
+    │   ├── SourceUnverified        the source file failed its read-back when taken: never shipped
+    │   ├── LandingUnwritable       the landing folder cannot be written (read-only, full, permissions)
+    │   └── ShippedFileDamaged      a shipped copy is damaged (hash or SQL Server); quarantined
     ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
     ├── BackupScheduleMissed        no new backup set where the schedule promised one
     ├── BackupFileError             a file is not a readable SQL Server backup (which file, why)
@@ -33,6 +42,13 @@ __all__ = [
     "BackupScheduleMissed",
     "BackupFileError",
     "ShippingError",
+    "ShippedFileDamaged",
+    "LandingUnwritable",
+    "SourceUnverified",
+    "ChainGapError",
+    "StandbyStateUnreadable",
+    "FailoverRefused",
+    "SetupError",
     "DataLossWindowExceeded",
     "RestorePlanError",
     "SqlMessage",
@@ -98,6 +114,24 @@ class PreflightError(BizTalkDrError):
         super().__init__("; ".join(self.problems) + (f". {advice}" if advice else ""))
 
 
+class SetupError(BizTalkDrError):
+    """biztalk-dr cannot even start: an Airflow connection, an ODBC driver or a setting is missing. Not a fault
+    of the group; ``biztalk-dr`` commands exit 2 with this one line."""
+
+
+class FailoverRefused(PreflightError):
+    """The failover assessment refuses a real run: some database cannot reach the one target mark."""
+
+
+class StandbyStateUnreadable(BizTalkDrError):
+    """The standby state file is unreadable (``path``); ``advice`` says what to do (a re-seed rebuilds it)."""
+
+    def __init__(self, path: str, reason: str, advice: str) -> None:
+        self.path = path
+        self.advice = advice
+        super().__init__(f"{path}: the standby state cannot be read ({reason})")
+
+
 class BackupSetProblem(BizTalkDrError):
     """A backup set cannot be used for recovery (partial, databases missing, files missing)."""
 
@@ -129,6 +163,30 @@ class ShippingError(BizTalkDrError):
         self.advice = advice
         self.number = number
         super().__init__("; ".join(self.problems))
+
+
+class ChainGapError(ShippingError):
+    """A shipped log does not start where the previous log of its database ends."""
+
+
+class SourceUnverified(ShippingError):
+    """The source backup file failed its read-back when it was taken; it is never shipped as good."""
+
+
+class LandingUnwritable(ShippingError):
+    """The standby site's landing folder cannot be written (read-only, full, no permission)."""
+
+
+class ShippedFileDamaged(ShippingError):
+    """A shipped copy is not what was verified (content hash) or SQL Server found it damaged; it was quarantined
+    (``quarantined``); ``source_bad``: the source file is damaged too (copying again cannot help)."""
+
+    def __init__(self, problems: Sequence[str], advice: str = "", number: int | None = None, *,
+                 file_name: str = "", quarantined: str = "", source_bad: bool = False) -> None:
+        super().__init__(problems, advice, number)
+        self.file_name = file_name
+        self.quarantined = quarantined
+        self.source_bad = source_bad
 
 
 class DataLossWindowExceeded(BizTalkDrError):

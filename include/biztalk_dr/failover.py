@@ -1,20 +1,85 @@
-"""Failover planning: which mark every database can reach at the standby, and the restores that remain.
+"""Failover planning: what each standby database is, which one mark every database can reach, and the
+restores that remain.
 
-Pure functions over backup sets and the standby state; the DAG's tasks call them through ``failover_jobs``.
+Pure functions over backup sets, the standby state and what the standby instance says of each database
+(``StandbyObservation``, read at the edge by ``failover_jobs``); the same classification feeds
+``biztalk-dr status``, so status and failover never disagree about what the standby can deliver.
+
+Every database is classified (``Standing.kind``):
+
+- ``restoring``            RESTORING at a recorded set (and LSN): can reach a later mark if every log up to
+                           it is shipped and verified;
+- ``online_at_mark``       ONLINE and its last restore stopped at the target mark: an earlier failover run;
+- ``online_without_mark``  ONLINE otherwise (recovered by hand, or at another mark): it cannot take logs;
+- ``missing``              not on the standby instance;
+- ``other``                any other state (SUSPECT, RECOVERY_PENDING, OFFLINE...);
+- ``unrecorded``           RESTORING but biztalk-dr never restored it (no record in the standby state).
+
+A failover is refused unless every database can reach the one target mark, except databases the operator
+named in ``leave_out`` (never the management database): they are reported, loudly, as not recovered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
 from biztalk_dr.log_shipping import StandbyStep
 from biztalk_dr.standby_state import StandbyState
 
-__all__ = ["DatabaseRecovery", "FailoverAssessment", "assess_failover"]
+__all__ = ["StandbyObservation", "Standing", "DatabaseRecovery", "FailoverAssessment", "assess_failover",
+           "classify"]
+
+Kind = Literal["restoring", "online_at_mark", "online_without_mark", "missing", "other", "unrecorded"]
+
+
+@dataclass(frozen=True)
+class StandbyObservation:
+    """What the standby instance says of one database now."""
+
+    database: str
+    state: str | None  # sys.databases.state_desc; None: not on the instance
+    stopped_at_mark: str | None = None  # msdb.dbo.restorehistory.stop_at_mark_name of its newest restore
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One standby database measured against one target mark."""
+
+    database: str
+    kind: Kind
+    state: str | None
+    restored_set: int | None
+    restored_mark: str | None
+    restored_lsn: int | None
+    can_reach: bool
+    reason: str  # why it cannot reach the mark; what it is when it can
+    left_out: bool = False
+
+    @property
+    def where(self) -> str:
+        return (f"RESTORING at set {self.restored_set} ({self.restored_mark}, LSN {self.restored_lsn})"
+                if self.kind == "restoring" else {
+                    "online_at_mark": "ONLINE at the mark",
+                    "online_without_mark": "ONLINE without the mark",
+                    "missing": "NOT on the standby instance",
+                    "unrecorded": "RESTORING, but never restored by biztalk-dr",
+                }.get(self.kind, f"{self.state}"))
+
+    def problem(self) -> str:
+        """Why it cannot reach the mark, database first (for the refusal)."""
+        if self.kind == "restoring":
+            return f"{self.database}: {self.reason} ({self.where})"
+        return f"{self.database}: {self.where}: {self.reason}"
+
+    def describe(self) -> str:
+        where = self.where
+        verdict = "reaches the mark" if self.can_reach else ("LEFT OUT: NOT recovered" if self.left_out
+                                                              else "CANNOT reach the mark")
+        return f"{self.database}: {where}: {verdict}" + (f" ({self.reason})" if self.reason else "")
 
 
 @dataclass(frozen=True)
@@ -29,9 +94,11 @@ class FailoverAssessment:
     mark: str | None
     set_id: int | None
     set_time: dt.datetime | None
-    databases: tuple[DatabaseRecovery, ...] = ()
+    databases: tuple[DatabaseRecovery, ...] = ()  # the restoring databases to recover
     problems: tuple[str, ...] = ()  # any problem stops the failover before anything changes
     notes: tuple[str, ...] = field(default=())
+    standings: tuple[Standing, ...] = ()
+    left_out: tuple[str, ...] = ()  # named by the operator and NOT recovered
 
     @property
     def ok(self) -> bool:
@@ -49,10 +116,55 @@ class FailoverAssessment:
         return data
 
 
+def classify(database: str, observed: StandbyObservation | None, state: StandbyState, target: BackupSet | None,
+             sets: Sequence[BackupSet], shipped: Callable[[HistoryRow], bool]
+             ) -> tuple[Standing, DatabaseRecovery | None]:
+    """This database against ``target`` (None: no reachable target at all): its standing, and its remaining
+    restores when it is RESTORING and can reach the target."""
+    recorded = state.of(database)
+    base = {"database": database, "state": observed.state if observed else None,
+            "restored_set": recorded.last_restored_set, "restored_mark": recorded.last_restored_mark,
+            "restored_lsn": recorded.last_restored_lsn}
+    mark = target.mark_name if target else None
+    if observed is None or observed.state is None:
+        return Standing(kind="missing", can_reach=False, reason="re-seed the standby", **base), None
+    if observed.state == "ONLINE":
+        if mark is not None and observed.stopped_at_mark == mark:
+            return Standing(kind="online_at_mark", can_reach=True, reason="recovered by an earlier run", **base), None
+        last = f"its last restore stopped at {observed.stopped_at_mark}" if observed.stopped_at_mark else \
+            "recovered by hand? it takes no more logs"
+        return Standing(kind="online_without_mark", can_reach=False, reason=last, **base), None
+    if observed.state != "RESTORING":
+        return Standing(kind="other", can_reach=False, reason=f"state {observed.state}", **base), None
+    if recorded.last_restored_set is None:
+        return Standing(kind="unrecorded", can_reach=False, reason="no record in the standby state", **base), None
+    if target is None:
+        return Standing(kind="restoring", can_reach=False, reason="no complete log set is shipped and verified",
+                        **base), None
+    recovery, problem = _recovery(database, recorded.last_restored_set, target, sets, shipped)
+    return Standing(kind="restoring", can_reach=recovery is not None, reason=problem, **base), recovery
+
+
 def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: Sequence[str],
-                    shipped: Callable[[HistoryRow], bool], target_mark: str | None = None) -> FailoverAssessment:
+                    shipped: Callable[[HistoryRow], bool], target_mark: str | None = None, *,
+                    observed: Mapping[str, StandbyObservation] | None = None, leave_out: Sequence[str] = (),
+                    required: Sequence[str] = ()) -> FailoverAssessment:
     """The target (the mark asked for, or the newest one every database can reach) and each database's
-    remaining restores; problems name the database and what blocks it."""
+    standing and remaining restores; problems name the database and what blocks it. ``observed`` (by database
+    name, any case) is what the standby instance says; without it every database is taken as RESTORING where
+    the standby state records it. ``leave_out``: databases the operator accepts NOT to recover (those in
+    ``required`` never)."""
+    seen = {k.lower(): v for k, v in (observed or {}).items()}
+
+    def look(database: str) -> StandbyObservation | None:
+        if observed is None:
+            return StandbyObservation(database, "RESTORING" if state.of(database).last_restored_set is not None
+                                      else None)
+        return seen.get(database.lower())
+
+    out = {d.lower() for d in leave_out}
+    problems_up_front = [f"{d}: cannot be left out (without it the group cannot run)" for d in databases
+                         if d.lower() in out and d.lower() in {r.lower() for r in required}]
     logs = [s for s in sets if s.kind == "log" and s.complete and all(shipped(r) for r in s.rows)]
     if target_mark is not None:
         target = next((s for s in sets if s.mark_name == target_mark), None)
@@ -63,46 +175,60 @@ def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: S
             return FailoverAssessment(target.mark_name, target.set_id, target.backup_time, problems=(
                 f"mark {target_mark} (set {target.set_id}) is not a complete log set whose files are all shipped and "
                 "verified at the standby site",))
-        candidates = [target]
+        candidates: list[BackupSet | None] = [target]
     else:
-        candidates = list(reversed(logs))
-    last_problems: tuple[str, ...] = ("no complete log set is shipped and verified at the standby site",)
+        candidates = list(reversed(logs)) or [None]
+    first: FailoverAssessment | None = None
     for target in candidates:
-        recoveries, problems = [], []
+        standings, recoveries, problems = [], [], list(problems_up_front)
         for database in databases:
-            recovery, problem = _recovery(database, target, sets, state, shipped)
-            if problem:
-                problems.append(problem)
-            elif recovery is not None:
+            standing, recovery = classify(database, look(database), state, target, sets, shipped)
+            if not standing.can_reach and database.lower() in out and not problems_up_front:
+                standing = Standing(**{**asdict(standing), "left_out": True})
+            elif not standing.can_reach:
+                problems.append(standing.problem())
+            standings.append(standing)
+            if recovery is not None:
                 recoveries.append(recovery)
+        if target is None:
+            problems.insert(0, "no complete log set is shipped and verified at the standby site")
+        result = FailoverAssessment(
+            target.mark_name if target else target_mark, target.set_id if target else None,
+            target.backup_time if target else None, tuple(recoveries), tuple(problems),
+            standings=tuple(standings), left_out=tuple(s.database for s in standings if s.left_out))
         if not problems:
-            return FailoverAssessment(target.mark_name, target.set_id, target.backup_time, tuple(recoveries))
-        last_problems = tuple(problems)
+            notes = [f"{d} is named in leave_out but can reach the mark: it is recovered with the others"
+                     for d in databases if d.lower() in out and not any(s.left_out and s.database == d
+                                                                        for s in standings)]
+            if first is not None and first.mark:
+                notes.append(f"the newest mark {first.mark} cannot be reached: " + "; ".join(first.problems))
+            return FailoverAssessment(result.mark, result.set_id, result.set_time, result.databases, (),
+                                      tuple(notes), result.standings, result.left_out)
+        if first is None:
+            first = result
         if target_mark is not None:
             break
-    return FailoverAssessment(target_mark, None, None, problems=last_problems)
+    assert first is not None
+    return first  # the problems against the newest candidate: what the operator would try first
 
 
-def _recovery(database: str, target: BackupSet, sets: Sequence[BackupSet], state: StandbyState,
+def _recovery(database: str, position: int, target: BackupSet, sets: Sequence[BackupSet],
               shipped: Callable[[HistoryRow], bool]) -> tuple[DatabaseRecovery | None, str]:
-    position = state.of(database).last_restored_set
-    if position is None:
-        return None, f"{database}: no restored copy on the standby (never seeded): re-seed the standby first"
     if position >= target.set_id:
-        return None, (f"{database}: the standby has already restored set {position}, past the mark of set "
+        return None, (f"the standby has already restored set {position}, past the mark of set "
                       f"{target.set_id}: a mark before what is restored cannot be reached without a re-seed")
     steps = []
     for bset in sets:
         if not position < bset.set_id <= target.set_id:
             continue
         if not bset.complete:
-            return None, f"{database}: set {bset.set_id} between the standby and the mark is partial: chain broken"
+            return None, f"set {bset.set_id} between the standby and the mark is partial: chain broken"
         row = bset.row_for(database)
         if bset.kind == "full" or row is None:
             continue
         if not shipped(row):
-            return None, f"{database}: the log of set {bset.set_id} ({row.base_name}) is not shipped and verified"
+            return None, f"the log of set {bset.set_id} ({row.base_name}) is not shipped and verified"
         steps.append(StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, database, row.base_name, "log"))
     if not steps or steps[-1].set_id != target.set_id:
-        return None, f"{database}: no log backup holding mark {target.mark_name}"
-    return DatabaseRecovery(database, position, tuple(steps)), ""
+        return None, f"no log backup holding mark {target.mark_name}"
+    return DatabaseRecovery(database, position, tuple(steps)), f"{len(steps)} log(s) to restore"

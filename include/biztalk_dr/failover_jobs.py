@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
+from biztalk_dr.advice import advice
 from biztalk_dr.config import GroupConfig, load_config
-from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlConnectionError
+from biztalk_dr.errors import BizTalkDrError, FailoverRefused, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
 from biztalk_dr.paths import sql_join, sql_path_for
 from biztalk_dr.sqlserver import CallKind, SqlServer
@@ -29,9 +30,10 @@ log = logging.getLogger("biztalk_dr.failover")
 
 
 def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
-    """Standby instances reachable, every standby database RESTORING (or already recovered at the mark by an
-    earlier run), the mark reachable by every database from shipped and verified files, the data loss, and
-    whether the source answers. Raises with every problem; returns the plan the approval shows."""
+    """Every standby database classified (RESTORING at which set, ONLINE at the mark or without it, missing,
+    another state), the one target mark every database can reach from shipped and verified files, the data loss,
+    and whether the source answers. Raises FailoverRefused with every problem (nothing is changed); returns the
+    plan the approval shows, each database's state in it."""
     try:
         sets, now = shipping_jobs.primary_sets_and_clock(cfg)
         source = "reachable"
@@ -41,50 +43,53 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     if request.mode == "planned" and source != "reachable":
         raise PreflightError([f"mode is planned but the source is {source}"],
                              advice="Use mode disaster when the primary site is lost.")
-    assessment = failover.assess_failover(sets, read_state(cfg.sites.standby.landing_dir),
-                                          [d.name for d in cfg.databases], lambda r: log_shipping.row_shipped(cfg, r),
-                                          request.target_mark)
-    states = _standby_states(cfg)
-    problems = list(assessment.problems)
-    already = []
-    for d in cfg.databases:
-        state = states.get(d.name.lower())
-        if state is None:
-            problems.append(f"{d.name}: not on the standby instance")
-        elif state == "ONLINE":
-            already.append(d.name)
-        elif state != "RESTORING":
-            problems.append(f"{d.name}: {state} on the standby, expected RESTORING")
-    if already and assessment.mark is None:
-        problems.append(f"{', '.join(already)} already ONLINE on the standby: recovered by an earlier run or by hand")
-    if problems and not (already and len(already) == len(cfg.databases)):
-        raise PreflightError(problems, advice="Nothing was changed. Fix the named databases (dr_log_shipping, "
-                                              "dr_standby_reseed) or pick another target_mark, then trigger again.")
+    assessment = _assessment(cfg, sets, request.target_mark, request.leave_out)
+    if not assessment.ok:
+        raise FailoverRefused(list(assessment.problems) + [f"the standby now: {s.describe()}"
+                                                           for s in assessment.standings if s.can_reach],
+                              advice=advice("failover_refused"))
     minutes = assessment.data_loss_minutes(now)
+    online = [s.database for s in assessment.standings if s.kind == "online_at_mark"]
     plan = {
         "mode": request.mode, "dry_run": request.dry_run, "mark": assessment.mark, "set_id": assessment.set_id,
         "set_time": assessment.set_time.isoformat() if assessment.set_time else None,
-        "data_loss_minutes": minutes, "source": source, "already_online": already,
+        "data_loss_minutes": minutes, "source": source, "already_online": online,
+        "left_out": list(assessment.left_out),
+        "standby": [s.describe() for s in assessment.standings],
         "failed_over": _completed_failover(cfg),
         "databases": [{"database": r.database, "restored_set": r.restored_set,
                        "steps": [s.as_json() for s in r.steps]} for r in assessment.databases],
+        "notes": list(assessment.notes),
     }
     positions = {r.database: r.restored_set for r in assessment.databases}
     if len(set(positions.values())) > 1:  # BizTalk's own log shipping cannot do this; here each one catches up
         where = ", ".join(f"{d}: set {p}" for d, p in positions.items())
-        plan["notes"] = [f"the standby databases are on different sets ({where}); each is brought to the same mark"]
+        plan["notes"].append(f"the standby databases are on different sets ({where}); each is brought to the same "
+                             "mark")
     if request.mode == "planned" and request.target_mark is None:
-        plan["summary"] = (f"{request.describe()}. BizTalk is stopped on the source, one final marked log set is "
-                           f"taken and shipped, and every database of {cfg.group.name} is restored to that mark: "
-                           f"nothing is lost. The standby can reach mark {assessment.mark} (set "
-                           f"{assessment.set_id}) already. Source: {source}.")
+        summary = (f"{request.describe()}. BizTalk is stopped on the source, one final marked log set is "
+                   f"taken and shipped, and every database of {cfg.group.name} is restored to that mark: "
+                   f"nothing is lost. The standby can reach mark {assessment.mark} (set "
+                   f"{assessment.set_id}) already. Source: {source}.")
     else:
-        plan["summary"] = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
-                           f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
-                           f"mark is lost: about {minutes} minute(s). Source: {source}.")
-    for note in plan.get("notes", []):
-        plan["summary"] += f" Note: {note}."
+        summary = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
+                   f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
+                   f"mark is lost: about {minutes} minute(s). Source: {source}.")
+    if assessment.left_out:
+        summary += (f" WARNING: {', '.join(assessment.left_out)} NOT RECOVERED (left out by the operator): they stay "
+                    "as they are on the standby, inconsistent with the others.")
+    for note in plan["notes"]:
+        summary += f" Note: {note}."
+    plan["summary"] = summary + "\n\nEach standby database now:\n" + "\n".join(f"- {line}" for line in plan["standby"])
     return plan
+
+
+def _assessment(cfg: GroupConfig, sets, target_mark: str | None, leave_out) -> failover.FailoverAssessment:
+    """The pure assessment over what the standby instance says now."""
+    return failover.assess_failover(
+        sets, read_state(cfg.sites.standby.landing_dir), [d.name for d in cfg.databases],
+        lambda r: log_shipping.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
+        leave_out=leave_out, required=[cfg.management_database.name])
 
 
 def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
@@ -93,41 +98,89 @@ def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
     return roles if roles.get("primary_site") == "standby" else None
 
 
+def observe_standby(cfg: GroupConfig) -> dict[str, failover.StandbyObservation]:
+    """What each standby instance says of the group's databases: state, and where its newest restore stopped.
+    An unreachable instance refuses the failover (nothing can be known, nothing is changed)."""
+    observed: dict[str, failover.StandbyObservation] = {}
+    for key, inst in cfg.sites.standby.instances.items():
+        names = [d.name for d in cfg.databases if cfg.instance_of(d, "standby") == key]
+        try:
+            with SqlServer(inst.conn_id) as server:
+                states = {str(r["name"]).lower(): str(r["state_desc"])
+                          for r in server.query("SELECT name, state_desc FROM sys.databases")}
+                stops: dict[str, str | None] = {}
+                for row in server.query("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
+                                        "FROM msdb.dbo.restorehistory ORDER BY restore_history_id"):
+                    stops[str(row["name"]).lower()] = row["mark"]
+        except SqlConnectionError as exc:
+            raise FailoverRefused([f"the standby instance {inst.server_name} ({inst.conn_id}) cannot be reached: {exc}"],
+                                  advice=advice("standby_unreachable")) from exc
+        for name in names:
+            observed[name] = failover.StandbyObservation(name, states.get(name.lower()), stops.get(name.lower()))
+    return observed
+
+
 def _standby_states(cfg: GroupConfig) -> dict[str, str]:
-    states: dict[str, str] = {}
-    for inst in cfg.sites.standby.instances.values():
-        with SqlServer(inst.conn_id) as server:
-            for row in server.query("SELECT name, state_desc FROM sys.databases"):
-                states[str(row["name"]).lower()] = str(row["state_desc"])
-    return states
+    return {name.lower(): o.state for name, o in observe_standby(cfg).items() if o.state is not None}
 
 
 def recover_databases(cfg: GroupConfig, plan: dict[str, Any]) -> list[str]:
     """Restore every remaining log WITH NORECOVERY, then each database's last log WITH STOPATMARK = N'<mark>',
-    RECOVERY — the same mark for all. A database already ONLINE at the mark is left as it is."""
+    RECOVERY — the same mark for all. Never starts what it cannot finish: the standby is assessed again first
+    (it may have changed since the approval), every database's logs before the mark are restored WITH NORECOVERY,
+    every last file is hashed against its manifest, the standby is assessed once more, and only then does the
+    first WITH RECOVERY run. A database already ONLINE at the mark is left as it is; a left-out one too."""
     mark = plan["mark"]
-    done = []
-    states = _standby_states(cfg)
+    left_out = set(plan.get("left_out") or [])
+    done = [f"{name}: LEFT OUT by the operator: NOT recovered, left as it is" for name in sorted(left_out)]
+    sets = _sets_for_recovery(cfg)
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_failover recovery") as session:
+        _check_still_reachable(cfg, sets, mark, left_out, "before any restore")
+        todo = []
         for db in plan["databases"]:
             name = db["database"]
-            if states.get(name.lower()) == "ONLINE":
-                done.append(f"{name}: already ONLINE ({_stopped_at(cfg, name) or 'no mark'}): nothing to do")
-                continue
             steps = [log_shipping.StandbyStep(s["set_id"], s["mark"], dt.datetime.min, name, s["file"], "log")
                      for s in db["steps"]]
             remaining = [s for s in steps if s.set_id > (session.state.of(name).last_restored_set or 0)]
-            if plan["dry_run"]:
-                done.append(f"{name}: would restore {len(remaining)} log(s), the last "
-                            f"({remaining[-1].file_name if remaining else '-'}) WITH STOPATMARK = N'{mark}', RECOVERY")
-                continue
+            todo.append((name, remaining))
+        if plan["dry_run"]:
+            return done + [f"{name}: would restore {len(remaining)} log(s), the last "
+                           f"({remaining[-1].file_name if remaining else '-'}) WITH STOPATMARK = N'{mark}', RECOVERY"
+                           for name, remaining in todo]
+        for _name, remaining in todo:  # reversible: the databases stay RESTORING
             if remaining[:-1]:
                 log_shipping.restore_on_standby(cfg, remaining[:-1], session)
-            last = remaining[-1] if remaining else None
-            if last is not None:
-                _restore_last(cfg, name, last.file_name, mark)
+        for _name, remaining in todo:
+            if remaining:
+                log_shipping.verified_copy(cfg, remaining[-1], None)
+        _check_still_reachable(cfg, sets, mark, left_out, "right before the first WITH RECOVERY")
+        states = _standby_states(cfg)
+        for name, remaining in todo:
+            if not remaining or states.get(name.lower()) == "ONLINE":
+                done.append(f"{name}: already ONLINE ({_stopped_at(cfg, name) or 'no mark'}): nothing to do")
+                continue
+            _restore_last(cfg, name, remaining[-1].file_name, mark)
             done.append(f"{name}: {len(remaining)} log(s) restored, recovered at mark {mark}")
+        for name in plan.get("already_online", []):
+            done.append(f"{name}: already ONLINE at mark {mark} (an earlier run): nothing to do")
     return done
+
+
+def _sets_for_recovery(cfg: GroupConfig):
+    try:
+        return shipping_jobs.primary_sets_and_clock(cfg)[0]
+    except (SqlConnectionError, BizTalkDrError):
+        return shipping_jobs.sets_from_manifests(cfg)
+
+
+def _check_still_reachable(cfg: GroupConfig, sets, mark: str, left_out: set[str], when: str) -> None:
+    """The approved mark is still reachable by every database not left out; else stop, nothing recovered."""
+    again = _assessment(cfg, sets, mark, sorted(left_out))
+    if not again.ok or set(again.left_out) != left_out:
+        problems = list(again.problems) + [f"left out now: {', '.join(again.left_out) or 'none'}, approved: "
+                                           f"{', '.join(sorted(left_out)) or 'none'}"] * (set(again.left_out) != left_out)
+        raise FailoverRefused([f"{when}: the standby changed since the approval and cannot reach mark {mark}"]
+                              + problems, advice=advice("failover_changed_since_approval"))
 
 
 def _standby_server(cfg: GroupConfig, name: str) -> SqlServer:
@@ -158,7 +211,7 @@ def verify_database(cfg: GroupConfig, name: str, mark: str, dry_run: bool) -> st
     stopped = _stopped_at(cfg, name)
     if row["state_desc"] != "ONLINE" or stopped != mark:
         raise PreflightError([f"{name}: {row['state_desc']}, stopped at mark {stopped!r}, expected ONLINE at {mark!r}"],
-                             advice="Clear recover_databases to run it again; it continues from where it stopped.")
+                             advice=advice("failover_verify"))
     return f"{name}: ONLINE at mark {mark}"
 
 
@@ -323,7 +376,8 @@ def plan_recovery(cfg: GroupConfig, approved: dict[str, Any], final: dict[str, A
     lost), else to the mark that was approved; assessed again, so nothing changed since is missed."""
     if final.get("set_id") is None:
         return approved
-    request = FailoverRequest(mode=approved["mode"], target_mark=final["mark"], dry_run=approved["dry_run"])
+    request = FailoverRequest(mode=approved["mode"], target_mark=final["mark"], dry_run=approved["dry_run"],
+                              leave_out=tuple(approved.get("left_out") or ()))
     return assess(cfg, request)
 
 
@@ -426,6 +480,17 @@ class timed_step:  # noqa: N801 - used as a context manager, reads as a phrase
             fh.write(json.dumps(entry) + "\n")
 
 
+def record_answer(cfg: GroupConfig, run_id: str, step: str, outcome: str, who: Any, when: Any) -> None:
+    """A human step's answer in the run's timeline the moment it is given (a rejection fails the task, so no
+    XCom would carry it)."""
+    name = who.get("name") if isinstance(who, dict) else who
+    at = when.isoformat() if hasattr(when, "isoformat") else str(when or dt.datetime.now(dt.UTC).isoformat())
+    entry = {"step": step, "start": at, "end": at, "outcome": f"{outcome} by {name or 'nobody'} at {at}",
+             "answer": {"outcome": outcome, "responded_by_user": who, "responded_at": at}}
+    with open(run_folder(cfg, run_id) / "timeline.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, default=str) + "\n")
+
+
 def answers_of(output: Any) -> Any:
     """Who answered a human step and when, from its XCom; what ran instead for a WinRM or dry-run step."""
     if not isinstance(output, dict):
@@ -435,20 +500,30 @@ def answers_of(output: Any) -> Any:
     return {k: output.get(k) for k in ("chosen_options", "responded_by_user", "responded_at")}
 
 
-def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any]) -> dict[str, Any]:
-    """The run's timeline report (Markdown and JSON): each step's start, end and outcome, who approved what and
-    when, and the measured recovery time (first step's start to last step's end)."""
+def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any],
+                   left_out: list[str] | None = None) -> dict[str, Any]:
+    """The run's timeline report (Markdown and JSON): each step's start, end and outcome, who approved or
+    rejected what and when, the databases left out (loudly), and the measured recovery time (first step's start
+    to last step's end)."""
     folder = run_folder(cfg, run_id)
     path = folder / "timeline.jsonl"
-    steps = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    steps = [e for e in entries if "answer" not in e]
+    for entry in entries:  # answers recorded as given (a rejection has no XCom)
+        if "answer" in entry and not isinstance(approvals.get(entry["step"]), dict):
+            approvals[entry["step"]] = entry["answer"]
     starts = [dt.datetime.fromisoformat(s["start"]) for s in steps]
     ends = [dt.datetime.fromisoformat(s["end"]) for s in steps]
     total = round((max(ends) - min(starts)).total_seconds(), 3) if steps else None
     report = {"run_id": run_id, "group": cfg.group.name, "recovery_seconds": total, "steps": steps,
-              "approvals": approvals}
+              "approvals": approvals, "left_out": list(left_out or [])}
     (folder / "timeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     lines = [f"# Failover timeline of {cfg.group.name}", "", f"- run: `{run_id}`",
-             f"- measured recovery time (first step to last): **{total} s**", "", "| step | start (UTC) | end (UTC) | "
+             f"- measured recovery time (first step to last): **{total} s**", ""]
+    if left_out:
+        lines += [f"**WARNING: {', '.join(left_out)} NOT RECOVERED: left out by the operator (leave_out); they are not "
+                  "at the mark of the others.**", ""]
+    lines += ["| step | start (UTC) | end (UTC) | "
              "outcome |", "|---|---|---|---|"]
     lines += [f"| {s['step']} | {s['start']} | {s['end']} | {s['outcome']} |" for s in steps]
     lines += ["", "## Approvals", ""]

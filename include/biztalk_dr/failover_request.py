@@ -31,11 +31,14 @@ class FailoverRequest:
     mode: Literal["planned", "disaster"]
     target_mark: str | None  # None: the newest complete set shipped and verified at the standby
     dry_run: bool
+    leave_out: tuple[str, ...] = ()  # databases the operator accepts NOT to recover with the others
 
     def describe(self) -> str:
         target = self.target_mark or "the newest complete set shipped and verified at the standby"
         kind = "DRY RUN (nothing is changed)" if self.dry_run else "REAL FAILOVER"
-        return f"{kind}: {self.mode} failover to {target}"
+        out = (f" LEAVING OUT {', '.join(self.leave_out)}: NOT recovered, left as they are on the standby"
+               if self.leave_out else "")
+        return f"{kind}: {self.mode} failover to {target}.{out}".rstrip(".")
 
 
 def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> FailoverRequest:
@@ -58,6 +61,20 @@ def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> Failo
     if dry_run is False and confirm.strip() != cfg.group.name:
         problems.append(f"confirm_group: a real failover needs the group's name typed exactly ({cfg.group.name!r}); "
                         f"got {confirm!r}. Or run with dry_run first")
+    leave_out: list[str] = []
+    raw = params.get("leave_out") or ""
+    names = {d.name.lower(): d.name for d in cfg.databases}
+    for item in (raw if isinstance(raw, list) else str(raw).split(",")):
+        name = str(item).strip()
+        if not name:
+            continue
+        if name.lower() not in names:
+            problems.append(f"leave_out: {name!r} is not a database of the group ({', '.join(names.values())})")
+        elif name.lower() == cfg.management_database.name.lower():
+            problems.append(f"leave_out: {name} is the management database: without it the group cannot run")
+        else:
+            leave_out.append(names[name.lower()])
     if problems:
         raise FailoverRequestError(problems)
-    return FailoverRequest(mode=mode, target_mark=mark, dry_run=dry_run)  # type: ignore[arg-type]
+    return FailoverRequest(mode=mode, target_mark=mark, dry_run=dry_run,  # type: ignore[arg-type]
+                           leave_out=tuple(dict.fromkeys(leave_out)))

@@ -11,6 +11,7 @@ back: it is applied at failover, to its mark.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import shutil
 import time
@@ -19,13 +20,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from biztalk_dr import tsql
+from biztalk_dr import source_checks, tsql
+from biztalk_dr.advice import ADVICE_BY_ERROR_KEY, advice
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
+from biztalk_dr.content_hash import digest_of
 from biztalk_dr.data_loss import DataLossWindow, data_loss_window
-from biztalk_dr.errors import BackupFileError, PathOutsideRootError, ShippingError, SqlServerError
-from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, write_manifest
+from biztalk_dr.errors import (
+    BackupFileError,
+    BackupMediaDamaged,
+    ChainGapError,
+    LandingUnwritable,
+    PathOutsideRootError,
+    ShippedFileDamaged,
+    ShippingError,
+    SourceUnverified,
+    SqlConnectionError,
+    SqlServerError,
+)
+from biztalk_dr.manifest import (
+    Manifest,
+    check_content,
+    is_shipped_and_verified,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 from biztalk_dr.paths import inside_root, plain_file_name, sql_join
 from biztalk_dr.shipping_copy import CopyVerificationError, ship_file
 from biztalk_dr.sqlserver import CallKind, SqlServer
@@ -41,16 +62,20 @@ __all__ = [
     "plan_standby_restores",
     "restore_on_standby",
     "row_shipped",
+    "row_source_failed",
     "ship_database_file",
-    "shipping_status",
+    "quarantine",
+    "quarantined_files",
+    "Recopy",
 ]
 
 log = logging.getLogger("biztalk_dr.log_shipping")
 
 QUARANTINE_DIR = "quarantine"
-_RETRY_PAUSES = {3201: (5.0, 15.0), 3203: (5.0, 15.0), 3101: (10.0, 30.0, 60.0)}  # seconds before each retry
-_RESEED = ("Re-seed the standby from the newest complete full set: trigger dr_standby_reseed (it restores "
-           "that full set and every later set WITH REPLACE, NORECOVERY).")
+# seconds before each retry; damaged media (3203, 3241, 3242, 3183, 3189) is never retried: it is quarantined
+_RETRY_PAUSES = {3201: (5.0, 15.0), 3101: (10.0, 30.0, 60.0)}
+# OSError numbers that mean "this folder cannot take the file" (as opposed to a bug)
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 
 # ---------------------------------------------------------------------------------------------- what to ship
@@ -92,6 +117,11 @@ def row_shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
         return False
 
 
+def row_source_failed(cfg: GroupConfig, row: HistoryRow) -> bool:
+    """Whether the source file of this row failed its read-back when it was taken (never shipped)."""
+    return source_checks.read_back_failure(_landing(cfg), row.base_name) is not None
+
+
 # ---------------------------------------------------------------------------------------------- catalog
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -129,50 +159,92 @@ def catalog_entries(server: SqlServer, paths: Iterable[str]) -> dict[str, Catalo
 
 # ---------------------------------------------------------------------------------------------- ship one file
 def _mismatch(header: BackupSetHeader, row: HistoryRow, entry: CatalogEntry | None,
-              previous: Manifest | None) -> str:
-    """Why the landed file is not what the catalog says it is; empty when it is."""
+              previous: Manifest | None) -> tuple[str, bool]:
+    """(why the landed file is not what the catalog says it is, whether that is a gap in the chain); empty
+    when it is."""
     kind = "FULL" if row.backup_type == "db" else "LOG"
     if header.database_name.lower() != row.database_name.lower() or header.backup_type != kind:
         return (f"it holds a {header.backup_type} backup of {header.database_name}, not the {kind} backup of "
-                f"{row.database_name} that adm_BackupHistory records")
+                f"{row.database_name} that adm_BackupHistory records"), False
     if entry is not None and (header.first_lsn, header.last_lsn) != (entry.first_lsn, entry.last_lsn):
         return (f"its LSN range {header.first_lsn}-{header.last_lsn} differs from msdb's "
-                f"{entry.first_lsn}-{entry.last_lsn}")
+                f"{entry.first_lsn}-{entry.last_lsn}"), False
     if kind == "LOG" and previous is not None and previous.last_lsn is not None \
             and header.first_lsn != previous.last_lsn:
         return (f"it starts at LSN {header.first_lsn} but the previous log backup of {row.database_name} "
-                f"({previous.file_name}, set {previous.set_id}) ends at LSN {previous.last_lsn}: the chain has a gap")
-    return ""
+                f"({previous.file_name}, set {previous.set_id}) ends at LSN {previous.last_lsn}: the chain has a gap"), True
+    return "", False
 
 
-def _quarantine(cfg: GroupConfig, path: Path, reason: str) -> Path:
-    folder = _landing(cfg) / QUARANTINE_DIR
+def quarantine(landing: Path, path: Path, reason: str) -> Path:
+    """Move a shipped file (and its manifest: it is no longer shipped and verified) into the quarantine folder,
+    with the reason beside it. Nothing is deleted: the copy is kept for inspection."""
+    folder = landing / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
     target = folder / f"{path.name}.{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
     shutil.move(str(path), target)
+    manifest = manifest_path(landing, path.name)
+    if manifest.exists():
+        manifest.replace(target.with_name(target.name + ".manifest.json"))
     target.with_name(target.name + ".why.txt").write_text(reason + "\n", encoding="utf-8")
     log.warning("quarantined %s as %s: %s", path, target, reason)
     return target
 
 
+def quarantined_files(landing: Path) -> dict[str, str]:
+    """File name -> why, for every file in the quarantine folder (the newest reason per name)."""
+    found: dict[str, str] = {}
+    for why in sorted((landing / QUARANTINE_DIR).glob("*.why.txt")):
+        name = why.name.removesuffix(".why.txt").rsplit(".", 1)[0]
+        found[name] = why.read_text(encoding="utf-8", errors="replace").strip()
+    return found
+
+
+def _quarantine(cfg: GroupConfig, path: Path, reason: str) -> Path:
+    return quarantine(_landing(cfg), path, reason)
+
+
+def _unwritable(exc: OSError, landing: Path) -> bool:
+    """The landing folder refused a write (full, read-only, permissions), as opposed to the source."""
+    where = str(exc.filename or "")
+    return exc.errno in _UNWRITABLE and (not where or where.startswith(str(landing)))
+
+
 def ship_database_file(cfg: GroupConfig, bset: BackupSet, row: HistoryRow, *, entry: CatalogEntry | None,
                        previous: Manifest | None, source: Path) -> tuple[Manifest, str]:
-    """Copy one backup file to the landing folder and prove it: whole (size and SHA-256 at the destination),
+    """Copy one backup file to the landing folder and prove it: whole (size and content hash at the destination),
     and what the catalog says (database, type, LSN range) continuing the previous log. A bad copy is
     quarantined and copied once more; a second failure raises ShippingError (the caller forces a full backup
-    at the source). Returns the manifest and what was done, for the log."""
+    at the source). A source file that failed its read-back when taken is never shipped (SourceUnverified);
+    a landing folder that cannot be written raises LandingUnwritable (nothing is lost: the source keeps the
+    file). Returns the manifest and what was done, for the log."""
     landing = _landing(cfg)
     name = plain_file_name(row.base_name)
+    where = f"set {bset.set_id} ({bset.mark_name}), {row.database_name}"
+    failed_read_back = source_checks.read_back_failure(landing, name)
+    if failed_read_back is not None:
+        raise SourceUnverified([f"{where}: {row.sql_path} failed its read-back when it was taken ({failed_read_back}): "
+                                "it is not shipped"], advice=advice("source_unverified"))
     if is_shipped_and_verified(landing, name):
         manifest = read_manifest(landing, name)
         assert manifest is not None
         return manifest, f"{name}: already shipped and verified ({manifest.verified_at})"
     if not source.is_file():
-        raise ShippingError([f"set {bset.set_id} ({bset.mark_name}): the backup file of {row.database_name} is "
-                             f"missing at the source: {source}"],
-                            advice="A full backup has been requested at the source (the chain cannot continue "
-                                   "without this file); find out who removed it.")
-    problem = ""
+        raise ShippingError([f"{where}: the backup file is missing at the source: {source}"],
+                            advice=advice("source_file_missing"))
+    try:
+        return _copy_and_prove(cfg, bset, row, entry, previous, source, landing, name, where)
+    except OSError as exc:
+        if _unwritable(exc, landing):
+            raise LandingUnwritable([f"{where}: {name} cannot be written to the landing folder {landing}: "
+                                     f"{exc.strerror or exc}"], advice=advice("landing_unwritable", path=landing)) from exc
+        raise
+
+
+def _copy_and_prove(cfg: GroupConfig, bset: BackupSet, row: HistoryRow, entry: CatalogEntry | None,
+                    previous: Manifest | None, source: Path, landing: Path, name: str,
+                    where: str) -> tuple[Manifest, str]:
+    problem, gap = "", False
     for attempt in (1, 2):
         try:
             copied = ship_file(source, landing)
@@ -184,27 +256,25 @@ def ship_database_file(cfg: GroupConfig, bset: BackupSet, row: HistoryRow, *, en
         except BackupFileError as exc:
             problem = exc.reason
         else:
-            problem = _mismatch(header, row, entry, previous)
+            problem, gap = _mismatch(header, row, entry, previous)
             if not problem:
                 now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
                 manifest = Manifest(
-                    file_name=name, size=copied.size, sha256=copied.sha256, set_id=bset.set_id,
+                    file_name=name, size=copied.size, sha256=copied.digest if copied.algorithm == "sha256" else None,
+                    blake3=copied.digest if copied.algorithm == "blake3" else None, set_id=bset.set_id,
                     mark_name=bset.mark_name, database_name=row.database_name, backup_type=row.backup_type,
                     first_lsn=header.first_lsn, last_lsn=header.last_lsn, source_path=row.sql_path,
                     shipped_at=now, verified_at=now, backup_time=bset.backup_time.isoformat())
                 write_manifest(landing, manifest)
                 how = "copied" if copied.copied else "already in place"
-                return manifest, (f"{name}: {how}, {copied.size} bytes, sha256 {copied.sha256[:12]}..., "
+                return manifest, (f"{name}: {how}, {copied.size} bytes, {copied.algorithm} {copied.digest[:12]}..., "
                                   f"{header.backup_type} LSN {header.first_lsn}-{header.last_lsn}"
                                   + (" (second copy)" if attempt == 2 else ""))
         _quarantine(cfg, copied.destination, problem)
-    if "the chain has a gap" in problem:
-        raise ShippingError([f"set {bset.set_id} ({bset.mark_name}), {row.database_name}: {problem}"],
-                            advice="A full backup has been requested at the source. " + _RESEED)
-    raise ShippingError([f"set {bset.set_id} ({bset.mark_name}): the copy of {row.sql_path} failed verification "
-                         f"twice (quarantined in {landing / QUARANTINE_DIR}): {problem}"],
-                        advice="A full backup has been requested at the source. Check the source file and the "
-                               "network path to the standby site.")
+    if gap:
+        raise ChainGapError([f"{where}: {problem}"], advice=advice("chain_gap"))
+    raise ShippingError([f"{where}: the copy of {row.sql_path} failed verification twice (quarantined in "
+                         f"{landing / QUARANTINE_DIR}): {problem}"], advice=advice("copy_failed_twice"))
 
 
 # ---------------------------------------------------------------------------------------------- restore plan
@@ -230,11 +300,13 @@ class StandbyPlan:
 
 
 def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databases: Sequence[str],
-                          shipped: Callable[[HistoryRow], bool]) -> StandbyPlan:
+                          shipped: Callable[[HistoryRow], bool],
+                          source_failed: Callable[[HistoryRow], bool] = lambda row: False) -> StandbyPlan:
     """The restores that bring every standby database to the set before the newest complete one, set by
     set. Only sets whose every file is shipped and verified count, and restores stop before a set that is
     not (a set is never skipped) and before a partial set (its successful backups moved the log chains on,
-    so no later log set applies: the standby needs a re-seed from a later full set)."""
+    so no later log set applies: the standby needs a re-seed from a later full set). A set with a file that
+    failed its read-back at the source (``source_failed``) is as broken as a partial set: it is never shipped."""
     complete = [s for s in sets if s.complete]
     if not complete:
         return StandbyPlan((), ("no complete backup set yet",))
@@ -247,14 +319,17 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
     for bset in sets:
         if bset.set_id < first or bset.set_id >= hold.set_id:
             continue
-        if not bset.complete:
+        bad_source = [r.database_name for r in bset.rows if source_failed(r)] if bset.complete else []
+        if not bset.complete or bad_source:
             later_full = next((s for s in complete if s.set_id > bset.set_id and s.kind == "full"), None)
-            notes.append(f"set {bset.set_id} ({bset.mark_name}) is partial: restores stop before it")
+            what = "is partial" if not bad_source else (f"has a file that failed its read-back at the source "
+                                                        f"({', '.join(bad_source)})")
+            notes.append(f"set {bset.set_id} ({bset.mark_name}) {what}: restores stop before it")
             if later_full is not None:
-                blocked = (f"set {bset.set_id} ({bset.mark_name}) is partial, so no later log set applies to the "
+                blocked = (f"set {bset.set_id} ({bset.mark_name}) {what}, so no later log set applies to the "
                            f"standby; full set {later_full.set_id} ({later_full.mark_name}) was taken since")
             else:
-                notes.append("waiting for the full backup set the partial set requested")
+                notes.append(f"waiting for the full backup set requested when set {bset.set_id} failed")
             break
         if not all(shipped(r) for r in bset.rows):
             notes.append(f"set {bset.set_id} ({bset.mark_name}) is not shipped and verified yet: restores stop "
@@ -296,31 +371,53 @@ def _moves(cfg: GroupConfig, instance_key: str, header: BackupSetHeader) -> list
     return moves
 
 
+Recopy = Callable[[StandbyStep], None]  # ships the step's file again from the source (raises when it cannot)
+
+
 def restore_on_standby(cfg: GroupConfig, steps: Sequence[StandbyStep], session: Any, *, replace: bool = False,
                        connect: Callable[[str], SqlServer] = SqlServer,
-                       sleep: Callable[[float], None] = time.sleep) -> list[str]:
+                       sleep: Callable[[float], None] = time.sleep, recopy: Recopy | None = None) -> list[str]:
     """Run the steps in order under the standby lock, recording each one as it completes; stops at the first
-    step that cannot be done (the later sets wait for the next run). SQL Server's errors by number:
-    4326 already applied (recorded, go on); 4305 a gap and 3117 a recovered database (stop, re-seed);
-    3201/3203 retried, then stop; 3101 waits for the sessions to end, then stop. ``replace`` (re-seed only)
-    restores the full sets WITH REPLACE over what the standby has."""
+    step that cannot be done (the later sets wait for the next run).
+
+    Before each restore the shipped file is hashed again against its manifest; a copy that changed, or that
+    SQL Server finds damaged (3203, 3241, 3242, 3183, 3189), is quarantined and copied once more from the
+    source (``recopy``) — never retried as it is. SQL Server's other errors by number: 4326 already applied
+    (recorded, go on); 4305 a gap and 3117 a recovered database (stop, re-seed); 3201 retried, then stop; 3101
+    waits for the sessions to end, then stop. ``replace`` (re-seed only) restores the full sets WITH REPLACE
+    over what the standby has."""
     done: list[str] = []
     servers: dict[str, SqlServer] = {}
-    landing = _landing(cfg)
     try:
         for step in steps:
             database = next(d for d in cfg.databases if d.name == step.database)
             key = cfg.instance_of(database, "standby")
-            server = servers.get(key) or servers.setdefault(key, connect(cfg.sites.standby.instances[key].conn_id))
-            shipped = inside_root(landing / plain_file_name(step.file_name), landing)
-            header = read_backup_file(shipped)[-1]
+            header = verified_copy(cfg, step, recopy)
             sql_path = sql_join(cfg.sites.standby.landing_path, step.file_name)
             if step.action == "seed":
                 statement = tsql.restore_database(step.database, sql_path, moves=_moves(cfg, key, header),
                                                   replace=replace)
             else:
                 statement = tsql.restore_log(step.database, sql_path)
-            outcome = _run_restore(server, statement, step, sleep)
+            try:
+                server = servers.get(key) or servers.setdefault(key, connect(cfg.sites.standby.instances[key].conn_id))
+                try:
+                    outcome = _run_restore(server, statement, step, sleep)
+                except BackupMediaDamaged as exc:
+                    header = replace_damaged(cfg, step, recopy, f"SQL Server error {exc.number} on restore: {exc.text}",
+                                             said_damaged=True)
+                    try:
+                        outcome = _run_restore(server, statement, step, sleep) + " (from a second copy)"
+                    except BackupMediaDamaged as again:
+                        target = _quarantine(cfg, _shipped_path(cfg, step.file_name),
+                                             f"SQL Server error {again.number} again on a fresh copy: {again.text}")
+                        raise ShippedFileDamaged(
+                            [f"standby restore stopped at {_where(step)}: the fresh copy is damaged too "
+                             f"(SQL Server error {again.number})"], number=again.number, file_name=step.file_name,
+                            quarantined=str(target), source_bad=True) from again
+            except SqlConnectionError as exc:
+                raise ShippingError([f"standby restore stopped at {_where(step)}: {exc}"],
+                                    advice=advice("standby_unreachable"), number=exc.number) from exc
             session.save(session.state.with_database(
                 step.database, last_restored_set=step.set_id, last_restored_mark=step.mark_name,
                 last_restored_lsn=header.last_lsn, restored_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -333,39 +430,92 @@ def restore_on_standby(cfg: GroupConfig, steps: Sequence[StandbyStep], session: 
     return done
 
 
+def _where(step: StandbyStep) -> str:
+    return f"set {step.set_id} ({step.mark_name}), {step.database}, {step.file_name}"
+
+
+def _shipped_path(cfg: GroupConfig, file_name: str) -> Path:
+    return inside_root(_landing(cfg) / plain_file_name(file_name), _landing(cfg))
+
+
+def verified_copy(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None) -> BackupSetHeader:
+    """The header of the step's shipped file, after its whole content was hashed again and matched its
+    manifest; a copy that does not match is replaced (``replace_damaged``) or the step stops."""
+    check = check_content(_landing(cfg), step.file_name)
+    if check.ok:
+        try:
+            return read_backup_file(_shipped_path(cfg, step.file_name))[-1]
+        except BackupFileError as exc:
+            return replace_damaged(cfg, step, recopy, f"unreadable although its hash matches: {exc.reason}",
+                                   said_damaged=True)
+    if check.outcome == "no_manifest":
+        raise ShippingError([f"{_where(step)}: the file is not shipped and verified ({check.detail})"],
+                            advice=advice("restore_other"))
+    return replace_damaged(cfg, step, recopy, f"content check before restore failed: {check.detail}",
+                           said_damaged=False)
+
+
+def replace_damaged(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None, reason: str, *,
+                    said_damaged: bool) -> BackupSetHeader:
+    """Quarantine the step's shipped copy and copy it once more from the source. ``said_damaged``: SQL Server
+    (or the reader) found the bytes damaged although they match what was shipped — a fresh copy with the same
+    bytes proves the source is damaged too. Otherwise the copy changed since shipping — a fresh copy that differs
+    from what was shipped proves the source changed too. Either way ShippedFileDamaged(source_bad=True)."""
+    landing = _landing(cfg)
+    path = _shipped_path(cfg, step.file_name)
+    before = read_manifest(landing, step.file_name)
+    target = _quarantine(cfg, path, reason) if path.exists() else None
+    if before is not None and target is None:
+        manifest_path(landing, step.file_name).unlink(missing_ok=True)
+    where = _where(step)
+    kept = str(target or "(the file was gone)")
+    if recopy is None:
+        raise ShippedFileDamaged([f"{where}: {reason}"], file_name=step.file_name, quarantined=kept,
+                                 advice=advice("shipped_copy_quarantined", quarantine=kept,
+                                               why="this step does not copy from the source"))
+    try:
+        recopy(step)
+    except (ShippingError, SqlServerError, OSError) as exc:
+        raise ShippedFileDamaged([f"{where}: {reason}; copying it again failed: {exc}"], file_name=step.file_name,
+                                 quarantined=kept, source_bad=isinstance(exc, ShippingError) and not isinstance(
+                                     exc, LandingUnwritable),
+                                 advice=advice("shipped_copy_quarantined", quarantine=kept, why=exc)) from exc
+    if before is not None:
+        algorithm, expected = before.digest
+        same = digest_of(path, algorithm)[0] == expected
+        if same == said_damaged:
+            second = _quarantine(cfg, path, f"copied again from the source: {'the same damaged bytes' if same else 'it differs from what was shipped and verified'}")
+            raise ShippedFileDamaged([f"{where}: {reason}; the source file is damaged too ("
+                                      f"{'the same bytes' if same else 'it changed since it was shipped'})"],
+                                     file_name=step.file_name, quarantined=str(second), source_bad=True)
+    log.warning("standby: %s: %s; copied again from the source (damaged copy kept in %s)", where, reason, kept)
+    return read_backup_file(path)[-1]
+
+
 def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Callable[[float], None]) -> str:
-    where = f"set {step.set_id} ({step.mark_name}), {step.database}, {step.file_name}"
+    """One RESTORE with the retries its error number allows; damaged media and connection errors go to the
+    caller as they are (BackupMediaDamaged, SqlConnectionError), the rest as ShippingError with the advice."""
     attempt = 0
     while True:
         try:
             server.run(statement, kind=CallKind.RESTORE)
             return "seeded WITH NORECOVERY" if step.action == "seed" else "log restored WITH NORECOVERY"
+        except (BackupMediaDamaged, SqlConnectionError):
+            raise
         except SqlServerError as exc:
             number = exc.number
             pauses = _RETRY_PAUSES.get(number, ())
             if attempt < len(pauses):
-                log.warning("standby: %s: SQL Server error %s, retrying in %.0f s: %s", where, number,
+                log.warning("standby: %s: SQL Server error %s, retrying in %.0f s: %s", _where(step), number,
                             pauses[attempt], exc)
                 sleep(pauses[attempt])
                 attempt += 1
                 continue
             if number == 4326:
                 return "already applied (4326): recorded"
-            raise ShippingError([f"standby restore stopped at {where}: SQL Server error {number}: {exc}"],
-                                advice=_advice(number), number=number) from exc
-
-
-def _advice(number: int | None) -> str:
-    return {
-        4305: "The standby's chain has a gap: an earlier log backup was not restored. " + _RESEED,
-        3117: "The standby database is not restoring any more (someone recovered it by hand?): it cannot take "
-              "further logs. " + _RESEED,
-        3101: "Sessions kept the standby database in use through the retries: find them (sp_who2) and end them; "
-              "the next run continues.",
-        3201: "The standby SQL Server cannot open the shipped file: check sites.standby.landing_path and the "
-              "service account's permissions on it; the next run continues.",
-        3203: "The standby SQL Server cannot read the shipped file: check the landing disk; the next run continues.",
-    }.get(number or 0, "See the SQL Server error above; the next run continues from the last restored set.")
+            raise ShippingError([f"standby restore stopped at {_where(step)}: SQL Server error {number}: {exc}"],
+                                advice=advice(ADVICE_BY_ERROR_KEY.get(number, "restore_other")),
+                                number=number) from exc
 
 
 # ---------------------------------------------------------------------------------------------- status

@@ -1,9 +1,14 @@
 """The manifest written beside every shipped backup file at the standby site.
 
 It is the standby site's own record of what a file is — without the primary, at 3 a.m. — and the
-proof the source may delete its copy: ``verified_at`` is set only after the copy's size and SHA-256
+proof the source may delete its copy: ``verified_at`` is set only after the copy's size and content hash
 matched and the backup-file reader confirmed database, type and LSN range against the catalog.
 Written atomically (temporary file, fsync, rename), so a manifest is either whole or absent.
+
+Two checks, for two costs: ``is_shipped_and_verified`` (manifest and size: cheap, for plans and status over
+thousands of files) and ``check_content`` (the whole file hashed again and compared with the manifest: before
+any restore reads the file, so a byte flipped since shipping is caught). New manifests record BLAKE3
+(``blake3``); those written before record SHA-256 (``sha256``) and keep verifying with it.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
+from biztalk_dr.content_hash import Algorithm, digest_of
 from biztalk_dr.paths import inside_root, plain_file_name
 
-__all__ = ["Manifest", "MANIFEST_SUFFIX", "manifest_path", "read_manifest", "write_manifest", "is_shipped_and_verified"]
+__all__ = ["Manifest", "MANIFEST_SUFFIX", "manifest_path", "read_manifest", "write_manifest", "is_shipped_and_verified",
+           "ContentCheck", "check_content", "remove_manifest"]
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -25,7 +33,7 @@ MANIFEST_SUFFIX = ".manifest.json"
 class Manifest:
     file_name: str
     size: int
-    sha256: str
+    sha256: str | None  # manifests written before issue 15; None in new ones (they record blake3)
     set_id: int
     mark_name: str
     database_name: str
@@ -36,6 +44,16 @@ class Manifest:
     shipped_at: str  # ISO 8601, UTC
     verified_at: str | None = None
     backup_time: str | None = None  # the set's BackupDateTime (the history's clock): what a failover recovers to
+    blake3: str | None = None
+
+    @property
+    def digest(self) -> tuple[Algorithm, str]:
+        """(algorithm, hex digest) the file is verified against."""
+        if self.blake3:
+            return "blake3", self.blake3
+        if self.sha256:
+            return "sha256", self.sha256
+        raise ValueError(f"the manifest of {self.file_name} records no content hash")
 
 
 def manifest_path(landing_dir: str | Path, file_name: str) -> Path:
@@ -76,3 +94,41 @@ def is_shipped_and_verified(landing_dir: str | Path, file_name: str) -> bool:
         return shipped.stat().st_size == manifest.size
     except FileNotFoundError:
         return False
+
+
+def remove_manifest(landing_dir: str | Path, file_name: str) -> None:
+    """The file is no longer shipped and verified (it was quarantined): its manifest goes."""
+    manifest_path(landing_dir, file_name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ContentCheck:
+    """The outcome of hashing a shipped file again against its manifest."""
+
+    file_name: str
+    outcome: Literal["ok", "missing", "no_manifest", "size", "digest"]
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+def check_content(landing_dir: str | Path, file_name: str) -> ContentCheck:
+    """The shipped file is byte for byte what was verified at shipping: same size, same content hash."""
+    manifest = read_manifest(landing_dir, file_name)
+    if manifest is None or manifest.verified_at is None:
+        return ContentCheck(file_name, "no_manifest", "no verified manifest")
+    path = inside_root(Path(landing_dir) / plain_file_name(file_name), landing_dir)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return ContentCheck(file_name, "missing", f"{path} is gone (its manifest is there)")
+    if size != manifest.size:
+        return ContentCheck(file_name, "size", f"{path} has {size} bytes, the manifest {manifest.size}")
+    algorithm, expected = manifest.digest
+    digest, _ = digest_of(path, algorithm)
+    if digest != expected:
+        return ContentCheck(file_name, "digest", f"{path}: {algorithm} {digest[:16]}... differs from the manifest's "
+                                                 f"{expected[:16]}...: the file changed since it was shipped")
+    return ContentCheck(file_name, "ok")

@@ -1,16 +1,15 @@
 """Copy a backup file to the standby landing folder so that a copy is either whole and proven, or absent.
 
-The SHA-256 is computed in the same read pass as the copy (no second read of the source, which
-may be on a busy share); the copy is written under a temporary name, fsynced, checked at the
-destination (size, and the hash of what is read back from the written file; the two hashes run on two
-threads beside the copy, so the cost is one SHA-256 pass, not three steps), and only then renamed into place
+The content hash (BLAKE3, ``content_hash``) is computed in the same read pass as the copy (no second read
+of the source, which may be on a busy share); the copy is written under a temporary name, fsynced, checked at
+the destination (size, and the hash of what is read back from the written file; the two hashes run on two
+threads beside the copy, so the cost is one fast hash pass, not three steps), and only then renamed into place
 (atomic on the same file system), with the folder fsynced so the rename survives a crash. A file
 already in place with the expected hash is not copied again, so re-running a shipping task is cheap.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
@@ -18,12 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from biztalk_dr.content_hash import CHUNK_SIZE, DEFAULT_ALGORITHM, Algorithm, digest_of, new_hasher
 from biztalk_dr.errors import BizTalkDrError
 from biztalk_dr.paths import inside_root, plain_file_name
 
-__all__ = ["CopyResult", "CopyVerificationError", "ship_file", "sha256_of", "CHUNK_SIZE"]
-
-CHUNK_SIZE = 4 * 1024 * 1024
+__all__ = ["CopyResult", "CopyVerificationError", "ship_file", "CHUNK_SIZE"]
 _PARTIAL = ".partial"
 
 
@@ -35,19 +33,10 @@ class CopyVerificationError(BizTalkDrError):
 class CopyResult:
     destination: Path
     size: int
-    sha256: str
+    digest: str  # hex, of ``algorithm``
     copied: bool  # False: an identical file was already in place
     seconds: float
-
-
-def sha256_of(path: Path, *, chunk_size: int = CHUNK_SIZE) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_size):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+    algorithm: Algorithm = DEFAULT_ALGORITHM
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -58,23 +47,24 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def ship_file(source: Path, landing_dir: Path, *, expected_sha256: str | None = None,
-              chunk_size: int = CHUNK_SIZE) -> CopyResult:
+def ship_file(source: Path, landing_dir: Path, *, expected_digest: str | None = None,
+              algorithm: Algorithm = DEFAULT_ALGORITHM, chunk_size: int = CHUNK_SIZE) -> CopyResult:
     """Copy ``source`` into ``landing_dir`` under the same name; see the module docstring.
 
-    ``expected_sha256`` (from an earlier manifest) lets a re-run skip a file already in place.
+    ``expected_digest`` (from an earlier manifest, of ``algorithm``) lets a re-run skip a file already in place.
     """
     start = time.perf_counter()
     landing_dir = Path(landing_dir)
     destination = inside_root(landing_dir / plain_file_name(Path(source).name), landing_dir)
-    if expected_sha256 is not None and destination.is_file():
-        digest, size = sha256_of(destination, chunk_size=chunk_size)
-        if digest == expected_sha256:
-            return CopyResult(destination, size, digest, False, time.perf_counter() - start)
+    if expected_digest is not None and destination.is_file():
+        digest, size = digest_of(destination, algorithm, chunk_size=chunk_size)
+        if digest == expected_digest:
+            return CopyResult(destination, size, digest, False, time.perf_counter() - start, algorithm)
+        algorithm = DEFAULT_ALGORITHM  # a new copy is hashed with today's algorithm
 
     partial = destination.with_name(f".{destination.name}.{os.getpid()}{_PARTIAL}")
     try:
-        size, read_digest, written_digest = _copy_hashing(source, partial, chunk_size)
+        size, read_digest, written_digest = _copy_hashing(source, partial, chunk_size, algorithm)
         source_size = os.stat(source).st_size
         if source_size != size:
             raise CopyVerificationError(f"{source} changed size while it was copied ({size} read, {source_size} now): "
@@ -82,21 +72,21 @@ def ship_file(source: Path, landing_dir: Path, *, expected_sha256: str | None = 
         written_size = os.stat(partial).st_size
         if written_size != size or written_digest != read_digest:
             raise CopyVerificationError(f"the copy of {source} at {partial} does not match what was read "
-                                        f"({written_size} bytes, sha256 {written_digest[:12]}... vs {size} bytes, "
+                                        f"({written_size} bytes, {algorithm} {written_digest[:12]}... vs {size} bytes, "
                                         f"{read_digest[:12]}...): disk or network fault")
         os.replace(partial, destination)
         _fsync_dir(destination.parent)
     finally:
         partial.unlink(missing_ok=True)
-    return CopyResult(destination, size, read_digest, True, time.perf_counter() - start)
+    return CopyResult(destination, size, read_digest, True, time.perf_counter() - start, algorithm)
 
 
-def _copy_hashing(source: Path, partial: Path, chunk_size: int) -> tuple[int, str, str]:
+def _copy_hashing(source: Path, partial: Path, chunk_size: int, algorithm: Algorithm) -> tuple[int, str, str]:
     """One read pass over ``source``: each block is hashed (one thread) and written (this thread), and what
-    was written is read back from the file and hashed (another thread), so the two SHA-256s run on two
-    cores while the copy goes on. Returns (bytes, SHA-256 of what was read, SHA-256 of what the file holds
+    was written is read back from the file and hashed (another thread), so the two hashes run on two
+    cores while the copy goes on. Returns (bytes, digest of what was read, digest of what the file holds
     after fsync). Memory: a few blocks in flight."""
-    read_hash, written_hash = hashlib.sha256(), hashlib.sha256()
+    read_hash, written_hash = new_hasher(algorithm), new_hasher(algorithm)
     to_hash: queue.Queue = queue.Queue(maxsize=4)
     to_verify: queue.Queue = queue.Queue(maxsize=4)
     failures: list[BaseException] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+import blake3
 import pytest
 
 from biztalk_dr import shipping_copy
@@ -32,7 +33,7 @@ def test_copy_is_identical_and_hash_is_of_the_content(source, landing):
     assert result.copied
     assert result.destination == (landing / source.name).resolve()
     assert result.destination.read_bytes() == source.read_bytes()
-    assert result.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert result.algorithm == "blake3" and result.digest == blake3.blake3(source.read_bytes()).hexdigest()
     assert result.size == source.stat().st_size
     assert [p.name for p in landing.iterdir()] == [source.name]  # no temporary file left behind
 
@@ -40,8 +41,8 @@ def test_copy_is_identical_and_hash_is_of_the_content(source, landing):
 def test_rerun_with_known_hash_does_not_copy_again(source, landing):
     first = ship_file(source, landing)
     mtime = first.destination.stat().st_mtime_ns
-    again = ship_file(source, landing, expected_sha256=first.sha256)
-    assert not again.copied and again.sha256 == first.sha256
+    again = ship_file(source, landing, expected_digest=first.digest)
+    assert not again.copied and again.digest == first.digest
     assert first.destination.stat().st_mtime_ns == mtime
 
 
@@ -49,8 +50,15 @@ def test_a_damaged_copy_in_place_is_replaced(source, landing):
     first = ship_file(source, landing)
     with open(first.destination, "r+b") as fh:
         fh.write(b"\x00" * 16)
-    again = ship_file(source, landing, expected_sha256=first.sha256)
+    again = ship_file(source, landing, expected_digest=first.digest)
     assert again.copied and first.destination.read_bytes() == source.read_bytes()
+
+
+def test_sha256_as_in_manifests_written_before_still_verifies(source, landing):
+    first = ship_file(source, landing, algorithm="sha256")
+    assert first.digest == hashlib.sha256(source.read_bytes()).hexdigest()
+    again = ship_file(source, landing, expected_digest=first.digest, algorithm="sha256")
+    assert not again.copied and again.digest == first.digest
 
 
 def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch):

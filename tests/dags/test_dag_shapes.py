@@ -134,7 +134,7 @@ def test_failover_is_manual_phased_and_restricted(dagbag):
              "protect_new_primary.resume_backup_schedule", "write_failover_timeline"]
     for before, after in itertools.pairwise(order):
         assert before in dag.get_task(after).upstream_task_ids, f"{before} must run right before {after}"
-    human = [t for t in dag.tasks if t.task_type in ("ApprovalOperator", "WindowsStepOperator")]
+    human = [t for t in dag.tasks if t.task_type in ("ApprovalOperator", "RecordedApprovalOperator", "WindowsStepOperator")]
     assert {t.task_id for t in human} == {
         "assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",
         "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret", "repoint_biztalk.start_biztalk_services",

@@ -1,0 +1,156 @@
+"""What an operator does next, for every situation biztalk-dr alerts on: one table, so that every alert's
+"What to do" is written (and reviewed) in one place.
+
+Each entry says what happened (``situation``: the README's table is made from it) and what to do
+(``action``), and lists the DAGs and ``dag_id.task_id`` tasks it names (``names``), which a test checks
+against the DAG files. An action never claims something was done: where a step *was* taken (a full backup
+requested, a file quarantined), the caller that took it picks the entry that says so, after taking it.
+Entries take ``{placeholders}`` filled by ``advice(key, **values)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Advice", "ADVICE", "ADVICE_BY_ERROR_KEY", "advice"]
+
+
+@dataclass(frozen=True)
+class Advice:
+    situation: str
+    action: str
+    names: tuple[str, ...] = ()  # DAG ids and dag_id.task_id the action names
+
+
+_RESEED = ("trigger dr_standby_reseed (dry_run first; it restores the newest complete full set shipped and verified "
+           "and every later set WITH REPLACE, NORECOVERY)")
+
+ADVICE: dict[str, Advice] = {
+    # ------------------------------------------------------------------ log shipping: the chain
+    "chain_gap": Advice(
+        "a shipped log does not continue the previous log of its database (a log backup taken outside BizTalk?)",
+        "A full backup has been requested at the source. Once dr_full_backup has taken it and dr_log_shipping has "
+        "shipped it, " + _RESEED + ". Find out who took the other log backup.",
+        ("dr_full_backup", "dr_log_shipping", "dr_standby_reseed")),
+    "restore_gap": Advice(
+        "SQL Server 4305 on the standby: an earlier log was never restored there",
+        "The standby's chain has a gap and cannot continue: " + _RESEED + ".", ("dr_standby_reseed",)),
+    "partial_set_blocks": Advice(
+        "a partial set lies between the standby and the newer sets: no later log applies",
+        "Once the newer full set is shipped (dr_log_shipping ships it), " + _RESEED + ".",
+        ("dr_log_shipping", "dr_standby_reseed")),
+    "standby_recovered": Advice(
+        "SQL Server 3117: a standby database is not restoring any more (recovered by hand?)",
+        "It cannot take further logs. Find out who recovered it and whether anyone wrote to it; then "
+        + _RESEED + ".", ("dr_standby_reseed",)),
+    "standby_unknown_databases": Advice(
+        "the standby instance has databases of the group that biztalk-dr has no record of",
+        "If these are old standby copies, " + _RESEED + " (it replaces them); if they are someone's work, move "
+        "them off the standby instance first.", ("dr_standby_reseed",)),
+    # ------------------------------------------------------------------ log shipping: files
+    "source_file_missing": Advice(
+        "a backup file named in adm_BackupHistory is not in the primary's backup folder",
+        "A full backup has been requested at the source (the chain cannot continue without this file); find out "
+        "who removed it. Once the full set is shipped, " + _RESEED + ".", ("dr_standby_reseed",)),
+    "source_unverified": Advice(
+        "the source backup file failed its read-back when it was taken (dr_log_backup / dr_full_backup): it is "
+        "never shipped as good",
+        "A full backup was requested when the read-back failed; the standby waits for it. Once dr_full_backup has "
+        "taken it and dr_log_shipping has shipped it, " + _RESEED + ". Check the backup share (the file is kept "
+        "at the source as evidence).", ("dr_full_backup", "dr_log_shipping", "dr_standby_reseed")),
+    "copy_failed_twice": Advice(
+        "the copy to the standby site failed its verification twice",
+        "A full backup has been requested at the source. Check the source file, the landing disk and the network "
+        "path to the standby site; the next dr_log_shipping run tries again.", ("dr_log_shipping",)),
+    "landing_unwritable": Advice(
+        "the landing folder at the standby site cannot be written (read-only, full, or no permission)",
+        "Nothing was lost: the primary keeps every backup file until it is shipped and verified. Free space on, or "
+        "give the Airflow worker write access to, sites.standby.landing_dir ({path}); the next dr_log_shipping run "
+        "ships what is missing.", ("dr_log_shipping",)),
+    "shipped_copy_recopied": Advice(
+        "a shipped file no longer matched its manifest (or SQL Server found it damaged) and was copied again",
+        "The damaged copy is in {quarantine} for inspection; check the landing disk. Nothing else to do."),
+    "source_copy_bad_too": Advice(
+        "the shipped file is damaged and the source file is damaged the same way (or differs from what was shipped)",
+        "The damaged copy is in {quarantine}. A full backup has been requested at the source; once dr_full_backup "
+        "has taken it and dr_log_shipping has shipped it, " + _RESEED + ".",
+        ("dr_full_backup", "dr_log_shipping", "dr_standby_reseed")),
+    "shipped_copy_quarantined": Advice(
+        "a shipped file is damaged (content hash or SQL Server's read) and could not be copied again now",
+        "The damaged copy is in {quarantine}. The source could not be read now ({why}); the next dr_log_shipping run "
+        "copies it again from the source. If the source is lost, the standby can only reach the marks before this "
+        "file.", ("dr_log_shipping",)),
+    "restore_device": Advice(
+        "SQL Server 3201 on the standby: it cannot open the shipped file",
+        "Check sites.standby.landing_path and the standby SQL Server service account's permissions on it; the next "
+        "dr_log_shipping run continues from the last restored set.", ("dr_log_shipping",)),
+    "restore_in_use": Advice(
+        "SQL Server 3101 on the standby: sessions kept the database in use through the retries",
+        "Find them (sp_who2) and end them; the next dr_log_shipping run continues.", ("dr_log_shipping",)),
+    "restore_other": Advice(
+        "the standby restore failed with another SQL Server error",
+        "Read the SQL Server error above; the next dr_log_shipping run continues from the last restored set.",
+        ("dr_log_shipping",)),
+    "standby_unreachable": Advice(
+        "the standby SQL Server cannot be reached",
+        "Check that the standby instance runs and that the Airflow worker reaches it (its Airflow connection); "
+        "shipping goes on, and the next dr_log_shipping run restores what is waiting, in order.",
+        ("dr_log_shipping",)),
+    "primary_unreachable": Advice(
+        "the primary SQL Server cannot be reached",
+        "Check that the primary instance runs and that the Airflow worker reaches it ({conn_id}); nothing was changed "
+        "and the next run continues. If the primary site is lost, dr_failover (dry_run first) recovers the standby "
+        "to the newest mark it can reach.", ("dr_failover",)),
+    "standby_state_unreadable": Advice(
+        "the standby state file (.biztalk-dr/standby-state.json) cannot be read",
+        "Restore the file from a copy if you have one; otherwise " + _RESEED + ": a re-seed does not need the old "
+        "file, keeps it aside as {kept} and writes a new one.", ("dr_standby_reseed",)),
+    "standby_busy": Advice(
+        "another run holds the standby lock",
+        "Nothing was changed; the next run continues. If no run is active, the lock holder died: the lock is "
+        "released with its process."),
+    # ------------------------------------------------------------------ data-loss window and status
+    "data_loss_window": Advice(
+        "the data-loss window (what a failover now would lose) is over a threshold",
+        "Check dr_log_backup (are sets being taken?) and dr_log_shipping (are they shipped, verified and restored?) "
+        "in the Airflow UI; the reasons above say what holds the standby back. Every minute here is work a "
+        "failover would lose.", ("dr_log_backup", "dr_log_shipping")),
+    "standby_cannot_deliver": Advice(
+        "a standby database cannot reach the mark the others can (recovered, missing, damaged, or stuck)",
+        "Read the reason per database above. A database ONLINE or missing on the standby needs " + _RESEED
+        + "; a file quarantined or missing is copied again by the next dr_log_shipping run if the source still "
+        "has it.", ("dr_log_shipping", "dr_standby_reseed")),
+    # ------------------------------------------------------------------ failover
+    "failover_refused": Advice(
+        "the failover assessment found databases that cannot reach the target mark",
+        "Nothing was changed. Fix the named databases (" + _RESEED + "; dr_log_shipping ships missing files), or "
+        "pick another target_mark, or — only if you accept that the named database is NOT recovered with the "
+        "others — name it in leave_out; then trigger dr_failover again.",
+        ("dr_standby_reseed", "dr_log_shipping", "dr_failover")),
+    "failover_changed_since_approval": Advice(
+        "right before the first WITH RECOVERY, a standby database could no longer reach the approved mark",
+        "Nothing was recovered (every database is still RESTORING, logs before the mark may have been applied WITH "
+        "NORECOVERY). Trigger dr_failover again: its assessment shows what changed.", ("dr_failover",)),
+    "failover_rejected": Advice(
+        "the failover approval was rejected (or timed out)",
+        "Nothing was changed. The rejection is in the run's timeline. Trigger dr_failover again when the plan is "
+        "right."),
+    "failover_verify": Advice(
+        "a database is not ONLINE at the mark after recovery",
+        "Clear dr_failover.recover_databases.restore_to_mark to run it again; it continues from where it stopped.",
+        ("dr_failover.recover_databases.restore_to_mark",)),
+    # ------------------------------------------------------------------ restore validation
+    "validation_copy_damaged": Advice(
+        "a shipped file planned for validation no longer matches its manifest, or SQL Server found it damaged",
+        "It was quarantined ({quarantine}); the next dr_log_shipping run copies it again from the source. Then "
+        "trigger dr_restore_validation again. Check the landing disk.", ("dr_log_shipping", "dr_restore_validation")),
+}
+
+# SQL Server errors on the standby, by number, to the entry that says what to do (biztalk-dr.md section 6).
+ADVICE_BY_ERROR_KEY: dict[int, str] = {4305: "restore_gap", 3117: "standby_recovered", 3101: "restore_in_use",
+                                       3201: "restore_device"}
+
+
+def advice(key: str, **values: object) -> str:
+    """The action of an entry, its placeholders filled."""
+    return ADVICE[key].action.format(**values)

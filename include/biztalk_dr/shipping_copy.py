@@ -22,6 +22,8 @@ from biztalk_dr.errors import BizTalkDrError
 from biztalk_dr.paths import inside_root, plain_file_name
 
 __all__ = ["CopyResult", "CopyVerificationError", "ship_file", "CHUNK_SIZE"]
+
+_POOL = 4  # blocks in flight between the reader, the writer and the hash of what was read
 _PARTIAL = ".partial"
 
 
@@ -82,40 +84,62 @@ def ship_file(source: Path, landing_dir: Path, *, expected_digest: str | None = 
 
 
 def _copy_hashing(source: Path, partial: Path, chunk_size: int, algorithm: Algorithm) -> tuple[int, str, str]:
-    """One read pass over ``source``: each block is hashed (one thread) and written (this thread), and what
-    was written is read back from the file and hashed (another thread), so the two hashes run on two
-    cores while the copy goes on. Returns (bytes, digest of what was read, digest of what the file holds
-    after fsync). Memory: a few blocks in flight."""
+    """One read pass over ``source`` into a small pool of reused buffers: each block is written (this thread)
+    and hashed (one thread), and what was written is read back from the file and hashed (another thread), so
+    the two hashes run beside the copy. Returns (bytes, digest of what was read, digest of what the file holds
+    after the writes). Memory: ``_POOL`` blocks."""
     read_hash, written_hash = new_hasher(algorithm), new_hasher(algorithm)
-    to_hash: queue.Queue = queue.Queue(maxsize=4)
-    to_verify: queue.Queue = queue.Queue(maxsize=4)
+    free: queue.Queue = queue.Queue()
+    for _ in range(_POOL):
+        free.put(bytearray(chunk_size))
+    to_hash: queue.Queue = queue.Queue()
+    to_verify: queue.Queue = queue.Queue()
     failures: list[BaseException] = []
 
-    def consume(q: queue.Queue, work) -> None:
+    def hash_read() -> None:
         try:
-            while (item := q.get()) is not None:
-                work(item)
+            while (item := to_hash.get()) is not None:
+                buffer, n = item
+                read_hash.update(memoryview(buffer)[:n])
+                free.put(buffer)
         except BaseException as exc:  # reported after the join; keep draining so the producer never blocks
             failures.append(exc)
-            while q.get() is not None:
-                pass
+            while (item := to_hash.get()) is not None:
+                free.put(item[0])
 
     size = 0
     with open(source, "rb", buffering=0) as src, open(partial, "w+b", buffering=0) as dst:
         fd = dst.fileno()
-        workers = [threading.Thread(target=consume, args=(to_hash, read_hash.update), daemon=True),
-                   threading.Thread(target=consume, args=(to_verify, lambda at: written_hash.update(
-                       os.pread(fd, at[1], at[0]))), daemon=True)]
+
+        def hash_written() -> None:
+            back = bytearray(chunk_size)
+            view = memoryview(back)
+            try:
+                while (item := to_verify.get()) is not None:
+                    at, n = item
+                    got = os.preadv(fd, [view[:n]], at)
+                    written_hash.update(view[:got])
+            except BaseException as exc:
+                failures.append(exc)
+                while to_verify.get() is not None:
+                    pass
+
+        workers = [threading.Thread(target=hash_read, daemon=True), threading.Thread(target=hash_written, daemon=True)]
         for worker in workers:
             worker.start()
         try:
-            while block := src.read(chunk_size):
-                to_hash.put(block)
-                view = memoryview(block)
+            while True:
+                buffer = free.get()
+                n = src.readinto(buffer)
+                if not n:
+                    free.put(buffer)
+                    break
+                view = memoryview(buffer)[:n]
                 while view:
                     view = view[os.write(fd, view):]
-                to_verify.put((size, len(block)))
-                size += len(block)
+                to_hash.put((buffer, n))
+                to_verify.put((size, n))
+                size += n
             os.fsync(fd)
         finally:
             to_hash.put(None)

@@ -62,14 +62,14 @@ def test_sha256_as_in_manifests_written_before_still_verifies(source, landing):
 
 
 def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch):
-    real_pread = os.pread
+    real_preadv = os.preadv
 
-    def corrupted_read_back(fd, length, offset):  # the bytes on disk differ from what was written
-        data = bytearray(real_pread(fd, length, offset))
-        data[0] ^= 0xFF
-        return bytes(data)
+    def corrupted_read_back(fd, buffers, offset):  # the bytes on disk differ from what was written
+        n = real_preadv(fd, buffers, offset)
+        buffers[0][0] ^= 0xFF
+        return n
 
-    monkeypatch.setattr(shipping_copy.os, "pread", corrupted_read_back)
+    monkeypatch.setattr(shipping_copy.os, "preadv", corrupted_read_back)
     with pytest.raises(CopyVerificationError, match="does not match what was read"):
         ship_file(source, landing)
     assert list(landing.iterdir()) == []

@@ -105,6 +105,17 @@ ADVICE: dict[str, Advice] = {
         "the standby state file (.biztalk-dr/standby-state.json) cannot be read",
         "Restore the file from a copy if you have one; otherwise " + _RESEED + ": a re-seed does not need the old "
         "file, keeps it aside as {kept} and writes a new one.", ("dr_standby_reseed",)),
+    "reseed_needs_full": Advice(
+        "there is no complete full set older than the newest complete set to re-seed from",
+        "Run dr_full_backup, then dr_log_backup once, then dr_log_shipping, and re-seed.",
+        ("dr_full_backup", "dr_log_backup", "dr_log_shipping")),
+    "reseed_needs_shipped_full": Advice(
+        "the full set a re-seed needs is not all shipped and verified",
+        "Let dr_log_shipping ship it first (trigger it), then re-seed.", ("dr_log_shipping",)),
+    "instance_unreachable": Advice(
+        "a SQL Server instance cannot be reached",
+        "Check that the instance ({conn_id}) runs and that the Airflow worker reaches it (network, port, its Airflow "
+        "connection); nothing was changed by this step; clear it or wait for the next run."),
     "standby_busy": Advice(
         "another run holds the standby lock",
         "Nothing was changed; the next run continues. If no run is active, the lock holder died: the lock is "

@@ -7,6 +7,7 @@ nobody believes a mail went out).
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,32 +15,57 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from biztalk_dr.advice import advice
 from biztalk_dr.config import GroupConfig, load_config
-from biztalk_dr.errors import BackupSetProblem, ShippingError, SqlServerError
+from biztalk_dr.errors import BackupSetProblem, ShippingError, SqlConnectionError, SqlServerError
+from biztalk_dr.standby_state import StandbyBusy
 
-__all__ = ["Alert", "ADVICE_BY_ERROR", "alert_from_context", "DrAlertNotifier", "send_alert"]
+__all__ = ["Alert", "ADVICE_BY_ERROR", "advice_for", "alert_from_context", "DrAlertNotifier", "send_alert"]
 
 log = logging.getLogger("biztalk_dr.alerts")
 
-# What an operator does next, by SQL Server error number (biztalk-dr.md section 6).
+# What an operator does next, by SQL Server error number (biztalk-dr.md section 6), when the error itself carries
+# no advice of its own. None of these claims an action was taken: the errors that take one (a full backup
+# requested, a file quarantined) carry their own advice, from the advice table, saying so.
 ADVICE_BY_ERROR: dict[int, str] = {
-    4305: "A log backup is missing before this one: the standby cannot continue. Run dr_reseed_standby after "
-          "the next complete full backup set.",
+    4305: advice("restore_gap"),
     4326: "This log was already applied; it is skipped. No action needed unless it repeats for every file.",
-    3117: "A standby database is no longer restoring (it was recovered by hand?). Re-seed the standby with "
-          "dr_reseed_standby.",
+    3117: advice("standby_recovered"),
     4334: "The mark is not in this log: check that the target mark belongs to this set.",
     3101: "Sessions still use the database. Find them in sys.dm_exec_sessions and end them, then clear the task.",
     3201: "SQL Server cannot open the backup file: check the path, the share and the SQL Server service "
           "account's permissions, then clear the task.",
-    3203: "The backup file cannot be read: it is damaged. A full backup has been requested at the source.",
-    3241: "The backup file is damaged or not a backup. A full backup has been requested at the source.",
-    3183: "The backup file is damaged. A full backup has been requested at the source.",
+    3203: "The backup file cannot be read to its end: it is damaged (truncated?). Check the file and the disk it is "
+          "on; a damaged source file needs a full backup (dr_full_backup) and, at the standby, a re-seed.",
+    3241: "The backup file is damaged or not a backup. Check the file and the disk it is on; a damaged source file "
+          "needs a full backup (dr_full_backup) and, at the standby, a re-seed.",
+    3183: "The backup file is damaged. Check the file and the disk it is on; a damaged source file needs a full "
+          "backup (dr_full_backup) and, at the standby, a re-seed.",
     3154: "The backup file is of another database than the catalog says: stop and compare the history with the "
           "files.",
     3013: "BACKUP or RESTORE terminated abnormally: read the error above it in the task log.",
     18456: "The login was refused: check the Airflow connection's login and password.",
 }
+
+
+def advice_for(exc: BaseException | None) -> str:
+    """What to do about this error: its own advice, else by class, else by SQL Server's error number."""
+    if exc is None:
+        return ""
+    own = getattr(exc, "advice", "")
+    if own:
+        return own
+    if isinstance(exc, SqlConnectionError) and exc.number != 18456:
+        return advice("instance_unreachable", conn_id=exc.conn_id or "its Airflow connection")
+    if isinstance(exc, StandbyBusy):
+        return advice("standby_busy")
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS):
+        return (f"{exc.filename or 'A file'} cannot be written or read ({exc.strerror}): fix the folder's "
+                "permissions or free space; nothing was changed by this step; clear it or wait for the next run.")
+    if type(exc).__name__ == "HITLRejectException":
+        return advice("failover_rejected")
+    number = getattr(exc, "number", None)
+    return ADVICE_BY_ERROR.get(number, "") if isinstance(number, int) else ""
 
 
 @dataclass(frozen=True)
@@ -55,7 +81,7 @@ class Alert:
 
     def text(self) -> str:
         lines = [self.title, f"DAG {self.dag_id}, task {self.task_id}, run {self.run_id}"]
-        if self.error_number is not None:
+        if self.error_number:  # 0: the driver's own error (no server answered), not a SQL Server error number
             lines.append(f"SQL Server error {self.error_number}")
         lines.append(self.detail)
         if self.advice:
@@ -73,7 +99,6 @@ def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
     task_id = getattr(ti, "task_id", "") or ""
     run_id = getattr(ti, "run_id", "") or str(context.get("run_id", ""))
     number = getattr(exc, "number", None) if isinstance(exc, SqlServerError | BackupSetProblem | ShippingError) else None
-    advice = getattr(exc, "advice", "") or (ADVICE_BY_ERROR.get(number, "") if number is not None else "")
     return Alert(
         title=f"[{group}] biztalk-dr: {dag_id} failed at {task_id}",
         dag_id=dag_id,
@@ -81,7 +106,7 @@ def alert_from_context(context: Mapping[str, Any], *, group: str) -> Alert:
         run_id=run_id,
         detail=str(exc) if exc else "the task failed; see its log",
         error_number=number,
-        advice=advice,
+        advice=advice_for(exc),
         url=getattr(ti, "log_url", "") or "",
     )
 

@@ -20,6 +20,7 @@
     ├── RestorePlanError            the backups cannot reach the target (gap, missing stripe, no full)
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
         ├── SqlConnectionError      the instance cannot be reached or refused the login
+        │   └── ConnectionNotConfigured  no such Airflow connection, or it names no ODBC driver (also a SetupError)
         └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
             DatabaseNotRestoring 3117, MarkNotFound 4334, DatabaseInUse 3101, BackupDeviceError 3201,
             BackupMediaDamaged 3203/3241/3242/3183/3189, BackupOfOtherDatabase 3154,
@@ -54,6 +55,7 @@ __all__ = [
     "SqlMessage",
     "SqlServerError",
     "SqlConnectionError",
+    "ConnectionNotConfigured",
     "LogTooRecent",
     "LogAlreadyApplied",
     "DatabaseNotRestoring",
@@ -246,6 +248,10 @@ class SqlServerError(BizTalkDrError):
 
 class SqlConnectionError(SqlServerError):
     """The instance cannot be reached, or it refused the login (18456)."""
+
+
+class ConnectionNotConfigured(SetupError, SqlConnectionError):
+    """The Airflow connection of an instance is not defined, or names no ODBC driver: nothing was tried."""
 
 
 class LogTooRecent(SqlServerError):

@@ -99,25 +99,13 @@ def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
 
 
 def observe_standby(cfg: GroupConfig) -> dict[str, failover.StandbyObservation]:
-    """What each standby instance says of the group's databases: state, and where its newest restore stopped.
-    An unreachable instance refuses the failover (nothing can be known, nothing is changed)."""
-    observed: dict[str, failover.StandbyObservation] = {}
-    for key, inst in cfg.sites.standby.instances.items():
-        names = [d.name for d in cfg.databases if cfg.instance_of(d, "standby") == key]
-        try:
-            with SqlServer(inst.conn_id) as server:
-                states = {str(r["name"]).lower(): str(r["state_desc"])
-                          for r in server.query("SELECT name, state_desc FROM sys.databases")}
-                stops: dict[str, str | None] = {}
-                for row in server.query("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
-                                        "FROM msdb.dbo.restorehistory ORDER BY restore_history_id"):
-                    stops[str(row["name"]).lower()] = row["mark"]
-        except SqlConnectionError as exc:
-            raise FailoverRefused([f"the standby instance {inst.server_name} ({inst.conn_id}) cannot be reached: {exc}"],
-                                  advice=advice("standby_unreachable")) from exc
-        for name in names:
-            observed[name] = failover.StandbyObservation(name, states.get(name.lower()), stops.get(name.lower()))
-    return observed
+    """What each standby instance says of the group's databases now. An unreachable instance refuses the
+    failover (nothing can be known, nothing is changed)."""
+    try:
+        return shipping_jobs.observe_standby(cfg)
+    except SqlConnectionError as exc:
+        raise FailoverRefused([f"a standby instance cannot be reached: {exc}"],
+                              advice=advice("standby_unreachable")) from exc
 
 
 def _standby_states(cfg: GroupConfig) -> dict[str, str]:

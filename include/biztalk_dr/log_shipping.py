@@ -26,7 +26,6 @@ from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.content_hash import digest_of
-from biztalk_dr.data_loss import DataLossWindow, data_loss_window
 from biztalk_dr.errors import (
     BackupFileError,
     BackupMediaDamaged,
@@ -516,45 +515,3 @@ def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Ca
             raise ShippingError([f"standby restore stopped at {_where(step)}: SQL Server error {number}: {exc}"],
                                 advice=advice(ADVICE_BY_ERROR_KEY.get(number, "restore_other")),
                                 number=number) from exc
-
-
-# ---------------------------------------------------------------------------------------------- status
-def shipping_status(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbyState, now: dt.datetime,
-                    *, source_reachable: bool = True) -> dict[str, Any]:
-    """Per database: newest set at the source, newest shipped, newest restored; the mark a failover can
-    reach; the data-loss window and the restore lag, with the health they give."""
-    def shipped(row: HistoryRow) -> bool:
-        return row_shipped(cfg, row)
-
-    window: DataLossWindow = data_loss_window(sets, protected=lambda s: all(shipped(r) for r in s.rows),
-                                              now=now, rpo=cfg.rpo)
-    by_id = {s.set_id: s for s in sets}
-    databases = []
-    for database in (d.name for d in cfg.databases):
-        at_source = next((s for s in reversed(sets) if s.complete and s.row_for(database)), None)
-        newest_shipped = next((s for s in reversed(sets) if s.complete and (r := s.row_for(database)) and shipped(r)),
-                              None)
-        restored = state.of(database)
-        restored_set = by_id.get(restored.last_restored_set or -1)
-        restore_lag = (now - restored_set.backup_time).total_seconds() if restored_set else None
-        databases.append({
-            "name": database,
-            "source_set": at_source.set_id if at_source else None,
-            "shipped_set": newest_shipped.set_id if newest_shipped else None,
-            "restored_set": restored.last_restored_set,
-            "restored_mark": restored.last_restored_mark,
-            "reachable_mark": window.mark_name,
-            "data_loss_seconds": None if window.minutes is None else round(window.minutes * 60),
-            "restore_lag_seconds": None if restore_lag is None else round(restore_lag),
-        })
-    return {
-        "group": cfg.group.name,
-        "health": window.level,
-        "source_reachable": source_reachable,
-        "reachable_mark": window.mark_name,
-        "reachable_set": window.set_id,
-        "data_loss_seconds": None if window.minutes is None else round(window.minutes * 60),
-        "data_loss": window.describe(),
-        "thresholds_minutes": {"warn": cfg.rpo.warn_minutes, "critical": cfg.rpo.critical_minutes},
-        "databases": databases,
-    }

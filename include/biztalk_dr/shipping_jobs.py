@@ -13,23 +13,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping
+from biztalk_dr import backup_jobs, log_shipping, standby_status
+from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BizTalkDrError,
     DataLossWindowExceeded,
+    LandingUnwritable,
     PreflightError,
+    SetupError,
+    ShippedFileDamaged,
     ShippingError,
+    SourceUnverified,
     SqlConnectionError,
+    StandbyStateUnreadable,
 )
+from biztalk_dr.failover import StandbyObservation
 from biztalk_dr.manifest import read_manifest
 from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import StandbyState, locked_state, read_state, state_dir
 
 __all__ = ["stood_down", "find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
-           "reseed_standby", "status", "sets_from_manifests", "primary_sets_and_clock",
+           "reseed_standby", "status", "sets_from_manifests", "primary_sets_and_clock", "observe_standby",
            "STATUS_FILE"]
 
 log = logging.getLogger("biztalk_dr.shipping")
@@ -39,8 +46,17 @@ _HISTORY_ROWS = 5000
 
 
 def _primary_sets(cfg: GroupConfig) -> list[BackupSet]:
-    with backup_jobs.management_server(cfg) as server:
-        return backup_jobs.read_sets(cfg, server, limit=_HISTORY_ROWS)
+    try:
+        with backup_jobs.management_server(cfg) as server:
+            return backup_jobs.read_sets(cfg, server, limit=_HISTORY_ROWS)
+    except SqlConnectionError as exc:
+        raise _primary_unreachable(cfg, exc) from exc
+
+
+def _primary_unreachable(cfg: GroupConfig, exc: SqlConnectionError) -> ShippingError:
+    return ShippingError([f"the primary cannot be reached: {exc}"],
+                         advice=advice("primary_unreachable", conn_id=exc.conn_id or "its Airflow connection"),
+                         number=exc.number)
 
 
 def primary_sets_and_clock(cfg: GroupConfig) -> tuple[list[BackupSet], dt.datetime]:
@@ -84,6 +100,13 @@ def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[in
     requests a full backup at the source (the chain cannot continue without it) and fails the task."""
     if not set_ids:
         return ["nothing to ship"]
+    try:
+        return _ship_files(cfg, database, set_ids)
+    except SqlConnectionError as exc:
+        raise _primary_unreachable(cfg, exc) from exc
+
+
+def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list[str]:
     with backup_jobs.management_server(cfg) as mgmt:
         history = backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS)
         rows = [(s, r) for s in history if s.set_id in set(set_ids) and (r := s.row_for(database)) is not None]
@@ -102,8 +125,12 @@ def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[in
             done.append(f"set {bset.set_id} {bset.mark_name}: {what}")
             log.info("%s: set %s: %s", database, bset.set_id, what)
         if failed:
-            backup_jobs.request_full_backup(cfg, mgmt)
-            raise ShippingError([p for exc in failed for p in exc.problems], advice=failed[0].advice)
+            # a chain that cannot continue needs the next full set; a full landing folder or a file that already
+            # requested one when its read-back failed does not (their advice says so)
+            if any(not isinstance(exc, LandingUnwritable | SourceUnverified) for exc in failed):
+                backup_jobs.request_full_backup(cfg, mgmt)
+            first = failed[0]
+            raise type(first)([p for exc in failed for p in exc.problems], advice=first.advice)
     return done
 
 
@@ -121,23 +148,60 @@ def _previous_log(cfg: GroupConfig, history: Sequence[BackupSet], bset: BackupSe
 
 def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
     """Bring every standby database to the set before the newest complete one, set by set, seeding any
-    standby database that does not exist yet from the newest shipped full set."""
+    standby database that does not exist yet from the newest shipped full set. A shipped file that fails its
+    content check (or that SQL Server finds damaged) is quarantined and copied once more from the source; when
+    the source is damaged too, a full backup is requested at the source and the run fails saying so."""
     sets = _primary_sets(cfg)
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
         _refuse_unknown_standby_databases(cfg, session.state)
         plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
-                                                  lambda r: log_shipping.row_shipped(cfg, r))
+                                                  lambda r: log_shipping.row_shipped(cfg, r),
+                                                  lambda r: log_shipping.row_source_failed(cfg, r))
         for note in plan.notes:
             log.info("standby: %s", note)
-        done = log_shipping.restore_on_standby(cfg, plan.steps, session)
+        try:
+            done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=_recopier(cfg, sets))
+        except ShippedFileDamaged as exc:
+            if exc.source_bad:
+                raise _source_bad(cfg, exc) from exc
+            raise
         state = session.state
     if plan.blocked:
         raise ShippingError([f"the standby cannot go on: {plan.blocked}" + (f" (restored now: {len(done)} step(s))"
                                                                             if done else "")],
-                            advice="Trigger dr_standby_reseed once that full set is shipped (dr_log_shipping ships "
-                                   "it): it restores the newest full set and every later set on the standby.")
+                            advice=advice("partial_set_blocks"))
     positions = {name: state.of(name).last_restored_set for name in _database_names(cfg)}
     return {"restored": done, "notes": list(plan.notes), "positions": positions}
+
+
+def _recopier(cfg: GroupConfig, sets: Sequence[BackupSet]) -> log_shipping.Recopy:
+    """Ships a step's file again from the source, as ship_files_of_database would (catalog and chain checked)."""
+    def recopy(step: log_shipping.StandbyStep) -> None:
+        bset = next(s for s in sets if s.set_id == step.set_id)
+        row = bset.row_for(step.database)
+        assert row is not None
+        with backup_jobs.management_server(cfg) as mgmt:
+            entries = log_shipping.catalog_entries(mgmt, [row.sql_path])
+        log_shipping.ship_database_file(
+            cfg, bset, row, entry=entries.get(row.sql_path),
+            previous=_previous_log(cfg, sets, bset, step.database) if row.backup_type == "lg" else None,
+            source=backup_jobs.worker_file(cfg, row))
+    return recopy
+
+
+def _source_bad(cfg: GroupConfig, exc: ShippedFileDamaged) -> ShippedFileDamaged:
+    """The source file is damaged too: request the full backup the standby now needs, then say so."""
+    try:
+        with backup_jobs.management_server(cfg) as mgmt:
+            backup_jobs.request_full_backup(cfg, mgmt)
+    except SqlConnectionError as unreachable:
+        return ShippedFileDamaged(exc.problems + [f"the full backup could not be requested: {unreachable}"],
+                                  advice=advice("shipped_copy_quarantined", quarantine=exc.quarantined,
+                                                why=unreachable), number=exc.number, file_name=exc.file_name,
+                                  quarantined=exc.quarantined, source_bad=True)
+    return ShippedFileDamaged(exc.problems, advice=advice("source_copy_bad_too", quarantine=exc.quarantined),
+                              number=exc.number, file_name=exc.file_name, quarantined=exc.quarantined,
+                              source_bad=True)
 
 
 def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
@@ -157,29 +221,42 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
             raise PreflightError(
                 [f"{inst.server_name} already has {', '.join(clash)}, which biztalk-dr has not restored (no record "
                  f"in {state_dir(cfg.sites.standby.landing_dir)})"],
-                advice="If these are old standby copies, trigger dr_standby_reseed (it replaces them); if they are "
-                       "someone's work, move them off the standby instance first.")
+                advice=advice("standby_unknown_databases"))
 
 
 def check_data_loss_window(cfg: GroupConfig, *, send_warning) -> dict[str, Any]:
-    """The data-loss window and restore lag now, written to the status file; warn alerts, critical fails."""
-    try:
-        sets, now = primary_sets_and_clock(cfg)
-        reachable = True
-    except SqlConnectionError:
-        sets, now, reachable = [], dt.datetime.now(dt.UTC).replace(tzinfo=None), False
-    report = log_shipping.shipping_status(cfg, sets, read_state(cfg.sites.standby.landing_dir), now,
-                                          source_reachable=reachable)
+    """What the standby can deliver now (``standby_status``), written to the status file; warn alerts with the
+    reasons, critical fails with them."""
+    report = status(cfg)
     _write_status(cfg, report)
     numbers = (f"data-loss window {report['data_loss']}; thresholds: warn at {cfg.rpo.warn_minutes} min, "
                f"critical at {cfg.rpo.critical_minutes} min")
-    advice = ("Check dr_log_backup (are sets being taken?) and dr_log_shipping (are they shipped and verified?) "
-              "in the Airflow UI; every minute here is work a failover would lose.")
+    why = "".join(f"\n- {r['level'].upper()}: {r['reason']}" for r in report["reasons"])
+    what = advice("data_loss_window") if all("data-loss window" in r["reason"] for r in report["reasons"]) \
+        else advice("standby_cannot_deliver") + " " + advice("data_loss_window")
     if report["health"] == "critical":
-        raise DataLossWindowExceeded(f"CRITICAL: {numbers}", advice)
+        raise DataLossWindowExceeded(f"CRITICAL: {numbers}{why}", what)
     if report["health"] == "warn":
-        send_warning(f"WARNING: {numbers}", advice)
+        send_warning(f"WARNING: {numbers}{why}", what)
     return report
+
+
+def observe_standby(cfg: GroupConfig) -> dict[str, StandbyObservation]:
+    """What each standby instance says of the group's databases: state, and where its newest restore stopped.
+    Raises SqlConnectionError when an instance cannot be reached."""
+    observed: dict[str, StandbyObservation] = {}
+    for key, inst in cfg.sites.standby.instances.items():
+        names = [d.name for d in cfg.databases if cfg.instance_of(d, "standby") == key]
+        with SqlServer(inst.conn_id) as server:
+            states = {str(r["name"]).lower(): str(r["state_desc"])
+                      for r in server.query("SELECT name, state_desc FROM sys.databases")}
+            stops: dict[str, str | None] = {}
+            for row in server.query("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
+                                    "FROM msdb.dbo.restorehistory ORDER BY restore_history_id"):
+                stops[str(row["name"]).lower()] = row["mark"]
+        for name in names:
+            observed[name] = StandbyObservation(name, states.get(name.lower()), stops.get(name.lower()))
+    return observed
 
 
 def _write_status(cfg: GroupConfig, report: dict[str, Any]) -> Path:
@@ -201,35 +278,66 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
     full = newest_complete_full(complete[:-1]) if len(complete) > 1 else None
     if full is None:
         raise PreflightError(["no complete full set older than the newest complete set: nothing to re-seed from"],
-                             advice="Run dr_full_backup, then dr_log_backup once, then dr_log_shipping, and re-seed.")
+                             advice=advice("reseed_needs_full"))
     missing = [r.sql_path for r in full.rows if not log_shipping.row_shipped(cfg, r)]
     if missing:
         raise PreflightError([f"full set {full.set_id} ({full.mark_name}) is not all shipped and verified: "
                               + ", ".join(missing)],
-                             advice="Let dr_log_shipping ship it first (trigger it), then re-seed.")
-    with locked_state(cfg.sites.standby.landing_dir, purpose="dr_standby_reseed") as session:
-        fresh = StandbyState()
-        plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
-                                                  _database_names(cfg), lambda r: log_shipping.row_shipped(cfg, r))
-        steps = [s.as_json() for s in plan.steps]
-        if dry_run:
-            return {"dry_run": True, "full_set": full.set_id, "steps": steps, "notes": list(plan.notes)}
+                             advice=advice("reseed_needs_shipped_full"))
+    fresh = StandbyState()  # a re-seed starts from nothing: it needs no earlier state (nor a readable one)
+    plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
+                                              _database_names(cfg), lambda r: log_shipping.row_shipped(cfg, r))
+    if dry_run:
+        return {"dry_run": True, "full_set": full.set_id, "steps": [s.as_json() for s in plan.steps],
+                "notes": list(plan.notes)}
+    with locked_state(cfg.sites.standby.landing_dir, purpose="dr_standby_reseed", rebuild=True) as session:
+        kept = session.set_aside  # an unreadable state file, kept aside: the re-seed needs none
         session.save(fresh)
-        done = log_shipping.restore_on_standby(cfg, plan.steps, session, replace=True)
+        try:
+            done = log_shipping.restore_on_standby(cfg, plan.steps, session, replace=True,
+                                                   recopy=_recopier(cfg, sets))
+        except ShippedFileDamaged as exc:
+            raise (_source_bad(cfg, exc) if exc.source_bad else exc) from exc
+        if kept:
+            done.append(f"the unreadable standby state file was kept aside as {kept}; a new one was written")
     return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": list(plan.notes)}
 
 
 def status(cfg: GroupConfig) -> dict[str, Any]:
-    """For ``biztalk-dr status``: computed now when the primary answers, else from the standby's records."""
-    state = read_state(cfg.sites.standby.landing_dir)
+    """For ``biztalk-dr status`` and the data-loss check: what the standby can deliver now, from the standby as it
+    is (its databases' states, where their restores stopped, the standby state, the shipped and verified files)
+    and the primary's history — or, when the primary does not answer, the standby's manifests."""
+    landing = cfg.sites.standby.landing_dir
+    try:
+        state = read_state(landing)
+    except StandbyStateUnreadable as exc:
+        state, state_problem = StandbyState(), str(exc)
+    else:
+        state_problem = ""
     try:
         sets, now = primary_sets_and_clock(cfg)
+        reachable = True
+    except SetupError:
+        raise
     except (SqlConnectionError, BizTalkDrError) as exc:
         log.warning("the primary cannot be read (%s): status from the standby's records", exc)
-        sets = sets_from_manifests(cfg)
-        return log_shipping.shipping_status(cfg, sets, state, dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                                            source_reachable=False)
-    return log_shipping.shipping_status(cfg, sets, state, now)
+        sets, now, reachable = sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+    try:
+        observed: dict[str, StandbyObservation] | None = observe_standby(cfg)
+        standby_error = ""
+    except SetupError:
+        raise
+    except SqlConnectionError as exc:
+        observed, standby_error = None, str(exc)
+    report = standby_status.standby_report(
+        cfg, sets, state, now, shipped=lambda r: log_shipping.row_shipped(cfg, r), observed=observed,
+        quarantined=log_shipping.quarantined_files(Path(landing)),
+        source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
+        standby_error=standby_error)
+    if state_problem:
+        report["reasons"].insert(0, {"level": "critical", "reason": state_problem})
+        report["health"] = "critical"
+    return report
 
 
 def sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:

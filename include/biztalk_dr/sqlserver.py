@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from biztalk_dr.errors import SqlConnectionError, SqlMessage, SqlServerError, sql_error_for
+from biztalk_dr.errors import (
+    ConnectionNotConfigured,
+    SqlConnectionError,
+    SqlMessage,
+    SqlServerError,
+    sql_error_for,
+)
 
 __all__ = [
     "CallKind",
@@ -150,8 +156,16 @@ def _airflow_connector(conn_id: str) -> Callable[[int], DbApiConnection]:
         from airflow.providers.odbc.hooks.odbc import OdbcHook
 
         hook = OdbcHook(odbc_conn_id=conn_id, connect_kwargs={"timeout": login_timeout, "autocommit": True})
-        if not hook.driver:
-            raise SqlConnectionError(
+        try:
+            driver = hook.driver
+        except Exception as exc:  # AirflowNotFoundException: the connection is not defined (issue 15: exit 2)
+            if type(exc).__name__ != "AirflowNotFoundException":
+                raise
+            raise ConnectionNotConfigured(
+                0, f"the Airflow connection {conn_id!r} is not defined: add it (Admin > Connections, or "
+                   f"AIRFLOW_CONN_{conn_id.upper()})", conn_id=conn_id) from None
+        if not driver:
+            raise ConnectionNotConfigured(
                 0,
                 f"Airflow connection {conn_id!r} names no ODBC driver: add the extra "
                 '{"driver": "ODBC Driver 18 for SQL Server"} (or FreeTDS) and set '

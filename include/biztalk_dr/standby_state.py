@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import BizTalkDrError, StandbyStateUnreadable
 
 __all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "read_state",
-           "locked_state"]
+           "locked_state", "set_aside_state"]
 
 _STATE_DIR = ".biztalk-dr"
 _STATE_FILE = "standby-state.json"
@@ -75,9 +75,26 @@ def read_state(landing_dir: str | Path) -> StandbyState:
     except FileNotFoundError:
         return StandbyState()
     except (OSError, ValueError) as exc:
-        raise BizTalkDrError(f"{path}: the standby state cannot be read ({exc}); restore it from a copy or "
-                             "re-seed the standby (dr_standby_reseed)") from exc
-    return StandbyState({name: DatabaseState(**values) for name, values in data.get("databases", {}).items()})
+        raise _unreadable(path, exc) from exc
+    try:
+        return StandbyState({name: DatabaseState(**values) for name, values in data.get("databases", {}).items()})
+    except (AttributeError, TypeError) as exc:  # valid JSON, not the state's shape
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: BaseException) -> StandbyStateUnreadable:
+    from biztalk_dr.advice import advice
+
+    return StandbyStateUnreadable(str(path), str(exc), advice("standby_state_unreadable",
+                                                              kept=f"{path.name}.unreadable-<time>"))
+
+
+def set_aside_state(landing_dir: str | Path) -> Path:
+    """Move an unreadable state file aside (kept, never deleted); returns where it went."""
+    path = state_dir(landing_dir) / _STATE_FILE
+    target = path.with_name(f"{_STATE_FILE}.unreadable-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
+    path.replace(target)
+    return target
 
 
 def _write_state(landing_dir: str | Path, state: StandbyState) -> None:
@@ -98,9 +115,16 @@ def _write_state(landing_dir: str | Path, state: StandbyState) -> None:
 class _Session:
     """The state under the lock; ``save`` persists each step as it happens (a crash loses nothing done)."""
 
-    def __init__(self, landing_dir: str | Path) -> None:
+    def __init__(self, landing_dir: str | Path, *, rebuild: bool = False) -> None:
         self.landing_dir = landing_dir
-        self.state = read_state(landing_dir)
+        self.set_aside: Path | None = None
+        try:
+            self.state = read_state(landing_dir)
+        except StandbyStateUnreadable:
+            if not rebuild:
+                raise
+            self.set_aside = set_aside_state(landing_dir)  # a re-seed writes a new state from nothing
+            self.state = StandbyState()
 
     def save(self, state: StandbyState) -> None:
         _write_state(self.landing_dir, state)
@@ -108,8 +132,9 @@ class _Session:
 
 
 @contextlib.contextmanager
-def locked_state(landing_dir: str | Path, *, purpose: str) -> Iterator[_Session]:
-    """Exclusive access to the standby state; StandbyBusy at once if another run has it."""
+def locked_state(landing_dir: str | Path, *, purpose: str, rebuild: bool = False) -> Iterator[_Session]:
+    """Exclusive access to the standby state; StandbyBusy at once if another run has it. ``rebuild`` (a re-seed,
+    which starts from nothing): an unreadable state file is set aside instead of stopping the run."""
     folder = state_dir(landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / _LOCK_FILE, "a+", encoding="utf-8") as lock:
@@ -125,7 +150,7 @@ def locked_state(landing_dir: str | Path, *, purpose: str) -> Iterator[_Session]
         lock.write(f"{purpose} (pid {os.getpid()}, since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
         lock.flush()
         try:
-            yield _Session(landing_dir)
+            yield _Session(landing_dir, rebuild=rebuild)
         finally:
             lock.seek(0)
             lock.truncate()

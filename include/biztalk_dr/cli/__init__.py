@@ -56,8 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from biztalk_dr.errors import SetupError
+
     try:
         return int(args.handler(args))
+    except SetupError as exc:  # the environment, not the group: one clear line, exit 2
+        print(f"biztalk-dr {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -145,7 +145,7 @@ ADVICE: dict[str, Advice] = {
     "failover_rejected": Advice(
         "the failover approval was rejected (or timed out)",
         "Nothing was changed. The rejection is in the run's timeline. Trigger dr_failover again when the plan is "
-        "right."),
+        "right.", ("dr_failover",)),
     "failover_verify": Advice(
         "a database is not ONLINE at the mark after recovery",
         "Clear dr_failover.recover_databases.restore_to_mark to run it again; it continues from where it stopped.",

@@ -329,6 +329,12 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
                            f"standby; full set {later_full.set_id} ({later_full.mark_name}) was taken since")
             else:
                 notes.append(f"waiting for the full backup set requested when set {bset.set_id} failed")
+            # no log after this set applies: restoring the last log set before it would pass the newest mark a
+            # failover can still reach (issue 15): it is held back too
+            if ready and ready[-1].kind == "log":
+                kept = ready.pop()
+                notes.append(f"set {kept.set_id} ({kept.mark_name}) is held back as well: with set {bset.set_id} "
+                             "broken after it, its mark is the newest one a failover can reach")
             break
         if not all(shipped(r) for r in bset.rows):
             notes.append(f"set {bset.set_id} ({bset.mark_name}) is not shipped and verified yet: restores stop "

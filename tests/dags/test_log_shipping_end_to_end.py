@@ -106,7 +106,12 @@ def test_a_partial_set_is_never_shipped_and_the_standby_waits_for_a_full_set_and
     assert run.state == "success", st  # no full set since the partial one yet: nothing to do but wait
     shipped_sets = {json.loads(p.read_text())["set_id"] for p in (group.root / "landing").glob("*.manifest.json")}
     assert newest not in shipped_sets and newest + 1 in shipped_sets
-    assert _standby_positions(group) == dict.fromkeys(GROUP, newest - 1)  # stopped before the partial set
+    # stopped before the partial set, and the log set before it held back (issue 15): restoring it would pass the
+    # newest mark a failover can still reach; status says that mark, and WARNs that the newest one is out of reach
+    assert _standby_positions(group) == dict.fromkeys(GROUP, newest - 2)
+    status = _status()
+    assert status["code"] == 1 and status["health"] == "warn" and status["reachable_set"] == newest - 1, status
+    assert any(f"set {newest} between the standby and the mark is partial" in r["reason"] for r in status["reasons"])
 
     _backup("full")
     _backup("log")

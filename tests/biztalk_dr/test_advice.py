@@ -1,0 +1,46 @@
+"""Every alert's "What to do" comes from one table; every DAG and task it names exists (parsed from dags/)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from biztalk_dr.advice import ADVICE, ADVICE_BY_ERROR_KEY, advice
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def dags():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def test_every_dag_and_task_an_advice_names_exists(dags):
+    for key, entry in ADVICE.items():
+        named = set(re.findall(r"\bdr_[a-z_]+(?:\.[a-z_]+)*", entry.action))
+        assert named <= set(entry.names), f"{key}: names {named - set(entry.names)} without declaring them"
+        for name in entry.names:
+            dag_id, _, task_id = name.partition(".")
+            assert dag_id in dags, f"{key}: no DAG {dag_id}"
+            if task_id:
+                assert task_id in dags[dag_id].task_ids, f"{key}: {dag_id} has no task {task_id}"
+            assert name in entry.action, f"{key}: declares {name} but its action does not name it"
+        assert entry.situation and entry.action
+
+
+def test_the_dag_that_does_not_exist_is_named_nowhere():
+    from biztalk_dr import alerts
+
+    texts = [e.action for e in ADVICE.values()] + list(alerts.ADVICE_BY_ERROR.values())
+    assert not any("dr_reseed_standby" in t for t in texts)
+    for t in alerts.ADVICE_BY_ERROR.values():
+        assert "has been requested" not in t  # no SQL error number proves that a step was taken
+
+
+def test_placeholders_are_filled_and_errors_map_to_entries():
+    assert "/x" in advice("landing_unwritable", path="/x")
+    assert set(ADVICE_BY_ERROR_KEY.values()) <= set(ADVICE)

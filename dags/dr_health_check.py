@@ -22,6 +22,11 @@ checked as the primary, and there is no standby to check until the old primary i
 `dr_failover` holds the backup schedule, check_backup_schedules says so, and alerts once the hold is older than
 two log intervals (an abandoned failover must not silence missed backups: `biztalk-dr resume-backups`).
 
+**check_standby_can_deliver** is `biztalk-dr status` as a task: the mark every standby database can reach now
+(from the standby as it is: states, restore history, verified files) and the data-loss window; CRITICAL fails
+with the reasons (a database recovered by hand or missing, a quarantined file, an unreadable standby state...),
+WARN alerts.
+
 The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
 
@@ -95,7 +100,25 @@ def dr_health_check():
             raise BackupScheduleMissed(missed)
         return [c.text() for c in checks]
 
+    @task(on_failure_callback=DrAlertNotifier())
+    def check_standby_can_deliver(**context) -> dict:
+        """What the standby can deliver now, from the standby as it is (`biztalk-dr status`): the mark every
+        database can reach and the data-loss window. Fails on CRITICAL (a database recovered, missing, a file
+        quarantined past its chain...), alerts on WARN, each with the reason. Skipped after a failover."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from biztalk_dr import shipping_jobs
+        from biztalk_dr.alerts import warning_sender
+
+        cfg = load_config()
+        if reason := shipping_jobs.stood_down(cfg):
+            raise AirflowSkipException(reason)
+        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context))
+        print(f"{report['health'].upper()}: {report['data_loss']}")
+        return {"health": report["health"], "reasons": report["reasons"]}
+
     check_backup_schedules()
+    check_standby_can_deliver()
     # expand() does not copy the docstring into doc_md as a plain @task call does
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 

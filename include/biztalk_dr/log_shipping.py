@@ -309,7 +309,9 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
     complete = [s for s in sets if s.complete]
     if not complete:
         return StandbyPlan((), ("no complete backup set yet",))
-    hold = complete[-1]
+    # the newest complete set whose every file passed its read-back at the source: a damaged newest set must not
+    # make the standby restore the set before it (that set's mark would then be passed, with none left to reach)
+    hold = next((s for s in reversed(complete) if not any(source_failed(r) for r in s.rows)), complete[-1])
     notes = [f"set {hold.set_id} ({hold.mark_name}) is held back: the newest complete set is applied at "
              "failover, to its mark"]
     first = plan_shipping(sets, state, databases).start_set_id or hold.set_id

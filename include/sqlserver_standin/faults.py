@@ -11,7 +11,7 @@ file before each statement. Each fault is a dict with a ``kind`` and, for one-sh
     damage_backup     mode=truncate|corrupt  the backup file is written damaged, success is reported
                       [database, count]      (SQL Server can do this on a network share: section 2)
     database_in_use   database               RESTORE/exclusive operations fail with 3101
-    slow_io           seconds_per_mb         backups and restores take this long per MB
+    slow_io           seconds_per_mb         backups take this long per MB (restores are not slowed)
     corrupt_database  database               the database's pages are damaged: DBCC CHECKDB reports
                                              8939/8928 (the damage travels into its backups)
     partial_backup_set database              the backup of this database in the next BizTalk backup

@@ -520,6 +520,9 @@ def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Ca
                 continue
             if number == 4326:
                 return "already applied (4326): recorded"
+            if number == 0:  # the driver's own error: no SQL Server answered (the instance went away mid-restore)
+                raise ShippingError([f"standby restore stopped at {_where(step)}: {exc}"],
+                                    advice=advice("standby_unreachable"), number=number) from exc
             raise ShippingError([f"standby restore stopped at {_where(step)}: SQL Server error {number}: {exc}"],
                                 advice=advice(ADVICE_BY_ERROR_KEY.get(number, "restore_other")),
                                 number=number) from exc

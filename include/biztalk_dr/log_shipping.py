@@ -74,6 +74,8 @@ QUARANTINE_DIR = "quarantine"
 # seconds before each retry; damaged media (3203, 3241, 3242, 3183, 3189) is never retried: it is quarantined
 _RETRY_PAUSES = {3201: (5.0, 15.0), 3101: (10.0, 30.0, 60.0)}
 # OSError numbers that mean "this folder cannot take the file" (as opposed to a bug)
+# driver-side errors meaning the server went away: 0 (no number), FreeTDS 20002-20017 (e.g. 20017 unexpected EOF)
+_DRIVER_LOST = {0, 20002, 20003, 20004, 20006, 20009, 20017}
 _UNWRITABLE = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 
@@ -520,7 +522,7 @@ def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Ca
                 continue
             if number == 4326:
                 return "already applied (4326): recorded"
-            if number == 0:  # the driver's own error: no SQL Server answered (the instance went away mid-restore)
+            if number in _DRIVER_LOST:  # the driver's own error: no SQL Server answered (it went away mid-restore)
                 raise ShippingError([f"standby restore stopped at {_where(step)}: {exc}"],
                                     advice=advice("standby_unreachable"), number=number) from exc
             raise ShippingError([f"standby restore stopped at {_where(step)}: SQL Server error {number}: {exc}"],

@@ -7,21 +7,32 @@ Runs on every backup set the backup DAGs publish, and every few minutes anyway
 1. **find_sets_to_ship** — complete sets from `adm_BackupHistory` on the primary, from the oldest one
    the standby still needs. Partial sets (`SetComplete = 0`) are never shipped; they are reported.
 2. **ship_database_files** — one box per database: each file is copied to the landing folder
-   (`sites.standby.landing_dir`) under a temporary name with its SHA-256 computed in the same pass,
-   fsynced, checked at the destination and renamed; then read with biztalk-dr's backup-file reader:
-   database, type and LSN range must match msdb on the primary and continue the previous log. A
-   manifest beside each file records it. A bad copy is quarantined and copied once more; a second
-   failure requests a full backup at the source and alerts. Files already shipped and verified are not
-   copied again.
+   (`sites.standby.landing_dir`) under a temporary name with its BLAKE3 hash computed in the same pass (and
+   the written file read back and hashed beside it), fsynced, checked at the destination and renamed; then
+   read with biztalk-dr's backup-file reader: database, type and LSN range must match msdb on the primary
+   and continue the previous log. A manifest beside each file records it. A bad copy is quarantined and
+   copied once more; a second failure requests a full backup at the source and alerts. A file whose
+   read-back failed when it was taken (`dr_log_backup`/`dr_full_backup`) is never shipped: the full backup
+   that failure requested is what the standby waits for. Files already shipped and verified are not copied
+   again; one gone from the landing folder is shipped again, with a warning.
 3. **restore_standby_set_by_set** — on the standby instance(s), every set except the newest complete
-   one, in set order, `WITH NORECOVERY`; all databases advance together. A database missing on the
-   standby is seeded from the newest shipped full set, its files moved (`WITH MOVE`) to the standby's
-   `data_path`/`log_path`. SQL Server errors: 4326 already applied (recorded); 4305 gap and 3117 a
-   database recovered by hand stop and ask for `dr_standby_reseed`; 3201/3203 and 3101 are retried,
-   then alerted. The newest set is held back: failover applies it, to its mark.
-4. **check_data_loss_window** — what a failover now would lose (now − the newest set shipped and
-   verified) and the restore lag, written to the standby's status file; alerts at `rpo.warn_minutes`,
-   fails at `rpo.critical_minutes`.
+   one, in set order, `WITH NORECOVERY`; all databases advance together. Before each restore the shipped
+   file is hashed again against its manifest: a copy that changed, or that SQL Server finds damaged
+   (3183, 3189, 3203, 3241, 3242), is quarantined (`quarantine/` in the landing folder, with the reason) and
+   copied once more from the source, with a warning; never retried as it is. If the source is damaged too,
+   a full backup is requested and the alert says so. A database missing on the standby is seeded from the
+   newest shipped full set, its files moved (`WITH MOVE`) to the standby's `data_path`/`log_path`. SQL
+   Server errors: 4326 already applied (recorded); 4305 gap and 3117 a database recovered by hand stop and
+   ask for `dr_standby_reseed`; 3201 and 3101 are retried, then alerted. The newest complete set is held
+   back: failover applies it, to its mark. **When a set after it is partial, or has a file whose read-back
+   failed at the source, the last log set before that broken set is held back too**: no later log applies,
+   so its mark is the newest one a failover can still reach, and restoring it WITH NORECOVERY would pass it.
+4. **check_data_loss_window** — what the standby can deliver now (`biztalk-dr status`: the mark every
+   standby database can reach, from the standby as it is — states, restore history, verified files) and
+   the data-loss window, written to the standby's status file; alerts on WARN (the window over
+   `rpo.warn_minutes`, a quarantined file, a stuck restore...), fails on CRITICAL (over
+   `rpo.critical_minutes`, a database recovered by hand or missing, the standby unreachable), with the
+   reasons.
 
 After `dr_failover` has promoted the standby (its roles record), every task here skips with the reason:
 shipping into the new primary would destroy it.
@@ -81,26 +92,33 @@ def dr_log_shipping():
         return plan["to_ship"]
 
     @task(map_index_template="{{ task.op_kwargs['database'] }}")
-    def ship_database_files(database: str, set_ids: list[int]) -> list[str]:
-        """Copy this database's file of each set to the landing folder (SHA-256 in the same pass, fsync, atomic
+    def ship_database_files(database: str, set_ids: list[int], **context) -> list[str]:
+        """Copy this database's file of each set to the landing folder (BLAKE3 in the same pass, fsync, atomic
         rename, checked at the destination), read it with the backup-file reader (database, type, LSN range as
         msdb says, continuing the previous log) and write its manifest. A bad copy is quarantined and copied
-        once more; if that fails too, a full backup is requested at the source and the task fails."""
+        once more; if that fails too, a full backup is requested at the source and the task fails. A file whose
+        read-back failed at the source is never shipped; a file gone from the landing folder is shipped again,
+        with a warning."""
         from biztalk_dr import shipping_jobs
+        from biztalk_dr.alerts import warning_sender
 
-        done = shipping_jobs.ship_files_of_database(load_config(), database, set_ids)
+        cfg = load_config()
+        done = shipping_jobs.ship_files_of_database(cfg, database, set_ids, send_warning=warning_sender(cfg, context))
         print("\n".join(done))
         return done
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[STANDBY_RESTORED])
-    def restore_standby_set_by_set(*, outlet_events=None) -> dict:
+    def restore_standby_set_by_set(*, outlet_events=None, **context) -> dict:
         """Restore, set by set, every shipped and verified set except the newest complete one on the standby
-        WITH NORECOVERY (seeding missing databases WITH MOVE). Runs even when a shipping box failed: sets
-        fully shipped before it are still applied. Stops at the first restore that fails, with the reason."""
+        WITH NORECOVERY (seeding missing databases WITH MOVE), each file hashed against its manifest first.
+        Runs even when a shipping box failed: sets fully shipped before it are still applied. Stops at the first
+        restore that fails, with the reason; a damaged file is quarantined and copied again (with a warning)."""
         from biztalk_dr import shipping_jobs
+        from biztalk_dr.alerts import warning_sender
 
-        _stand_down_after_failover(load_config())
-        result = shipping_jobs.restore_standby(load_config())
+        cfg = load_config()
+        _stand_down_after_failover(cfg)
+        result = shipping_jobs.restore_standby(cfg, send_warning=warning_sender(cfg, context))
         print("\n".join(result["restored"]) or "nothing new to restore")
         print("\n".join(result["notes"]))
         outlet_events[STANDBY_RESTORED].extra = {"positions": result["positions"]}

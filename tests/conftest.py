@@ -91,15 +91,3 @@ def standin_sql(tmp_path_factory):
     instance = start_standin(tmp_path_factory.mktemp("standin-sql"), "STANDIN01", "standin_sql")
     yield instance
     instance.stop()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Issue 15's fault matrix, as the end-to-end fault tests recorded it."""
-    import sys
-
-    matrix = sys.modules.get("tests.dags.fault_matrix")
-    if matrix is None or not matrix.ROWS:
-        return
-    terminalreporter.section("fault matrix (issue 15)")
-    for line in matrix.table():
-        terminalreporter.write_line(line)

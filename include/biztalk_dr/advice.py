@@ -69,7 +69,14 @@ ADVICE: dict[str, Advice] = {
         "ships what is missing.", ("dr_log_shipping",)),
     "shipped_copy_recopied": Advice(
         "a shipped file no longer matched its manifest (or SQL Server found it damaged) and was copied again",
-        "The damaged copy is in {quarantine} for inspection; check the landing disk. Nothing else to do."),
+        "The standby restored the new copy; the damaged one is in {quarantine} for inspection (with a .why.txt). "
+        "Check the landing disk (file-system and disk errors) and whatever else writes to that folder (antivirus, "
+        "backup agents): it may damage the next file."),
+    "shipped_copy_vanished": Advice(
+        "a file shipped and verified before was gone from the landing folder (or cut short) and was shipped again",
+        "Nothing was lost: it was copied again from the source and verified. Find out what removes or truncates "
+        "files in {path} (a cleanup job, antivirus, someone by hand) and stop it: once the primary's copy is "
+        "deleted by retention, a file removed there is lost for the standby."),
     "source_copy_bad_too": Advice(
         "the shipped file is damaged and the source file is damaged the same way (or differs from what was shipped)",
         "The damaged copy is in {quarantine}. A full backup has been requested at the source; once dr_full_backup "

@@ -239,7 +239,8 @@ class SqlServerError(BizTalkDrError):
         self.conn_id = conn_id
         self.statement = statement
         where = f" on {conn_id}" if conn_id else ""
-        super().__init__(f"SQL Server error {number}{where}: {text}")
+        # number 0: the driver's own error (no server answered): it is not a SQL Server error number
+        super().__init__(f"{f'SQL Server error {number}' if number else 'connection error'}{where}: {text}")
 
     @property
     def numbers(self) -> tuple[int, ...]:

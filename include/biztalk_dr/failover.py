@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
@@ -209,6 +209,12 @@ def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: S
         if target_mark is not None:
             break
     assert first is not None
+    if target_mark is None:  # a newer set that is not all at the standby site is what an operator must hear of
+        newer = [s for s in sets if s.kind == "log" and s.complete and s.set_id > (first.set_id or 0)]
+        missing = [f"set {s.set_id} ({s.mark_name}) is not all shipped and verified at the standby site: "
+                   + ", ".join(f"{r.database_name} ({r.base_name})" for r in s.rows if not shipped(r))
+                   for s in newer[-1:]]
+        first = replace(first, problems=first.problems + tuple(missing))
     return first  # the problems against the newest candidate: what the operator would try first
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from biztalk_dr.errors import (
     StandbyStateUnreadable,
 )
 from biztalk_dr.failover import StandbyObservation
-from biztalk_dr.manifest import read_manifest
+from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
 from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import StandbyState, locked_state, read_state, state_dir
@@ -95,18 +95,37 @@ def find_sets_to_ship(cfg: GroupConfig) -> dict[str, Any]:
     return {**plan.as_json(), "to_ship": [{"database": name, "set_ids": ids} for name in _database_names(cfg)]}
 
 
-def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list[str]:
+def ship_files_of_database(cfg: GroupConfig, database: str, set_ids: Sequence[int], *,
+                           send_warning: Callable[[str, str], None] | None = None) -> list[str]:
     """Ship and prove this database's file of every set, oldest first. A file that cannot be shipped
-    requests a full backup at the source (the chain cannot continue without it) and fails the task."""
+    requests a full backup at the source (the chain cannot continue without it) and fails the task. A file
+    shipped and verified before that is gone from the landing folder (or cut short) is shipped again, and
+    ``send_warning`` says so: something removes files there."""
     if not set_ids:
         return ["nothing to ship"]
+    vanished: list[str] = []
     try:
-        return _ship_files(cfg, database, set_ids)
+        return _ship_files(cfg, database, set_ids, vanished)
     except SqlConnectionError as exc:
         raise _primary_unreachable(cfg, exc) from exc
+    finally:
+        if vanished and send_warning is not None:
+            send_warning(f"WARNING: {database}: file(s) shipped and verified before were gone from the landing folder "
+                         "(or had another size) and were shipped again from the source:"
+                         + "".join(f"\n- {v}" for v in vanished),
+                         advice("shipped_copy_vanished", path=cfg.sites.standby.landing_dir))
 
 
-def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list[str]:
+def _vanished(cfg: GroupConfig, row: HistoryRow) -> str:
+    """Why this row's file counts as vanished from the landing folder (a verified manifest without its file, or
+    with another size); empty when it does not."""
+    earlier = read_manifest(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
+    if earlier is None or earlier.verified_at is None or log_shipping.row_shipped(cfg, row):
+        return ""
+    return f"{earlier.file_name} (set {earlier.set_id}), shipped and verified at {earlier.verified_at}"
+
+
+def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int], vanished: list[str]) -> list[str]:
     with backup_jobs.management_server(cfg) as mgmt:
         history = backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS)
         rows = [(s, r) for s in history if s.set_id in set(set_ids) and (r := s.row_for(database)) is not None]
@@ -114,6 +133,7 @@ def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list
         done: list[str] = []
         failed: list[ShippingError] = []
         for bset, row in rows:
+            gone = _vanished(cfg, row)
             try:
                 _, what = log_shipping.ship_database_file(
                     cfg, bset, row, entry=entries.get(row.sql_path),
@@ -122,6 +142,10 @@ def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int]) -> list
             except ShippingError as exc:  # go on: a later full set is what a re-seed needs shipped
                 failed.append(exc)
                 what = f"NOT SHIPPED: {exc}"
+            else:
+                if gone:
+                    vanished.append(gone)
+                    what += f" (it was gone from the landing folder: {gone})"
             done.append(f"set {bset.set_id} {bset.mark_name}: {what}")
             log.info("%s: set %s: %s", database, bset.set_id, what)
         if failed:
@@ -146,32 +170,63 @@ def _previous_log(cfg: GroupConfig, history: Sequence[BackupSet], bset: BackupSe
     return None
 
 
-def restore_standby(cfg: GroupConfig) -> dict[str, Any]:
+def restore_standby(cfg: GroupConfig, *, send_warning: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     """Bring every standby database to the set before the newest complete one, set by set, seeding any
     standby database that does not exist yet from the newest shipped full set. A shipped file that fails its
-    content check (or that SQL Server finds damaged) is quarantined and copied once more from the source; when
-    the source is damaged too, a full backup is requested at the source and the run fails saying so."""
+    content check (or that SQL Server finds damaged) is quarantined and copied once more from the source, and
+    ``send_warning`` says so (the landing disk damaged a file); when the source is damaged too, a full backup is
+    requested at the source and the run fails saying so."""
     sets = _primary_sets(cfg)
-    with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
-        _refuse_unknown_standby_databases(cfg, session.state)
-        plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
-                                                  lambda r: log_shipping.row_shipped(cfg, r),
-                                                  lambda r: log_shipping.row_source_failed(cfg, r))
-        for note in plan.notes:
-            log.info("standby: %s", note)
-        try:
-            done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=_recopier(cfg, sets))
-        except ShippedFileDamaged as exc:
-            if exc.source_bad:
-                raise _source_bad(cfg, exc) from exc
-            raise
-        state = session.state
+    recopier = _RecordingRecopier(cfg, sets)
+    try:
+        with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
+            _refuse_unknown_standby_databases(cfg, session.state)
+            plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
+                                                      lambda r: log_shipping.row_shipped(cfg, r),
+                                                      lambda r: log_shipping.row_source_failed(cfg, r))
+            for note in plan.notes:
+                log.info("standby: %s", note)
+            try:
+                done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=recopier)
+            except ShippedFileDamaged as exc:
+                if exc.source_bad:
+                    raise _source_bad(cfg, exc) from exc
+                raise
+            state = session.state
+    finally:
+        recopier.warn(send_warning)
     if plan.blocked:
         raise ShippingError([f"the standby cannot go on: {plan.blocked}" + (f" (restored now: {len(done)} step(s))"
                                                                             if done else "")],
                             advice=advice("partial_set_blocks"))
     positions = {name: state.of(name).last_restored_set for name in _database_names(cfg)}
     return {"restored": done, "notes": list(plan.notes), "positions": positions}
+
+
+class _RecordingRecopier:
+    """The recopy callback of a standby restore, remembering what it copied again: a file the landing disk damaged
+    and a second copy replaced is worth a warning (the disk may damage the next one), though the run goes on."""
+
+    def __init__(self, cfg: GroupConfig, sets: Sequence[BackupSet]) -> None:
+        self._cfg = cfg
+        self._recopy = _recopier(cfg, sets)
+        self.steps: list[log_shipping.StandbyStep] = []
+
+    def __call__(self, step: log_shipping.StandbyStep) -> None:
+        self._recopy(step)
+        self.steps.append(step)
+
+    def warn(self, send_warning: Callable[[str, str], None] | None) -> None:
+        landing = Path(self._cfg.sites.standby.landing_dir)
+        replaced = [s for s in self.steps if is_shipped_and_verified(landing, s.file_name)]
+        if not replaced or send_warning is None:
+            return
+        why = log_shipping.quarantined_files(landing)
+        send_warning("WARNING: shipped file(s) damaged in the landing folder were quarantined, copied again from the "
+                     "source and restored from the new copy:" + "".join(
+                         f"\n- set {s.set_id} ({s.mark_name}), {s.database}, {s.file_name}: {why.get(s.file_name, '?')}"
+                         for s in replaced),
+                     advice("shipped_copy_recopied", quarantine=landing / log_shipping.QUARANTINE_DIR))
 
 
 def _recopier(cfg: GroupConfig, sets: Sequence[BackupSet]) -> log_shipping.Recopy:

@@ -20,6 +20,16 @@ from tests.dags.e2e import GROUP, query, run_dag, run_failover, running_group
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
 
+FLIPPED = "shipped log: one byte flipped in the landing folder"
+READ_BACK = "log whose read-back failed at the source (damage_backup)"
+DELETED = "landing file deleted"
+KILLED = "standby killed mid-restore, restarted"
+PRIMARY = "primary unreachable during a log backup"
+UNWRITABLE = "landing folder that cannot be written (immutable)"
+STATE = "corrupt standby state file"
+RECOVERED = "standby database recovered by hand, then a real failover approved"
+REJECTED = "failover approval rejected (recorded: who, when)"
+
 
 @pytest.fixture(scope="module")
 def group(tmp_path_factory):
@@ -72,7 +82,38 @@ def _mail(group, since: int, task: str) -> str:
 
 
 def _advice(body: str) -> str:
-    return body.split("What to do: ", 1)[1].split("\n", 1)[0]
+    return fault_matrix.advice_line(body)
+
+
+def _keys(body: str) -> list[str]:
+    """The advice table's keys the alert's "What to do" is made of (every part of it from the table)."""
+    return fault_matrix.advice_keys(_advice(body))
+
+
+def _warning(group, since: int, task: str) -> str:
+    bodies = [b for s, b in group.mail.texts()[since:] if f"warns at {task}" in s]
+    assert bodies, [s for s, _ in group.mail.texts()[since:]]
+    return bodies[0]
+
+
+def _failures(group, since: int) -> list[str]:
+    return [s for s, _ in group.mail.texts()[since:] if " failed at " in s]
+
+
+def _nothing_lost(group) -> None:
+    """Every file adm_BackupHistory records is still at the source or shipped and verified at the standby site,
+    and every quarantined copy is still kept beside its reason."""
+    from biztalk_dr import backup_jobs, log_shipping
+    from biztalk_dr.config import load_config
+
+    cfg = load_config()
+    with backup_jobs.management_server(cfg) as mgmt:
+        sets = backup_jobs.read_sets(cfg, mgmt)
+    lost = [r.sql_path for s in sets for r in s.rows
+            if not backup_jobs.worker_file(cfg, r).is_file() and not log_shipping.row_shipped(cfg, r)]
+    assert sets and not lost, lost
+    for why in (_landing(group) / "quarantine").glob("*.why.txt"):
+        assert why.with_name(why.name.removesuffix(".why.txt")).is_file(), why
 
 
 def _newest_manifest(group, database: str) -> dict:
@@ -80,6 +121,7 @@ def _newest_manifest(group, database: str) -> dict:
     return max(found, key=lambda m: m["set_id"])
 
 
+@fault_matrix.fault(FLIPPED)
 def test_a_byte_flipped_in_a_shipped_log_is_caught_before_restore_and_copied_again(group):
     held = _newest_manifest(group, "SSODB")  # the held-back set: the next run restores it
     path = _landing(group) / held["file_name"]
@@ -92,13 +134,18 @@ def test_a_byte_flipped_in_a_shipped_log_is_caught_before_restore_and_copied_aga
     quarantined = list((_landing(group) / "quarantine").glob(held["file_name"] + ".*.why.txt"))
     assert quarantined and "content check before restore failed" in quarantined[0].read_text()
     assert json.loads((_landing(group) / (held["file_name"] + ".manifest.json")).read_text())["verified_at"]
-    assert not group.mail.texts()[sent:]  # recovered by a second copy: no alert, the log says so
+    assert not _failures(group, sent)  # recovered by a second copy: no failure alert, a warning (the disk)
+    body = _warning(group, sent, "restore_standby_set_by_set")
+    assert held["file_name"] in body and "content check before restore failed" in body
+    assert _keys(body) == ["shipped_copy_recopied"]
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("shipped log: one byte flipped in the landing folder", detected="content hash before restore",
-                        advice="none needed: quarantined, copied again from the source", outcome="restored from "
-                        "the second copy", converged="yes (same run)")
+    fault_matrix.record(FLIPPED, detected="content hash before restore", advice=", ".join(_keys(body)),
+                        outcome="quarantined; copied again; restored from the second copy (warning)",
+                        converged="yes (same run)")
 
 
+@fault_matrix.fault(READ_BACK)
 def test_a_log_whose_read_back_failed_at_the_source_is_never_shipped_and_the_standby_waits_for_the_full(group):
     faults.inject(group.primary.data_dir, "damage_backup", mode="corrupt", database="SSODB")
     run, st = run_dag("dr_log_backup")
@@ -111,6 +158,7 @@ def test_a_log_whose_read_back_failed_at_the_source_is_never_shipped_and_the_sta
     body = _mail(group, sent, "ship_database_files")
     assert "failed its read-back when it was taken" in body
     assert _advice(body).startswith("A full backup was requested when the read-back failed; the standby waits")
+    assert _keys(body) == ["source_unverified"]
     damaged = [m for m in _landing(group).glob("*SSODB*.manifest.json")
                if json.loads(m.read_text())["set_id"] == _complete_sets(group)[-1][0]]
     assert damaged == []  # never shipped as good
@@ -119,30 +167,44 @@ def test_a_log_whose_read_back_failed_at_the_source_is_never_shipped_and_the_sta
     assert status["code"] == 0 and status["reachable_set"] == _complete_sets(group)[-2][0]  # the mark before it
     _ok("dr_full_backup")  # the requested full set, then the way back: a re-seed from it
     _ok("dr_log_backup")
+    sent = len(group.mail.messages)
     run, st = run_dag("dr_log_shipping")
     assert st["restore_standby_set_by_set"] == "failed"  # the standby cannot go on: it says re-seed
+    reseed = _mail(group, sent, "restore_standby_set_by_set")
+    assert _keys(reseed) == ["partial_set_blocks"] and "dr_standby_reseed" in _advice(reseed)
     _ok("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     _ok("dr_log_shipping")
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("log whose read-back failed at the source (damage_backup)", detected="read-back record",
-                        advice=_advice(body), outcome="never shipped; full requested at the read-back",
-                        converged="yes after the full set and a re-seed")
+    fault_matrix.record(READ_BACK, detected="read-back record at the standby site",
+                        advice=f"{_keys(body)[0]}, then {_keys(reseed)[0]}",
+                        outcome="never shipped; full requested at the read-back",
+                        converged="yes after the full set and the re-seed advised")
 
 
+@fault_matrix.fault(DELETED)
 def test_a_landing_file_deleted_is_shipped_again_from_the_source(group):
     held = _newest_manifest(group, "BizTalkDTADb")
     (_landing(group) / held["file_name"]).unlink()
     status = _status()  # the mark of that set cannot be reached now: status says the older one
     assert status["reachable_set"] != held["set_id"]
+    assert status["code"] == 1 and status["health"] == "critical", status  # the held-back mark is out of reach
+    assert any(held["file_name"] in r["reason"] for r in status["reasons"]), status
     _ok("dr_log_backup")
+    sent = len(group.mail.messages)
     _ok("dr_log_shipping")
     assert (_landing(group) / held["file_name"]).exists()
+    assert not _failures(group, sent)
+    body = _warning(group, sent, "ship_database_files")
+    assert held["file_name"] in body and _keys(body) == ["shipped_copy_vanished"]
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("landing file deleted", detected="size/manifest check (status, shipping)",
-                        advice="none needed: shipped again", outcome="copied again from the source",
+    fault_matrix.record(DELETED, detected="manifest without its file (status CRITICAL: no mark reachable; shipping)",
+                        advice=", ".join(_keys(body)), outcome="copied again from the source (warning)",
                         converged="yes (next run)")
 
 
+@fault_matrix.fault(KILLED)
 def test_the_standby_killed_mid_restore_and_restarted_converges(group):
     _ok("dr_log_backup")
     _ok("dr_log_backup")
@@ -170,13 +232,15 @@ def test_the_standby_killed_mid_restore_and_restarted_converges(group):
     assert killed.is_set() and run.state == "failed" and st["restore_standby_set_by_set"] == "failed"
     body = _mail(group, sent, "restore_standby_set_by_set")
     assert _advice(body).startswith("Check that the standby instance runs")
+    assert _keys(body) == ["standby_unreachable"]
     _ok("dr_log_shipping")
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("standby killed mid-restore, restarted", detected="connection lost during RESTORE",
-                        advice=_advice(body), outcome="stopped; the step not recorded",
-                        converged="yes (next run: 4326 or applied)")
+    fault_matrix.record(KILLED, detected="connection lost during RESTORE", advice=", ".join(_keys(body)),
+                        outcome="stopped; the step not recorded", converged="yes (next run: 4326 or applied)")
 
 
+@fault_matrix.fault(PRIMARY)
 def test_the_primary_unreachable_during_a_log_backup_alerts_with_what_to_do(group):
     faults.inject(group.primary.data_dir, "refuse_connections")
     sent = len(group.mail.messages)
@@ -187,23 +251,26 @@ def test_the_primary_unreachable_during_a_log_backup_alerts_with_what_to_do(grou
     assert run.state == "failed" and st["take_log_backup_set"] == "failed"
     body = _mail(group, sent, "take_log_backup_set")
     assert "SQL Server error 0" not in body and _advice(body).startswith("Check that the instance (biztalk_primary)")
+    assert _keys(body) == ["instance_unreachable"]
     _ok("dr_log_backup")
     _ok("dr_log_shipping")
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("primary unreachable during a log backup", detected="connection refused",
-                        advice=_advice(body), outcome="no set taken; nothing changed", converged="yes (next run)")
+    fault_matrix.record(PRIMARY, detected="connection refused", advice=", ".join(_keys(body)),
+                        outcome="no set taken; nothing changed", converged="yes (next run)")
 
 
+@fault_matrix.fault(UNWRITABLE)
 def test_a_landing_folder_that_cannot_be_written_loses_nothing(group):
     landing = _landing(group)
-    if subprocess.run(["chattr", "+i", str(landing)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not available here (needs root and a file system with immutable flags)")
+    lock, unlock = _unwritable(landing)
     sent = len(group.mail.messages)
+    lock()
     try:
         _ok("dr_log_backup")
         run, st = run_dag("dr_log_shipping")
     finally:
-        subprocess.run(["chattr", "-i", str(landing)], check=True)
+        unlock()
     assert run.state == "failed" and all(st[f"ship_database_files[{db}]"] == "failed" for db in GROUP)
     body = _mail(group, sent, "ship_database_files")
     assert "cannot be written to the landing folder" in body
@@ -211,13 +278,31 @@ def test_a_landing_folder_that_cannot_be_written_loses_nothing(group):
     newest = _complete_sets(group)[-1][0]
     [(n,)] = query(group.primary, f"SELECT COUNT(*) FROM BizTalkMgmtDb.dbo.adm_BackupHistory WHERE BackupSetId = {newest}")
     assert n == len(GROUP)
-    assert query(group.primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(0,)] or True
+    assert _keys(body) == ["landing_unwritable"] and str(landing) in _advice(body)
+    # nothing requested that is not needed: a landing folder that cannot take files breaks no chain
+    assert query(group.primary, "SELECT ForceFull FROM BizTalkMgmtDb.dbo.adm_BackupSettings") == [(0,)]
+    _nothing_lost(group)
     _ok("dr_log_shipping")
     _converged(group)
-    fault_matrix.record("landing folder immutable (chattr +i)", detected="EPERM writing the copy",
-                        advice=_advice(body), outcome="nothing shipped, nothing lost", converged="yes (next run)")
+    fault_matrix.record(UNWRITABLE, detected="EPERM writing the copy", advice=", ".join(_keys(body)),
+                        outcome="nothing shipped, nothing lost, no full requested", converged="yes (next run)")
 
 
+def _unwritable(folder):
+    """(make ``folder`` refuse new files, undo it): immutable (chattr +i) where the file system and privileges
+    allow it, else read-only permissions (which root ignores: then the test cannot make the fault here)."""
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+        return (lambda: subprocess.run(["chattr", "+i", str(folder)], check=True),
+                lambda: subprocess.run(["chattr", "-i", str(folder)], check=True))
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        return lambda: folder.chmod(0o555), lambda: folder.chmod(mode)
+    pytest.skip("neither chattr +i nor read-only permissions can make the landing folder refuse files here (root on "
+                "a file system without immutable flags)")
+
+
+@fault_matrix.fault(STATE)
 def test_a_corrupt_standby_state_file_is_rebuilt_by_a_reseed(group):
     path = _landing(group) / ".biztalk-dr" / "standby-state.json"
     path.write_text("{ this is not json")
@@ -229,12 +314,14 @@ def test_a_corrupt_standby_state_file_is_rebuilt_by_a_reseed(group):
     assert run.state == "failed"
     body = _mail(group, sent, "dr_log_shipping")
     assert "a re-seed does not need the old file" in _advice(body)
+    assert _keys(body) == ["standby_state_unreadable"]
     _ok("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     assert list(path.parent.glob("standby-state.json.unreadable-*"))  # kept aside, not deleted
     _ok("dr_log_shipping")
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("corrupt standby state file", detected="state file unreadable (status CRITICAL)",
-                        advice=_advice(body), outcome="stopped; re-seed rebuilds the state",
+    fault_matrix.record(STATE, detected="state file unreadable (status CRITICAL)", advice=", ".join(_keys(body)),
+                        outcome="stopped; the re-seed advised rebuilds the state (old file kept aside)",
                         converged="yes after the re-seed the advice names")
 
 
@@ -242,14 +329,18 @@ def _standby_databases(group) -> dict:
     return dict(query(group.standby, "SELECT name, state_desc FROM sys.databases"))
 
 
+@fault_matrix.fault(RECOVERED, REJECTED)
 def test_a_standby_database_recovered_by_hand_refuses_a_real_failover_with_nothing_recovered(group, capfd):
     _ok("dr_log_backup")
     _ok("dr_log_shipping")
     # the standby changes after the approval: right before the first WITH RECOVERY it is checked again
     recover = {r"assess\.approve_failover": lambda ti: (query(group.standby, "RESTORE DATABASE [BizTalkDTADb] "
                                                                               "WITH RECOVERY"), "Approve")[1]}
+    sent = len(group.mail.messages)
     run, st, _ = run_failover(group, recover, mode="disaster", dry_run=False, confirm_group="DEMO-BTS")
     assert st["recover_databases.restore_to_mark"] == "failed" and run.state == "failed"
+    changed = _mail(group, sent, "recover_databases.restore_to_mark")
+    assert _keys(changed) == ["failover_changed_since_approval"]
     out = "".join(capfd.readouterr())
     assert "the standby changed since the approval" in out and "BizTalkDTADb: ONLINE without the mark" in out
     after = _standby_databases(group)
@@ -263,19 +354,29 @@ def test_a_standby_database_recovered_by_hand_refuses_a_real_failover_with_nothi
     assert st["assess.assess_standby"] == "failed" and not answers
     body = _mail(group, sent, "assess.assess_standby")
     assert _advice(body).startswith("Nothing was changed. Fix the named databases")
+    assert _keys(body) == ["failover_refused"] and "BizTalkDTADb" in body
     assert _standby_databases(group) == after
     # a rejected approval is recorded, who and when
+    sent = len(group.mail.messages)
     run, st, _ = run_failover(group, {r"assess\.approve_failover": lambda ti: "Reject"}, mode="disaster",
                               leave_out="BizTalkDTADb")
     assert st["assess.approve_failover"] == "failed"
+    rejection = _mail(group, sent, "assess.approve_failover")
+    assert _keys(rejection) == ["failover_rejected"] and "Reject by biztalk-dr drill at " in rejection
     [timeline] = [json.loads(p.read_text()) for p in (_landing(group) / ".biztalk-dr" / "failover").glob(
         "*/timeline.json") if json.loads(p.read_text())["run_id"] == run.run_id]
     rejected = timeline["approvals"]["assess.approve_failover"]
     assert rejected["outcome"] == "rejected" and rejected["responded_by_user"]["name"] == "biztalk-dr drill"
+    assert rejected["responded_at"]  # when
     assert timeline["left_out"] == ["BizTalkDTADb"]
+    assert _standby_databases(group) == after  # a rejection changes nothing
     _ok("dr_standby_reseed", dry_run=False, confirm_group="DEMO-BTS")
     _ok("dr_log_shipping")
+    _nothing_lost(group)
     _converged(group)
-    fault_matrix.record("standby database recovered by hand, then a real failover approved",
-                        detected="re-check right before the first WITH RECOVERY; then the assessment",
-                        advice=_advice(body), outcome="refused; nothing recovered", converged="yes after the re-seed")
+    fault_matrix.record(RECOVERED, detected="re-check right before the first WITH RECOVERY; then the assessment",
+                        advice=f"{_keys(changed)[0]}, then {_keys(body)[0]}", outcome="refused; nothing recovered",
+                        converged="yes after the re-seed")
+    fault_matrix.record(REJECTED, detected="the approval's answer", advice=", ".join(_keys(rejection)),
+                        outcome="stopped at the approval; who and when in the timeline; nothing changed",
+                        converged="yes after the re-seed")

@@ -6,13 +6,19 @@ hand to prove a particular set (`set_id`). Microsoft asks for a tested restore a
 every week without anyone's time.
 
 1. **plan_validation** — the newest complete log set whose files (and those of its full set) are shipped and
-   verified **at the standby site**; each database planned by the restore planner from those shipped copies
-   (a missing or damaged copy fails here, naming the LSN gap, before anything is restored). Refuses when the
+   verified **at the standby site**; every file it restores hashed again against its manifest first (a copy
+   that changed since shipping is quarantined — `quarantine/` in the landing folder, with the reason — and
+   copied once more from the source, with a warning; if it cannot be, the run stops here saying so); each
+   database planned by the restore planner from those shipped copies (a missing copy fails here, naming the
+   LSN gap, before anything is restored). Refuses when the
    validation instance lacks free space for the planned restore (with the numbers) or still has validation
    databases of another run.
 2. **restore_validation_database** — one box per database: restored under the prefix
    (`sites.validation.database_prefix`), files moved to the validation instance's paths, logs WITH NORECOVERY,
-   the last WITH `STOPATMARK = N'<mark>', RECOVERY` — the same mark for every database. Each step timed.
+   the last WITH `STOPATMARK = N'<mark>', RECOVERY` — the same mark for every database. Each step timed. A
+   file SQL Server finds damaged (3183, 3189, 3203, 3241, 3242) is quarantined and copied once more from the
+   source, and the step restored once more; damaged again, the source is: a full backup is requested at the
+   source and the alert says so. Never retried as it is.
 3. **check_validation_database** — one box per database: `DBCC CHECKDB ... WITH NO_INFOMSGS` clean, ONLINE,
    `restorehistory.stop_at_mark_name` = the mark, and a BizTalk sanity query for its role.
 4. **write_validation_report** — Markdown and JSON report (per database: bytes, each step's time, checks; the
@@ -48,12 +54,16 @@ CONFIG = load_config()
 )
 def dr_restore_validation():
     @task
-    def plan_validation(params: dict, run_id: str) -> list[dict]:
-        """Pick the set and plan each database's restore from the standby site's verified copies; refuse early
-        on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
+    def plan_validation(params: dict, run_id: str, **context) -> list[dict]:
+        """Pick the set, hash every file it restores against its manifest (a changed copy is quarantined and
+        copied again, with a warning), and plan each database's restore from the standby site's verified copies;
+        refuse early on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
         from biztalk_dr import validation_jobs
+        from biztalk_dr.alerts import warning_sender
 
-        plans = validation_jobs.plan_validation(load_config(), run_id, params.get("set_id"))
+        cfg = load_config()
+        plans = validation_jobs.plan_validation(cfg, run_id, params.get("set_id"),
+                                                send_warning=warning_sender(cfg, context))
         print(f"proving mark {plans[0]['mark']} with {len(plans)} database(s)")
         return plans
 

@@ -45,14 +45,14 @@ def dr_standby_reseed():
     @task
     def check_request(params: dict) -> bool:
         """Validate the form before any server is touched: a real run needs the group's name typed exactly."""
+        from biztalk_dr.advice import advice
         from biztalk_dr.errors import PreflightError
 
         cfg = load_config()
         dry_run = bool(params["dry_run"])
         if not dry_run and params["confirm_group"] != cfg.group.name:
             raise PreflightError([f"confirm_group is {params['confirm_group']!r}, not the group's name"],
-                                 advice=f"Trigger again with confirm_group = {cfg.group.name} to replace the standby "
-                                        "databases, or leave dry_run on to see the plan.")
+                                 advice=advice("reseed_confirm_group", group=cfg.group.name))
         return dry_run
 
     @task

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Advice", "ADVICE", "ADVICE_BY_ERROR_KEY", "advice"]
+__all__ = ["Advice", "ADVICE", "ADVICE_BY_ERROR_KEY", "ADVICE_BY_SQL_ERROR", "advice"]
 
 
 @dataclass(frozen=True)
@@ -157,16 +157,141 @@ ADVICE: dict[str, Advice] = {
         "a database is not ONLINE at the mark after recovery",
         "Clear dr_failover.recover_databases.restore_to_mark to run it again; it continues from where it stopped.",
         ("dr_failover.recover_databases.restore_to_mark",)),
+    "failover_planned_needs_source": Advice(
+        "a planned switchover was asked for but the source does not answer",
+        "Use mode disaster when the primary site is lost."),
+    "failover_source_busy": Advice(
+        "sessions still use the group's databases on the source during a failover",
+        "BizTalk (or someone) still works on the source: stop its host instances and services "
+        "(dr_failover.stop_source.stop_biztalk_processing), end the sessions, then clear this task. Failing over now "
+        "would leave two groups writing.", ("dr_failover.stop_source.stop_biztalk_processing",)),
+    "failover_final_set_not_shipped": Advice(
+        "the final log set of a planned switchover is not shipped and verified for every database",
+        "Look at the failed files above; clear this task to ship them again."),
+    "failover_orphaned_users": Advice(
+        "database users on the new primary have no login of that name",
+        "Create each login on the new primary (with the SID it has on the old primary: CREATE LOGIN [name] WITH "
+        "PASSWORD = N'...', SID = 0x...), then clear this task; or, if nobody uses that user any more, mark the task "
+        "success."),
+    "failover_repoint_first": Advice(
+        "the BizTalk group still points at the old primary's servers",
+        "Run UpdateDatabase.vbs with SampleUpdateInfo.xml on one BizTalk server of the standby site "
+        "(dr_failover.repoint_biztalk.update_database), then clear this task.",
+        ("dr_failover.repoint_biztalk.update_database",)),
+    "failover_old_primary_next": Advice(
+        "after a failover, the old primary is not a standby yet",
+        "The old primary ({old_primary}) is not a standby yet: when it is back, swap sites.primary and sites.standby "
+        "in the group's configuration and trigger dr_standby_reseed to make it the new standby.",
+        ("dr_standby_reseed",)),
+    "new_primary_backup_folder": Advice(
+        "the standby site is the primary now but has no backup folder configured",
+        "Add both to the group's configuration (the folder as the standby SQL Server sees it, and as the Airflow "
+        "workers see it), then clear the failed task."),
+    # ------------------------------------------------------------------ backups
+    "backup_set_not_written": Advice(
+        "BizTalk's backup procedure returned without writing the backup set",
+        "Check adm_BackupHistory and the SQL Server error log on the management instance; a full backup has been "
+        "requested, so the next dr_full_backup run starts a new chain.", ("dr_full_backup",)),
+    "backup_set_bad": Advice(
+        "a backup set just taken is incomplete, or a file of it failed its read-back",
+        "A full backup has been requested at the source (the log chain cannot be trusted past this set); the next "
+        "dr_full_backup run takes it, and log shipping never ships a file that failed its read-back. Check the "
+        "backup share and its disk: the file is kept as evidence.", ("dr_full_backup",)),
+    "backup_schedule_missed": Advice(
+        "a backup schedule promised a set that is not there",
+        "Open the backup DAG named above: is it paused, are its runs failing, is the scheduler running? Every missed "
+        "log backup widens the data-loss window."),
+    "deadline_missed": Advice(
+        "a scheduled DR run did not finish in time",
+        "Check that the scheduler and workers are running and that the run is not stuck (Airflow UI, Browse > DAG "
+        "Runs); every missed log backup widens the data-loss window."),
+    "file_not_writable": Advice(
+        "a file or folder cannot be written or read (permissions, read-only, full)",
+        "{path} cannot be written or read ({why}): fix the folder's permissions or free space; nothing was changed by "
+        "this step; clear it or wait for the next run."),
+    "reseed_confirm_group": Advice(
+        "a real re-seed was triggered without the group's name typed",
+        "Trigger again with confirm_group = {group} to replace the standby databases, or leave dry_run on to see the "
+        "plan."),
+    # ------------------------------------------------------------------ SQL Server errors without advice of their own
+    "sql_log_already_applied": Advice(
+        "SQL Server 4326: the log is older than what the database has",
+        "This log was already applied; it is skipped. No action needed unless it repeats for every file."),
+    "sql_mark_not_found": Advice(
+        "SQL Server 4334: the named mark is not in this log",
+        "The mark is not in this log: check that the target mark belongs to this set."),
+    "sql_in_use": Advice(
+        "SQL Server 3101: sessions use the database",
+        "Sessions still use the database. Find them in sys.dm_exec_sessions and end them, then clear the task."),
+    "sql_device": Advice(
+        "SQL Server 3201: the backup file cannot be opened",
+        "SQL Server cannot open the backup file: check the path, the share and the SQL Server service account's "
+        "permissions, then clear the task."),
+    "sql_media_damaged": Advice(
+        "SQL Server 3183/3189/3203/3241/3242: a backup file is damaged or not a backup",
+        "The backup file is damaged (or not a backup). Check the file and the disk it is on; a damaged source file "
+        "needs a full backup (trigger dr_full_backup) and, at the standby, a re-seed (dr_standby_reseed).",
+        ("dr_full_backup", "dr_standby_reseed")),
+    "sql_other_database": Advice(
+        "SQL Server 3154: the backup is of another database",
+        "The backup file is of another database than the catalog says: stop and compare the history with the files."),
+    "sql_abnormal": Advice(
+        "SQL Server 3013: BACKUP or RESTORE terminated abnormally",
+        "BACKUP or RESTORE terminated abnormally: read the error above it in the task log."),
+    "sql_login_refused": Advice(
+        "SQL Server 18456: the login was refused",
+        "The login was refused: check the Airflow connection's login and password."),
     # ------------------------------------------------------------------ restore validation
     "validation_copy_damaged": Advice(
-        "a shipped file planned for validation no longer matches its manifest, or SQL Server found it damaged",
-        "It was quarantined ({quarantine}); the next dr_log_shipping run copies it again from the source. Then "
-        "trigger dr_restore_validation again. Check the landing disk.", ("dr_log_shipping", "dr_restore_validation")),
+        "a shipped file a validation restores is damaged (content hash or SQL Server) and could not be copied again",
+        "The damaged copy is in {quarantine}; copying it again from the source failed (see above), so it is not "
+        "shipped and verified any more. Check the landing disk and the source file; once the source can be read, "
+        "trigger dr_restore_validation again (it copies what it finds damaged) or dr_log_shipping.",
+        ("dr_restore_validation", "dr_log_shipping")),
+    "validation_no_site": Advice(
+        "the configuration has no validation instance",
+        "Add sites.validation (an instance that is neither primary nor standby)."),
+    "validation_leftovers": Advice(
+        "the validation instance still has validation databases of another run",
+        "Wait for the other run; if none is running, clear dr_restore_validation.drop_validation_databases of the "
+        "last run (or drop those databases) and run again.", ("dr_restore_validation.drop_validation_databases",)),
+    "validation_no_space": Advice(
+        "the validation instance lacks free space for the planned restore",
+        "Free space on the validation instance's data volume or lower sites.validation.min_free_space_gb."),
+    "validation_unusable_database": Advice(
+        "a restored database failed its checks (DBCC CHECKDB, ONLINE, mark, sanity query)",
+        "The shipped backups of this database do not restore into a usable database: check the primary (DBCC "
+        "CHECKDB) and trigger dr_full_backup for a new chain.", ("dr_full_backup",)),
+    "validation_failed": Advice(
+        "the restore validation failed for a database",
+        "Read the report; fix the named database's backups at the primary and trigger dr_restore_validation again.",
+        ("dr_restore_validation",)),
+    "validation_slow": Advice(
+        "the restore validation took longer than its objective",
+        "The SQL part of a failover would take this long: review the objective or the restore speed."),
+    "validation_unknown_set": Advice(
+        "the set asked for is not in adm_BackupHistory",
+        "Leave set_id empty to prove the newest shipped set."),
+    "validation_set_not_shipped": Advice(
+        "the set asked for is not a complete log set shipped and verified with its full set",
+        "Pick another set, or leave set_id empty."),
+    "validation_nothing_shipped": Advice(
+        "no complete log set is shipped and verified at the standby site yet",
+        "Let dr_log_shipping ship a full set and a log set first.", ("dr_log_shipping",)),
 }
 
 # SQL Server errors on the standby, by number, to the entry that says what to do (biztalk-dr.md section 6).
 ADVICE_BY_ERROR_KEY: dict[int, str] = {4305: "restore_gap", 3117: "standby_recovered", 3101: "restore_in_use",
                                        3201: "restore_device"}
+
+# SQL Server errors anywhere else, by number, when the error carries no advice of its own (alerts.advice_for). None
+# of these claims a step was taken: the errors that take one (a full backup requested, a file quarantined) carry
+# their own advice, saying so.
+ADVICE_BY_SQL_ERROR: dict[int, str] = {4305: "restore_gap", 4326: "sql_log_already_applied", 3117: "standby_recovered",
+                                       4334: "sql_mark_not_found", 3101: "sql_in_use", 3201: "sql_device",
+                                       3203: "sql_media_damaged", 3241: "sql_media_damaged", 3242: "sql_media_damaged",
+                                       3183: "sql_media_damaged", 3189: "sql_media_damaged", 3154: "sql_other_database",
+                                       3013: "sql_abnormal", 18456: "sql_login_refused"}
 
 
 def advice(key: str, **values: object) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from biztalk_dr.advice import advice
+from biztalk_dr.advice import ADVICE_BY_SQL_ERROR, advice
 from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BackupSetProblem, ShippingError, SqlConnectionError, SqlServerError
 from biztalk_dr.standby_state import StandbyBusy
@@ -25,27 +25,8 @@ __all__ = ["Alert", "ADVICE_BY_ERROR", "advice_for", "alert_from_context", "DrAl
 log = logging.getLogger("biztalk_dr.alerts")
 
 # What an operator does next, by SQL Server error number (biztalk-dr.md section 6), when the error itself carries
-# no advice of its own. None of these claims an action was taken: the errors that take one (a full backup
-# requested, a file quarantined) carry their own advice, from the advice table, saying so.
-ADVICE_BY_ERROR: dict[int, str] = {
-    4305: advice("restore_gap"),
-    4326: "This log was already applied; it is skipped. No action needed unless it repeats for every file.",
-    3117: advice("standby_recovered"),
-    4334: "The mark is not in this log: check that the target mark belongs to this set.",
-    3101: "Sessions still use the database. Find them in sys.dm_exec_sessions and end them, then clear the task.",
-    3201: "SQL Server cannot open the backup file: check the path, the share and the SQL Server service "
-          "account's permissions, then clear the task.",
-    3203: "The backup file cannot be read to its end: it is damaged (truncated?). Check the file and the disk it is "
-          "on; a damaged source file needs a full backup (dr_full_backup) and, at the standby, a re-seed.",
-    3241: "The backup file is damaged or not a backup. Check the file and the disk it is on; a damaged source file "
-          "needs a full backup (dr_full_backup) and, at the standby, a re-seed.",
-    3183: "The backup file is damaged. Check the file and the disk it is on; a damaged source file needs a full "
-          "backup (dr_full_backup) and, at the standby, a re-seed.",
-    3154: "The backup file is of another database than the catalog says: stop and compare the history with the "
-          "files.",
-    3013: "BACKUP or RESTORE terminated abnormally: read the error above it in the task log.",
-    18456: "The login was refused: check the Airflow connection's login and password.",
-}
+# no advice of its own: from the advice table (advice.ADVICE_BY_SQL_ERROR).
+ADVICE_BY_ERROR: dict[int, str] = {number: advice(key) for number, key in ADVICE_BY_SQL_ERROR.items()}
 
 
 def advice_for(exc: BaseException | None) -> str:
@@ -60,8 +41,7 @@ def advice_for(exc: BaseException | None) -> str:
     if isinstance(exc, StandbyBusy):
         return advice("standby_busy")
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS):
-        return (f"{exc.filename or 'A file'} cannot be written or read ({exc.strerror}): fix the folder's "
-                "permissions or free space; nothing was changed by this step; clear it or wait for the next run.")
+        return advice("file_not_writable", path=exc.filename or "A file", why=exc.strerror)
     if type(exc).__name__ == "HITLRejectException":
         return advice("failover_rejected")
     number = getattr(exc, "number", None)
@@ -188,7 +168,6 @@ async def missed_deadline_alert(context: Mapping[str, Any] | None = None, *, dag
         title=f"[{cfg.group.name}] biztalk-dr: {dag_id} missed its deadline",
         dag_id=dag_id, task_id="-", run_id=run_id,
         detail=f"The run did not finish in time: {expectation}.",
-        advice="Check that the scheduler and workers are running and that the run is not stuck (Airflow UI, "
-               "Browse > DAG Runs); every missed log backup widens the data-loss window.",
+        advice=advice("deadline_missed"),
     )
     await asyncio.to_thread(send_alert, alert, cfg)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from biztalk_dr import tsql
+from biztalk_dr.advice import advice
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import (
     BackupSet,
@@ -210,8 +211,7 @@ def take_full_backup_set(cfg: GroupConfig, mgmt_server: SqlServer) -> BackupSet:
     new = [s for s in _new_sets(cfg, mgmt_server, before) if s.kind == "full"]
     if not new:
         raise BackupSetProblem(None, ["sp_BackupAllFull_Schedule wrote no full backup set although one was forced"],
-                               advice="check adm_BackupHistory and the SQL Server error log on the management "
-                                      "instance")
+                               advice=advice("backup_set_not_written"))
     return new[-1]
 
 
@@ -226,7 +226,7 @@ def take_log_backup_set(cfg: GroupConfig, mgmt_server: SqlServer) -> BackupSet:
     new = [s for s in _new_sets(cfg, mgmt_server, before) if s.kind == "log"]
     if not new:
         raise BackupSetProblem(None, ["sp_MarkAll wrote no log backup set"],
-                               advice="check adm_BackupHistory; a full backup has been requested")
+                               advice=advice("backup_set_not_written"))
     return new[-1]
 
 
@@ -397,9 +397,11 @@ def full_backup_requested_on_failure(cfg: GroupConfig) -> Iterator[None]:
     backup before the error goes on, so the next scheduled run repairs the chain."""
     try:
         yield
-    except Exception:
+    except Exception as exc:
         with management_server(cfg) as server:
             request_full_backup(cfg, server)
+        if isinstance(exc, BackupSetProblem) and not exc.advice:
+            exc.advice = advice("backup_set_bad")  # true now: the full backup was requested
         raise
 
 

@@ -151,8 +151,9 @@ class BackupScheduleMissed(BizTalkDrError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
-        self.advice = ("Open the backup DAG named above: is it paused, are its runs failing, is the scheduler "
-                       "running? Every missed log backup widens the data-loss window.")
+        from biztalk_dr.advice import advice
+
+        self.advice = advice("backup_schedule_missed")
         super().__init__("; ".join(self.problems))
 
 

@@ -42,7 +42,7 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
             f"NOT reachable ({exc})"
     if request.mode == "planned" and source != "reachable":
         raise PreflightError([f"mode is planned but the source is {source}"],
-                             advice="Use mode disaster when the primary site is lost.")
+                             advice=advice("failover_planned_needs_source"))
     assessment = _assessment(cfg, sets, request.target_mark, request.leave_out)
     if not assessment.ok:
         raise FailoverRefused(list(assessment.problems) + [f"the standby now: {s.describe()}"
@@ -230,9 +230,7 @@ def fix_orphaned_users(cfg: GroupConfig, name: str, dry_run: bool) -> list[str]:
         mapped = [f"{name}: mapped {', '.join(fixable)} (fixed)"] if fixable else []
         raise PreflightError([f"{name}: user {u} has no login of that name on the new primary" for u in missing]
                              + mapped,
-                             advice="Create each login on the new primary (with the SID it has on the old primary: "
-                                    "CREATE LOGIN [name] WITH PASSWORD = N'...', SID = 0x...), then clear this task; "
-                                    "or, if nobody uses that user any more, mark the task success.")
+                             advice=advice("failover_orphaned_users"))
     return [f"{name}: user {u} mapped to login {u} (it was orphaned)" for u in fixable]
 
 
@@ -302,9 +300,7 @@ def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
                 problems.append(f"{inst.server_name}: session {r['session_id']} of {r['login_name']} from "
                                 f"{r['host_name'] or '?'} ({r['program_name'] or '?'}) uses {ids[r['database_id']]}")
     if problems:
-        raise PreflightError(problems, advice="BizTalk (or someone) still works on the source: stop its host "
-                             "instances and services (stop_source.stop_biztalk_processing), end the sessions, then "
-                             "clear this task. Failing over now would leave two groups writing.")
+        raise PreflightError(problems, advice=advice("failover_source_busy"))
     return f"no session uses a database of the group on {checked} source instance(s)"
 
 
@@ -355,7 +351,7 @@ def ship_final_log_set(cfg: GroupConfig, final: dict[str, Any]) -> list[str]:
     if len(shipped) != len(cfg.databases):
         raise PreflightError([f"the final log set {final['set_id']} is shipped and verified for "
                               f"{len(shipped)} of {len(cfg.databases)} databases"],
-                             advice="Look at the failed files above; clear this task to ship them again.")
+                             advice=advice("failover_final_set_not_shipped"))
     return done
 
 
@@ -395,8 +391,7 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
     acting = site_roles.acting_config(cfg)
     problems = check_group_repointed(acting)
     if problems:
-        raise PreflightError(problems, advice="Run UpdateDatabase.vbs with SampleUpdateInfo.xml on one BizTalk server "
-                             "of the standby site (repoint_biztalk.update_database), then clear this task.")
+        raise PreflightError(problems, advice=advice("failover_repoint_first"))
     new_servers = {i.server_name.lower() for i in acting.sites.primary.instances.values()}
     with backup_jobs.management_server(acting) as mgmt:
         taken = [s for s in backup_jobs.read_sets(acting, mgmt) if s.kind == "full" and s.complete
@@ -419,8 +414,7 @@ def force_full_backup_on_new_primary(cfg: GroupConfig, dry_run: bool) -> list[st
 
 def resume_backup_schedule(cfg: GroupConfig, dry_run: bool) -> str:
     """The backup schedule back, against the new primary; and what is left to do: the old site is no standby."""
-    left = (f" The old primary ({_old_primary(cfg)}) is not a standby yet: when it is back, swap sites.primary and sites.standby "
-            "in the group's configuration and trigger dr_standby_reseed to make it the new standby.")
+    left = " " + advice("failover_old_primary_next", old_primary=_old_primary(cfg))
     if dry_run:
         return "would resume the backup schedule against the new primary." + left
     return site_roles.release_backups(cfg) + "." + left

@@ -412,9 +412,9 @@ def restore_on_standby(cfg: GroupConfig, steps: Sequence[StandbyStep], session: 
                 server = servers.get(key) or servers.setdefault(key, connect(cfg.sites.standby.instances[key].conn_id))
                 try:
                     outcome = _run_restore(server, statement, step, sleep)
-                except BackupMediaDamaged as exc:
+                except BackupMediaDamaged as exc:  # the bytes match the manifest: the restore of a fresh copy decides
                     header = replace_damaged(cfg, step, recopy, f"SQL Server error {exc.number} on restore: {exc.text}",
-                                             said_damaged=True)
+                                             found_by="sql")
                     try:
                         outcome = _run_restore(server, statement, step, sleep) + " (from a second copy)"
                     except BackupMediaDamaged as again:
@@ -456,20 +456,27 @@ def verified_copy(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None) ->
             return read_backup_file(_shipped_path(cfg, step.file_name))[-1]
         except BackupFileError as exc:
             return replace_damaged(cfg, step, recopy, f"unreadable although its hash matches: {exc.reason}",
-                                   said_damaged=True)
+                                   found_by="reader")
     if check.outcome == "no_manifest":
         raise ShippingError([f"{_where(step)}: the file is not shipped and verified ({check.detail})"],
                             advice=advice("restore_other"))
     return replace_damaged(cfg, step, recopy, f"content check before restore failed: {check.detail}",
-                           said_damaged=False)
+                           found_by="hash")
 
 
 def replace_damaged(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None, reason: str, *,
-                    said_damaged: bool) -> BackupSetHeader:
-    """Quarantine the step's shipped copy and copy it once more from the source. ``said_damaged``: SQL Server
-    (or the reader) found the bytes damaged although they match what was shipped — a fresh copy with the same
-    bytes proves the source is damaged too. Otherwise the copy changed since shipping — a fresh copy that differs
-    from what was shipped proves the source changed too. Either way ShippedFileDamaged(source_bad=True)."""
+                    found_by: Literal["hash", "reader", "sql"]) -> BackupSetHeader:
+    """Quarantine the step's shipped copy and copy it once more from the source; the header of the fresh copy.
+    ``found_by`` says what found the damage, and so what the fresh copy proves (ShippedFileDamaged with
+    source_bad=True):
+
+    - ``hash``: the copy changed since shipping; a fresh copy that differs from what was shipped and verified
+      proves the source changed too;
+    - ``reader``: the backup-file reader cannot read bytes that match the manifest; a fresh copy with the same
+      bytes is as unreadable: the source is damaged;
+    - ``sql``: SQL Server's RESTORE found bytes that match the manifest damaged (3183, 3241...); whether the
+      source is damaged is for the restore of the fresh copy to decide (the caller restores it once more; a
+      second damage error proves it), so a transient read error does not cost a re-seed."""
     landing = _landing(cfg)
     path = _shipped_path(cfg, step.file_name)
     before = read_manifest(landing, step.file_name)
@@ -489,10 +496,10 @@ def replace_damaged(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None, 
                                  quarantined=kept, source_bad=isinstance(exc, ShippingError) and not isinstance(
                                      exc, LandingUnwritable),
                                  advice=advice("shipped_copy_quarantined", quarantine=kept, why=exc)) from exc
-    if before is not None:
+    if before is not None and found_by != "sql":
         algorithm, expected = before.digest
         same = digest_of(path, algorithm)[0] == expected
-        if same == said_damaged:
+        if same == (found_by == "reader"):
             second = _quarantine(cfg, path, f"copied again from the source: {'the same damaged bytes' if same else 'it differs from what was shipped and verified'}")
             raise ShippedFileDamaged([f"{where}: {reason}; the source file is damaged too ("
                                       f"{'the same bytes' if same else 'it changed since it was shipped'})"],

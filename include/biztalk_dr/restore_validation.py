@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from biztalk_dr import tsql
+from biztalk_dr.advice import advice
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -46,19 +47,19 @@ def choose_set(sets: Sequence[BackupSet], shipped: Callable[[HistoryRow], bool],
         bset = next((s for s in sets if s.set_id == set_id), None)
         if bset is None:
             raise PreflightError([f"backup set {set_id} is not in adm_BackupHistory"],
-                                 advice="Leave set_id empty to prove the newest shipped set.")
+                                 advice=advice("validation_unknown_set"))
         full = usable(bset)
         if full is None:
             raise PreflightError([f"backup set {set_id} ({bset.mark_name}) is not a complete log set whose files and "
                                   "those of its full set are all shipped and verified at the standby site"],
-                                 advice="Pick another set, or leave set_id empty.")
+                                 advice=advice("validation_set_not_shipped"))
         return bset, full
     for bset in reversed(sets):
         full = usable(bset)
         if full is not None:
             return bset, full
     raise PreflightError(["no complete log set is shipped and verified at the standby site yet"],
-                         advice="Let dr_log_shipping ship a full set and a log set first.")
+                         advice=advice("validation_nothing_shipped"))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from biztalk_dr.standby_state import StandbyState, locked_state, read_state, sta
 
 __all__ = ["stood_down", "find_sets_to_ship", "ship_files_of_database", "restore_standby", "check_data_loss_window",
            "reseed_standby", "status", "sets_from_manifests", "primary_sets_and_clock", "observe_standby",
-           "STATUS_FILE"]
+           "recopier", "source_damaged", "STATUS_FILE"]
 
 log = logging.getLogger("biztalk_dr.shipping")
 
@@ -177,7 +177,7 @@ def restore_standby(cfg: GroupConfig, *, send_warning: Callable[[str, str], None
     ``send_warning`` says so (the landing disk damaged a file); when the source is damaged too, a full backup is
     requested at the source and the run fails saying so."""
     sets = _primary_sets(cfg)
-    recopier = _RecordingRecopier(cfg, sets)
+    copier = _RecordingRecopier(cfg, sets)
     try:
         with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
             _refuse_unknown_standby_databases(cfg, session.state)
@@ -187,14 +187,14 @@ def restore_standby(cfg: GroupConfig, *, send_warning: Callable[[str, str], None
             for note in plan.notes:
                 log.info("standby: %s", note)
             try:
-                done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=recopier)
+                done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=copier)
             except ShippedFileDamaged as exc:
                 if exc.source_bad:
-                    raise _source_bad(cfg, exc) from exc
+                    raise source_damaged(cfg, exc) from exc
                 raise
             state = session.state
     finally:
-        recopier.warn(send_warning)
+        copier.warn(send_warning)
     if plan.blocked:
         raise ShippingError([f"the standby cannot go on: {plan.blocked}" + (f" (restored now: {len(done)} step(s))"
                                                                             if done else "")],
@@ -209,7 +209,7 @@ class _RecordingRecopier:
 
     def __init__(self, cfg: GroupConfig, sets: Sequence[BackupSet]) -> None:
         self._cfg = cfg
-        self._recopy = _recopier(cfg, sets)
+        self._recopy = recopier(cfg, sets)
         self.steps: list[log_shipping.StandbyStep] = []
 
     def __call__(self, step: log_shipping.StandbyStep) -> None:
@@ -229,23 +229,28 @@ class _RecordingRecopier:
                      advice("shipped_copy_recopied", quarantine=landing / log_shipping.QUARANTINE_DIR))
 
 
-def _recopier(cfg: GroupConfig, sets: Sequence[BackupSet]) -> log_shipping.Recopy:
-    """Ships a step's file again from the source, as ship_files_of_database would (catalog and chain checked)."""
+def recopier(cfg: GroupConfig, sets: Sequence[BackupSet] | None = None) -> log_shipping.Recopy:
+    """Ships a step's file again from the source, as ship_files_of_database would (catalog and chain checked);
+    ``sets`` None: the primary's history is read when a file is first copied again."""
+    known: list[BackupSet] = list(sets) if sets is not None else []
+
     def recopy(step: log_shipping.StandbyStep) -> None:
-        bset = next(s for s in sets if s.set_id == step.set_id)
+        if not known:
+            known.extend(_primary_sets(cfg))
+        bset = next(s for s in known if s.set_id == step.set_id)
         row = bset.row_for(step.database)
         assert row is not None
         with backup_jobs.management_server(cfg) as mgmt:
             entries = log_shipping.catalog_entries(mgmt, [row.sql_path])
         log_shipping.ship_database_file(
             cfg, bset, row, entry=entries.get(row.sql_path),
-            previous=_previous_log(cfg, sets, bset, step.database) if row.backup_type == "lg" else None,
+            previous=_previous_log(cfg, known, bset, step.database) if row.backup_type == "lg" else None,
             source=backup_jobs.worker_file(cfg, row))
     return recopy
 
 
-def _source_bad(cfg: GroupConfig, exc: ShippedFileDamaged) -> ShippedFileDamaged:
-    """The source file is damaged too: request the full backup the standby now needs, then say so."""
+def source_damaged(cfg: GroupConfig, exc: ShippedFileDamaged) -> ShippedFileDamaged:
+    """The source file is damaged too: request the full backup the standby now needs, then say so (what to raise)."""
     try:
         with backup_jobs.management_server(cfg) as mgmt:
             backup_jobs.request_full_backup(cfg, mgmt)
@@ -350,9 +355,9 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
         session.save(fresh)
         try:
             done = log_shipping.restore_on_standby(cfg, plan.steps, session, replace=True,
-                                                   recopy=_recopier(cfg, sets))
+                                                   recopy=recopier(cfg, sets))
         except ShippedFileDamaged as exc:
-            raise (_source_bad(cfg, exc) if exc.source_bad else exc) from exc
+            raise (source_damaged(cfg, exc) if exc.source_bad else exc) from exc
         if kept:
             done.append(f"the unreadable standby state file was kept aside as {kept}; a new one was written")
     return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": list(plan.notes)}

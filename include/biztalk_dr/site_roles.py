@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from biztalk_dr.advice import advice
 from biztalk_dr.config import GroupConfig, PrimaryInstance, PrimarySite, load_config
 from biztalk_dr.errors import PreflightError
 from biztalk_dr.standby_state import state_dir
@@ -106,8 +107,7 @@ def acting_config(cfg: GroupConfig) -> GroupConfig:
         raise PreflightError(
             ["the standby site is the primary now, but sites.standby.backup_path and sites.standby.backup_dir are "
              "not configured: there is no folder to back the new primary up into"],
-            advice="Add both to the group's configuration (the folder as the standby SQL Server sees it, and as "
-                   "the Airflow workers see it), then clear the failed task.")
+            advice=advice("new_primary_backup_folder"))
     instances = {key: PrimaryInstance(conn_id=i.conn_id, server_name=i.server_name)
                  for key, i in standby.instances.items()}
     primary = PrimarySite(instances=instances, backup_path=standby.backup_path, backup_dir=standby.backup_dir,

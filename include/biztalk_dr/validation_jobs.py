@@ -6,14 +6,24 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, restore_validation, tsql
+from biztalk_dr import backup_jobs, log_shipping, restore_validation, shipping_jobs, tsql
+from biztalk_dr.advice import advice
+from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BizTalkDrError, PreflightError, SqlServerError
-from biztalk_dr.paths import sql_join
+from biztalk_dr.errors import (
+    BackupMediaDamaged,
+    BizTalkDrError,
+    PreflightError,
+    ShippedFileDamaged,
+    SqlServerError,
+)
+from biztalk_dr.manifest import check_content, read_manifest
+from biztalk_dr.paths import plain_file_name, sql_join
 from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import run_records_dir
@@ -35,7 +45,7 @@ class ValidationFailed(BizTalkDrError):
 def _validation(cfg: GroupConfig):
     if cfg.sites.validation is None:
         raise PreflightError(["the configuration has no sites.validation instance"],
-                             advice="Add sites.validation (an instance that is neither primary nor standby).")
+                             advice=advice("validation_no_site"))
     return cfg.sites.validation
 
 
@@ -43,15 +53,23 @@ def _run_dir(cfg: GroupConfig, run_id: str) -> Path:
     return run_records_dir(cfg.sites.standby.landing_dir, "validation", run_id)
 
 
-def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[dict[str, Any]]:
-    """Pick the set, plan every database from the shipped copies, and refuse early: a gap in the shipped files,
-    validation databases left from another run, or too little free space — with the numbers."""
+def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
+                    send_warning: Callable[[str, str], None] | None = None) -> list[dict[str, Any]]:
+    """Pick the set, hash every shipped file it restores against its manifest (``verify_copies``), plan every
+    database from the shipped copies, and refuse early: a gap in the shipped files, validation databases left
+    from another run, or too little free space — with the numbers."""
     val = _validation(cfg)
     landing = cfg.sites.standby.landing_dir
     with backup_jobs.management_server(cfg) as mgmt:
         sets = backup_jobs.read_sets(cfg, mgmt)
 
     chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+    replaced = verify_copies(cfg, sets, chosen, full)
+    if replaced and send_warning is not None:
+        send_warning("WARNING: shipped file(s) this validation restores no longer matched their manifests: "
+                     "quarantined and copied again from the source before anything was restored:"
+                     + "".join(f"\n- {r}" for r in replaced),
+                     advice("shipped_copy_recopied", quarantine=Path(landing) / log_shipping.QUARANTINE_DIR))
     plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
     with SqlServer(val.conn_id) as server:
         existing = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.databases")}
@@ -59,8 +77,7 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[d
         if leftovers:
             raise PreflightError([f"{val.server_name} already has {', '.join(leftovers)}: another validation run is "
                                   "active, or an earlier one could not clean up"],
-                                 advice="Wait for the other run; if none is running, clear the drop_validation_databases "
-                                        "task of the last run (or drop those databases) and run again.")
+                                 advice=advice("validation_leftovers"))
         need = sum(_restored_size(server, val.landing_path, p) for p in plans)
         [volume] = server.query("SELECT available_bytes FROM sys.dm_os_volume_stats(1, 1)")  # master's data file
         free = int(volume["available_bytes"])
@@ -69,7 +86,7 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[d
         raise PreflightError([f"{val.server_name} has {free / 1024**3:.2f} GB free; the planned restore needs "
                               f"{need / 1024**3:.2f} GB and sites.validation.min_free_space_gb keeps "
                               f"{val.min_free_space_gb} GB free"],
-                             advice="Free space on the validation instance's data volume or lower the threshold.")
+                             advice=advice("validation_no_space"))
     folder = _run_dir(cfg, run_id)
     summary = {"set_id": chosen.set_id, "mark": chosen.mark_name, "set_time": chosen.backup_time.isoformat(),
                "full_set_id": full.set_id, "bytes_needed": need, "free_bytes": free,
@@ -78,6 +95,44 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None) -> list[d
     log.info("proving set %s (mark %s) from full set %s: %d database(s), %.1f MB to restore, %.1f GB free",
              chosen.set_id, chosen.mark_name, full.set_id, len(plans), need / 1024**2, free / 1024**3)
     return [{"run_id": run_id, **p.as_json()} for p in plans]
+
+
+def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet, full: BackupSet) -> list[str]:
+    """Every shipped file from ``full`` to ``chosen`` hashed again against its manifest before anything is restored:
+    a copy that changed since shipping is quarantined (as log shipping does) and copied once more from the source.
+    Returns what was replaced; raises ShippedFileDamaged (saying what was done) when it cannot be. A file that is
+    missing is left to the planner, which names the LSN gap."""
+    landing = Path(cfg.sites.standby.landing_dir)
+    recopy = shipping_jobs.recopier(cfg, sets)
+    replaced = []
+    for bset in sets:
+        if not (full.set_id <= bset.set_id <= chosen.set_id and bset.complete):
+            continue
+        for row in bset.rows:
+            check = check_content(landing, plain_file_name(row.base_name))
+            if check.outcome not in ("size", "digest"):
+                continue
+            step = log_shipping.StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, row.database_name,
+                                            row.base_name, "seed" if bset.kind == "full" else "log")
+            _replace(cfg, step, recopy, f"dr_restore_validation: content check before restore failed: {check.detail}",
+                     "hash")
+            replaced.append(f"set {bset.set_id} ({bset.mark_name}), {row.database_name}, {check.file_name}: "
+                            f"{check.detail}")
+    return replaced
+
+
+def _replace(cfg: GroupConfig, step: log_shipping.StandbyStep, recopy: log_shipping.Recopy, reason: str,
+             found_by) -> None:
+    """``log_shipping.replace_damaged`` for a validation: when the source is damaged too a full backup is requested
+    (and the alert says so); when it cannot be copied again now, the alert says where the damaged copy is."""
+    try:
+        log_shipping.replace_damaged(cfg, step, recopy, reason, found_by=found_by)
+    except ShippedFileDamaged as exc:
+        if exc.source_bad:
+            raise shipping_jobs.source_damaged(cfg, exc) from exc
+        raise ShippedFileDamaged(exc.problems, number=exc.number, file_name=exc.file_name,
+                                 quarantined=exc.quarantined,
+                                 advice=advice("validation_copy_damaged", quarantine=exc.quarantined)) from exc
 
 
 def _restored_size(server: SqlServer, landing_path: str, plan: restore_validation.DatabasePlan) -> int:
@@ -95,16 +150,52 @@ def restore_database(cfg: GroupConfig, plan: dict[str, Any]) -> dict[str, Any]:
         with SqlServer(val.conn_id) as server:
             for step in plan["steps"]:
                 started = time.perf_counter()
-                server.run(step["statement"], kind=CallKind.RESTORE)
+                try:
+                    server.run(step["statement"], kind=CallKind.RESTORE)
+                except BackupMediaDamaged as exc:
+                    _replace_step_files(cfg, plan["database"], step, exc)
+                    server.run(step["statement"], kind=CallKind.RESTORE)  # the fresh copy; damaged again: raised
                 result.steps.append({"type": step["backup_type"], "files": list(step["file_names"]),
                                      "bytes": step["bytes"], "seconds": round(time.perf_counter() - started, 3)})
-    except SqlServerError as exc:
+    except BackupMediaDamaged as exc:  # the fresh copy is damaged too: the source is
+        damaged = ShippedFileDamaged([f"{plan['database']}: SQL Server error {exc.number} again on a fresh copy of "
+                                      f"{', '.join(step['file_names'])}: {exc.text}"], number=exc.number,
+                                     file_name=step["file_names"][0],
+                                     quarantined=_quarantine_all(cfg, step, f"SQL Server error {exc.number} again on "
+                                                                            f"a fresh copy: {exc.text}"),
+                                     source_bad=True)
+        result.error = f"restore failed at step {len(result.steps) + 1}: {damaged}"
+        raise shipping_jobs.source_damaged(cfg, damaged) from exc
+    except (SqlServerError, ShippedFileDamaged) as exc:
         result.error = f"restore failed at step {len(result.steps) + 1}: {exc}"
         raise
     finally:
         _save_result(cfg, plan["run_id"], result)
     return {"run_id": plan["run_id"], "database": result.database, "restored_as": result.restored_as,
             "mark": plan["mark"]}
+
+
+def _replace_step_files(cfg: GroupConfig, database: str, step: dict[str, Any], exc: BackupMediaDamaged) -> None:
+    """SQL Server found a shipped file of this step damaged (3183, 3189, 3203, 3241, 3242) although its content
+    matched the manifest when planned: each of the step's files is quarantined and copied once more from the
+    source, as log shipping does; the caller restores the step once more."""
+    landing = Path(cfg.sites.standby.landing_dir)
+    recopy = shipping_jobs.recopier(cfg)
+    for name in step["file_names"]:
+        manifest = read_manifest(landing, name)
+        if manifest is None:
+            continue
+        done = log_shipping.StandbyStep(manifest.set_id, manifest.mark_name, dt.datetime.min, database, name,
+                                        "seed" if manifest.backup_type == "db" else "log")
+        _replace(cfg, done, recopy, f"dr_restore_validation: SQL Server error {exc.number} on restore: {exc.text}",
+                 "sql")
+
+
+def _quarantine_all(cfg: GroupConfig, step: dict[str, Any], reason: str) -> str:
+    landing = Path(cfg.sites.standby.landing_dir)
+    kept = [str(log_shipping.quarantine(landing, landing / name, reason)) for name in step["file_names"]
+            if (landing / name).is_file()]
+    return ", ".join(kept) or "(the files were gone)"
 
 
 def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +243,7 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
     if failed:
         raise ValidationFailed(f"{restored['database']} (restored as {name}): "
                                + "; ".join(f"{c['name']}: {c['detail']}" for c in failed),
-                               advice="The shipped backups of this database do not restore into a usable database: "
-                                      "check the primary (DBCC CHECKDB) and force a full backup.")
+                               advice=advice("validation_unusable_database"))
     return {"database": restored["database"], "checks": checks}
 
 
@@ -201,11 +291,10 @@ def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, An
     if failed or not plan:
         names = ", ".join(f"{r.database} ({r.error or 'checks failed'})" for r in failed) or "no database restored"
         raise ValidationFailed(f"restore validation FAILED: {names}; {summary}",
-                               advice="Read the report; fix the named database's backups at the primary and run "
-                                      "dr_restore_validation again.")
+                               advice=advice("validation_failed"))
     if report["objective_exceeded"]:
         send_warning(f"restore validation passed but took longer than the objective: {summary}",
-                     "The SQL part of a failover would take this long: review the objective or the restore speed.")
+                     advice("validation_slow"))
     return {"report": str(folder / "report.md"), "passed": True, "group_restore_seconds": group_seconds}
 
 

@@ -16,6 +16,9 @@ file before each statement. Each fault is a dict with a ``kind`` and, for one-sh
                                              8939/8928 (the damage travels into its backups)
     partial_backup_set database              the backup of this database in the next BizTalk backup
                                              set fails (a fail_backup for that database, count 1)
+    restore_damaged   match [count]          a RESTORE reading a backup file whose path contains ``match``
+                                             fails with 3183 (damaged data as read from the backup set),
+                                             then 3013; the file itself is not changed (a read error)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ KINDS = {
     "slow_io": ("seconds_per_mb",),
     "corrupt_database": ("database",),
     "partial_backup_set": ("database",),
+    "restore_damaged": ("match", "count"),
 }
 
 
@@ -73,10 +77,12 @@ def inject(data_dir: Path, kind: str, **params: object) -> dict:
         params["seconds_per_mb"] = seconds
     if kind in ("database_in_use", "corrupt_database", "partial_backup_set") and not params.get("database"):
         raise ValueError(f"fault {kind} needs a database")
+    if kind == "restore_damaged" and not params.get("match"):
+        raise ValueError("fault restore_damaged needs match (part of the backup file's path)")
     if kind == "partial_backup_set":
         kind, params = "fail_backup", {"database": params["database"], "count": 1}
     fault = {"kind": kind, **params}
-    if kind in ("drop_connection", "fail_backup", "damage_backup"):
+    if kind in ("drop_connection", "fail_backup", "damage_backup", "restore_damaged"):
         fault["count"] = int(fault.get("count", 1))
     if kind == "damage_backup":
         fault.setdefault("mode", "corrupt")
@@ -159,7 +165,8 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("kind", choices=sorted([*KINDS, "clear", "list"]))
     parser.add_argument("--database")
     parser.add_argument("--count", type=int)
-    parser.add_argument("--match", help="drop_connection: only a statement containing this text")
+    parser.add_argument("--match", help="drop_connection: only a statement containing this text; restore_damaged: "
+                                         "part of the backup file's path")
     parser.add_argument("--mode", choices=["truncate", "corrupt"])
     parser.add_argument("--seconds-per-mb", type=float)
     parser.set_defaults(handler=_cli)

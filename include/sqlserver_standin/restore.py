@@ -188,6 +188,8 @@ def _restore(runner: Runner, parsed: cmd.Restore, name: str, paths: list[str], p
     if "STANDBY" in options:
         raise cmd.not_modelled("RESTORE ... WITH STANDBY (BizTalk's standby databases are RESTORING)")
     header, payload = read_payload(paths, position)
+    if engine.faults.consume("restore_damaged", match="\n".join(paths)) is not None:
+        raise sql_error(3183, 1, 1, header.database_name)  # as read from the backup set: a read error, file unchanged
     if "CHECKSUM" in options and not header.has_checksums:
         raise sql_error(3187)
     if (parsed.kind == "LOG") != (header.backup_type == 2):

@@ -44,3 +44,22 @@ def test_the_dag_that_does_not_exist_is_named_nowhere():
 def test_placeholders_are_filled_and_errors_map_to_entries():
     assert "/x" in advice("landing_unwritable", path="/x")
     assert set(ADVICE_BY_ERROR_KEY.values()) <= set(ADVICE)
+
+
+def test_no_advice_is_written_outside_the_advice_table():
+    """Every ``advice=...`` in the product (include/, dags/, plugins/) is a call into the table or passes one on,
+    never a string of its own; so the DagBag test above covers every advice an alert can show."""
+    import ast
+
+    written = []
+    for root in ("include/biztalk_dr", "dags", "plugins"):
+        for path in (ROOT / root).rglob("*.py"):
+            if path.name == "advice.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                values = [k.value for k in node.keywords if k.arg == "advice"] if isinstance(node, ast.Call) else []
+                if isinstance(node, ast.Assign) and any(getattr(t, "attr", None) == "advice" for t in node.targets):
+                    values.append(node.value)
+                written += [f"{path.relative_to(ROOT)}:{v.lineno}" for v in values
+                            if isinstance(v, ast.Constant | ast.JoinedStr | ast.BinOp)]
+    assert not written, written

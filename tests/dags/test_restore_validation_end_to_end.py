@@ -8,6 +8,7 @@ import json
 import pytest
 
 from sqlserver_standin import faults
+from tests.dags import fault_matrix
 from tests.dags.e2e import GROUP, query, run_dag, running_group
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
@@ -57,6 +58,28 @@ def test_a_full_validation_restores_every_database_to_the_same_mark_and_reports_
     history = query(group.validation, "SELECT destination_database_name, stop_at_mark_name FROM msdb.dbo.restorehistory "
                                       "WHERE stop_at_mark_name IS NOT NULL")
     assert sorted(history) == sorted(("drv_" + db, mark) for db in GROUP)  # one mark for all
+
+
+def test_a_byte_flipped_in_a_shipped_log_is_caught_before_any_restore_and_copied_again(group):
+    manifests = [json.loads(p.read_text()) for p in (group.root / "landing").glob("*SSODB*.manifest.json")]
+    newest = max((m for m in manifests if m["backup_type"] == "lg"), key=lambda m: m["set_id"])  # what it proves
+    path = group.root / "landing" / newest["file_name"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    sent = len(group.mail.messages)
+    run, st = run_dag("dr_restore_validation")
+    assert run.state == "success", st  # the damaged copy never reached RESTORE: a fresh one did
+    assert _report(group, run)["passed"] and _validation_databases(group) == []
+    [why] = (group.root / "landing" / "quarantine").glob(newest["file_name"] + ".*.why.txt")
+    assert "dr_restore_validation: content check before restore failed" in why.read_text()
+    assert why.with_name(why.name.removesuffix(".why.txt")).read_bytes() == bytes(data)  # kept for inspection
+    again = json.loads((group.root / "landing" / (newest["file_name"] + ".manifest.json")).read_text())
+    assert again["blake3"] == newest["blake3"] and path.read_bytes() != bytes(data)  # the source's bytes again
+    [body] = [b for s, b in group.mail.texts()[sent:] if "warns at plan_validation" in s]
+    assert newest["file_name"] in body and fault_matrix.advice_keys(fault_matrix.advice_line(body)) == [
+        "shipped_copy_recopied"]
+    assert not [s for s, _ in group.mail.texts()[sent:] if " failed at " in s]
 
 
 def test_a_corrupt_database_fails_the_run_is_named_in_the_report_and_cleanup_still_runs(group):

@@ -79,8 +79,14 @@ ADVICE: dict[str, Advice] = {
         "deleted by retention, a file removed there is lost for the standby."),
     "source_copy_bad_too": Advice(
         "the shipped file is damaged and the source file is damaged the same way (or differs from what was shipped)",
-        "The damaged copy is in {quarantine}. A full backup has been requested at the source; once dr_full_backup "
-        "has taken it and dr_log_shipping has shipped it, " + _RESEED + ".",
+        "The damaged copy is in {quarantine}; the source file is not shipped again. A full backup has been requested "
+        "at the source; once dr_full_backup has taken it and dr_log_shipping has shipped it, " + _RESEED + ".",
+        ("dr_full_backup", "dr_log_shipping", "dr_standby_reseed")),
+    "source_copy_bad_full_not_requested": Advice(
+        "the shipped file and the source file are damaged, and the primary did not answer the full backup request",
+        "The damaged copy is in {quarantine}; the source file is damaged too and is not shipped again. The full "
+        "backup the standby now needs could not be requested ({why}): trigger dr_full_backup as soon as the primary "
+        "answers; once dr_log_shipping has shipped it, trigger dr_standby_reseed.",
         ("dr_full_backup", "dr_log_shipping", "dr_standby_reseed")),
     "shipped_copy_quarantined": Advice(
         "a shipped file is damaged (content hash or SQL Server's read) and could not be copied again now",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, standby_status
+from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -250,13 +250,17 @@ def recopier(cfg: GroupConfig, sets: Sequence[BackupSet] | None = None) -> log_s
 
 
 def source_damaged(cfg: GroupConfig, exc: ShippedFileDamaged) -> ShippedFileDamaged:
-    """The source file is damaged too: request the full backup the standby now needs, then say so (what to raise)."""
+    """The source file is damaged too: it is recorded as such (log shipping never ships it again as good, so the
+    standby waits for the full set, as after a failed read-back), the full backup the standby now needs is
+    requested, and the error to raise says so."""
+    source_checks.record_read_back_failure(cfg.sites.standby.landing_dir, exc.file_name,
+                                           "damaged in two copies (at the standby site): " + "; ".join(exc.problems))
     try:
         with backup_jobs.management_server(cfg) as mgmt:
             backup_jobs.request_full_backup(cfg, mgmt)
     except SqlConnectionError as unreachable:
         return ShippedFileDamaged(exc.problems + [f"the full backup could not be requested: {unreachable}"],
-                                  advice=advice("shipped_copy_quarantined", quarantine=exc.quarantined,
+                                  advice=advice("source_copy_bad_full_not_requested", quarantine=exc.quarantined,
                                                 why=unreachable), number=exc.number, file_name=exc.file_name,
                                   quarantined=exc.quarantined, source_bad=True)
     return ShippedFileDamaged(exc.problems, advice=advice("source_copy_bad_too", quarantine=exc.quarantined),

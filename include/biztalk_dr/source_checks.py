@@ -1,4 +1,5 @@
-"""Source backup files whose read-back failed when they were taken: never shipped as good.
+"""Source backup files whose read-back failed when they were taken (or that SQL Server found damaged in two copies
+at the standby site): never shipped as good.
 
 The backup DAGs read every new file back (``backup_jobs.read_back_file``: RESTORE VERIFYONLY and HEADERONLY by
 the SQL Server that wrote it, then the worker's own read). SQL Server can report success for a file a network

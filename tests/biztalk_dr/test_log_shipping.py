@@ -199,3 +199,108 @@ def test_two_runs_never_hold_the_standby_at_once(tmp_path):
                 pass
     with locked_state(tmp_path, purpose="next run") as second:
         assert second.state.of("SSODB").last_restored_set == 4
+
+
+# ------------------------------------------------------------------------------------------------ a damaged shipped file
+class FakeStandby:
+    """The standby instance as restore_on_standby sees it: each RESTORE answers the next scripted error (or works)."""
+
+    def __init__(self, *errors):
+        self.errors, self.statements = list(errors), []
+
+    def run(self, sql, kind=None):
+        self.statements.append(sql)
+        if self.errors and (error := self.errors.pop(0)) is not None:
+            raise error
+
+    def close(self):
+        pass
+
+
+def damaged_3183():
+    from biztalk_dr.errors import BackupMediaDamaged
+
+    return BackupMediaDamaged(3183, 'RESTORE detected an error on page (1:1) in database "SSODB" as read from the '
+                                    "backup set.")
+
+
+def shipped_log(cfg, tmp_path):
+    """StopAt_1.trn shipped and verified; the step that restores it into SSODB; a recopy that ships it again."""
+    one, row, source = stop_at(tmp_path, "StopAt_1.trn")
+    ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
+    step = log_shipping.StandbyStep(7, "BTS_7", one.backup_time, "SSODB", "StopAt_1.trn", "log")
+    copies = []
+
+    def recopy(s):
+        copies.append(s)
+        ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
+
+    return step, recopy, copies
+
+
+def restore(cfg, step, recopy, server):
+    landing = Path(cfg.sites.standby.landing_dir)
+    with locked_state(landing, purpose="test") as session:
+        return log_shipping.restore_on_standby(cfg, [step], session, connect=lambda conn_id: server, recopy=recopy,
+                                               sleep=lambda s: None), session.state
+
+
+def quarantined(cfg) -> list[str]:
+    return sorted(p.read_text() for p in (Path(cfg.sites.standby.landing_dir) / "quarantine").glob("*.why.txt"))
+
+
+@needs_share
+def test_a_byte_flipped_after_shipping_is_caught_before_restore_and_restored_from_a_second_copy(cfg, tmp_path):
+    step, recopy, copies = shipped_log(cfg, tmp_path)
+    path = Path(cfg.sites.standby.landing_dir) / "StopAt_1.trn"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    server = FakeStandby()
+    done, state = restore(cfg, step, recopy, server)
+    assert copies == [step] and len(server.statements) == 1  # the damaged bytes never reached RESTORE
+    assert [w.split(":")[0] for w in quarantined(cfg)] == ["content check before restore failed"]
+    assert state.of("SSODB").last_restored_set == 7 and path.read_bytes() != bytes(data)
+
+
+@needs_share
+def test_a_media_error_on_a_file_whose_hash_matches_is_retried_once_on_a_fresh_copy(cfg, tmp_path):
+    step, recopy, copies = shipped_log(cfg, tmp_path)
+    server = FakeStandby(damaged_3183())
+    done, state = restore(cfg, step, recopy, server)
+    assert len(server.statements) == 2 and copies == [step] and done[0].endswith("(from a second copy)")
+    assert quarantined(cfg)[0].startswith("SQL Server error 3183 on restore")
+    assert is_shipped_and_verified(cfg.sites.standby.landing_dir, "StopAt_1.trn")
+
+
+@needs_share
+def test_a_media_error_on_the_fresh_copy_too_blames_the_source_and_is_never_retried_again(cfg, tmp_path):
+    from biztalk_dr.errors import ShippedFileDamaged
+
+    step, recopy, copies = shipped_log(cfg, tmp_path)
+    server = FakeStandby(damaged_3183(), damaged_3183(), None)
+    with pytest.raises(ShippedFileDamaged) as caught:
+        restore(cfg, step, recopy, server)
+    assert caught.value.source_bad and caught.value.number == 3183
+    assert len(server.statements) == 2 and copies == [step]  # one fresh copy, one more RESTORE: then it stops
+    assert len(quarantined(cfg)) == 2 and not is_shipped_and_verified(cfg.sites.standby.landing_dir, "StopAt_1.trn")
+
+
+@needs_share
+def test_a_damaged_copy_that_cannot_be_copied_again_is_quarantined_and_says_where(cfg, tmp_path):
+    from biztalk_dr.errors import ShippedFileDamaged, SqlConnectionError
+
+    step, _, _ = shipped_log(cfg, tmp_path)
+    path = Path(cfg.sites.standby.landing_dir) / "StopAt_1.trn"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    def unreachable(s):
+        raise SqlConnectionError(0, "cannot be reached after 4 attempt(s)", conn_id="biztalk_primary")
+
+    server = FakeStandby()
+    with pytest.raises(ShippedFileDamaged) as caught:
+        restore(cfg, step, unreachable, server)
+    assert not caught.value.source_bad and server.statements == []
+    assert caught.value.quarantined in caught.value.advice and "biztalk_primary" in caught.value.advice

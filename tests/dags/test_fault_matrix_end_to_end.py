@@ -21,6 +21,7 @@ from tests.dags.e2e import GROUP, query, run_dag, run_failover, running_group
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
 
 FLIPPED = "shipped log: one byte flipped in the landing folder"
+MEDIA = "restore error 3183 on a shipped log whose hash matches"
 READ_BACK = "log whose read-back failed at the source (damage_backup)"
 DELETED = "landing file deleted"
 KILLED = "standby killed mid-restore, restarted"
@@ -143,6 +144,30 @@ def test_a_byte_flipped_in_a_shipped_log_is_caught_before_restore_and_copied_aga
     fault_matrix.record(FLIPPED, detected="content hash before restore", advice=", ".join(_keys(body)),
                         outcome="quarantined; copied again; restored from the second copy (warning)",
                         converged="yes (same run)")
+
+
+@fault_matrix.fault(MEDIA)
+def test_a_restore_error_3183_on_a_file_whose_hash_matches_quarantines_it_and_restores_a_fresh_copy(group):
+    held = _newest_manifest(group, "BizTalkMsgBoxDb")  # the held-back set: the next run restores it
+    faults.inject(group.standby.data_dir, "restore_damaged", match=held["file_name"], count=1)
+    _ok("dr_log_backup")
+    sent = len(group.mail.messages)
+    try:
+        _ok("dr_log_shipping")  # 3183 on the file: quarantined, copied again, restored once more: no failure
+    finally:
+        faults.clear(group.standby.data_dir)
+    [why] = (_landing(group) / "quarantine").glob(held["file_name"] + ".*.why.txt")
+    assert why.read_text().startswith("SQL Server error 3183 on restore")
+    kept = why.with_name(why.name.removesuffix(".why.txt"))
+    assert kept.read_bytes() == (_landing(group) / held["file_name"]).read_bytes()  # the bytes were fine: a read error
+    assert not _failures(group, sent)
+    body = _warning(group, sent, "restore_standby_set_by_set")
+    assert held["file_name"] in body and "3183" in body and _keys(body) == ["shipped_copy_recopied"]
+    _nothing_lost(group)
+    _converged(group)
+    fault_matrix.record(MEDIA, detected="SQL Server 3183 on RESTORE (content hash matched)",
+                        advice=", ".join(_keys(body)), outcome="quarantined; copied again; restored once more "
+                        "(never retried as it is)", converged="yes (same run)")
 
 
 @fault_matrix.fault(READ_BACK)

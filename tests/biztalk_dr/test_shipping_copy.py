@@ -61,15 +61,21 @@ def test_sha256_as_in_manifests_written_before_still_verifies(source, landing):
     assert not again.copied and again.digest == first.digest
 
 
-def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch):
-    real_preadv = os.preadv
+@pytest.mark.parametrize("call", ["copy_file_range", "sendfile"])
+def test_corruption_while_writing_is_detected_and_nothing_is_left(source, landing, monkeypatch, call):
+    real = getattr(os, call)
+    real_pwrite = os.pwrite
 
-    def corrupted_read_back(fd, buffers, offset):  # the bytes on disk differ from what was written
-        n = real_preadv(fd, buffers, offset)
-        buffers[0][0] ^= 0xFF
+    def corrupting(*args):  # the bytes at the destination differ from what the source holds
+        n = real(*args)
+        out, at = args[1 if call == "copy_file_range" else 0], args[3 if call == "copy_file_range" else 2]
+        real_pwrite(out, b"\xff", at)
         return n
 
-    monkeypatch.setattr(shipping_copy.os, "preadv", corrupted_read_back)
+    if call == "sendfile":  # copy_file_range unavailable (another file system): the sendfile path
+        monkeypatch.setattr(shipping_copy.os, "copy_file_range",
+                            lambda *a: (_ for _ in ()).throw(OSError(18, "Invalid cross-device link")))
+    monkeypatch.setattr(shipping_copy.os, call, corrupting)
     with pytest.raises(CopyVerificationError, match="does not match what was read"):
         ship_file(source, landing)
     assert list(landing.iterdir()) == []
@@ -97,3 +103,19 @@ def test_symlinked_landing_entry_cannot_redirect_the_copy(source, landing, tmp_p
     with pytest.raises(PathOutsideRootError):
         ship_file(source, landing)
     assert not outside.exists()
+
+
+@pytest.mark.parametrize("unavailable", [("copy_file_range",), ("copy_file_range", "sendfile")])
+def test_without_the_kernel_copy_calls_the_copy_is_the_same(source, landing, monkeypatch, unavailable):
+    for call in unavailable:  # another file system, an old kernel: sendfile, then read/write
+        monkeypatch.setattr(shipping_copy.os, call, lambda *a: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
+    result = ship_file(source, landing, chunk_size=1024 * 1024)
+    assert result.destination.read_bytes() == source.read_bytes()
+    assert result.digest == blake3.blake3(source.read_bytes()).hexdigest()
+
+
+def test_an_empty_file_is_copied_and_hashed(landing, tmp_path):
+    empty = tmp_path / "empty.bak"
+    empty.write_bytes(b"")
+    result = ship_file(empty, landing)
+    assert result.size == 0 and result.digest == blake3.blake3(b"").hexdigest()

@@ -68,12 +68,15 @@ def dr_restore_validation():
         return plans
 
     @task(map_index_template="{{ task.op_kwargs['plan']['database'] }}")
-    def restore_validation_database(plan: dict) -> dict:
+    def restore_validation_database(plan: dict, **context) -> dict:
         """Restore this database under the validation prefix to the mark: full (files moved), logs WITH
-        NORECOVERY, the last WITH STOPATMARK and RECOVERY. Every step is timed for the report."""
+        NORECOVERY, the last WITH STOPATMARK and RECOVERY. Every step is timed for the report. A file SQL Server
+        finds damaged is quarantined, copied again and restored once more (with a warning)."""
         from biztalk_dr import validation_jobs
+        from biztalk_dr.alerts import warning_sender
 
-        return validation_jobs.restore_database(load_config(), plan)
+        cfg = load_config()
+        return validation_jobs.restore_database(cfg, plan, send_warning=warning_sender(cfg, context))
 
     @task(map_index_template="{{ task.op_kwargs['restored']['database'] }}")
     def check_validation_database(restored: dict) -> dict:

@@ -142,8 +142,10 @@ def _restored_size(server: SqlServer, landing_path: str, plan: restore_validatio
     return sum(int(r.get("Size") or 0) for r in rows)
 
 
-def restore_database(cfg: GroupConfig, plan: dict[str, Any]) -> dict[str, Any]:
-    """Run one database's restore steps, timing each; the result is recorded for the report whatever happens."""
+def restore_database(cfg: GroupConfig, plan: dict[str, Any], *,
+                     send_warning: Callable[[str, str], None] | None = None) -> dict[str, Any]:
+    """Run one database's restore steps, timing each; the result is recorded for the report whatever happens. A
+    file SQL Server finds damaged is quarantined, copied again and restored once more, with a warning."""
     val = _validation(cfg)
     result = DatabaseResult(plan["database"], plan["restored_as"])
     try:
@@ -155,6 +157,12 @@ def restore_database(cfg: GroupConfig, plan: dict[str, Any]) -> dict[str, Any]:
                 except BackupMediaDamaged as exc:
                     _replace_step_files(cfg, plan["database"], step, exc)
                     server.run(step["statement"], kind=CallKind.RESTORE)  # the fresh copy; damaged again: raised
+                    if send_warning is not None:
+                        send_warning(f"WARNING: {plan['database']}: SQL Server error {exc.number} on restoring "
+                                     f"{', '.join(step['file_names'])}: quarantined, copied again from the source and "
+                                     "restored from the new copy",
+                                     advice("shipped_copy_recopied",
+                                            quarantine=Path(cfg.sites.standby.landing_dir) / log_shipping.QUARANTINE_DIR))
                 result.steps.append({"type": step["backup_type"], "files": list(step["file_names"]),
                                      "bytes": step["bytes"], "seconds": round(time.perf_counter() - started, 3)})
     except BackupMediaDamaged as exc:  # the fresh copy is damaged too: the source is

@@ -82,6 +82,25 @@ def test_a_byte_flipped_in_a_shipped_log_is_caught_before_any_restore_and_copied
     assert not [s for s, _ in group.mail.texts()[sent:] if " failed at " in s]
 
 
+def test_a_restore_error_3183_on_a_file_whose_hash_matches_is_quarantined_copied_again_and_restored(group):
+    manifests = [json.loads(p.read_text()) for p in (group.root / "landing").glob("*BizTalkDTADb*.manifest.json")]
+    newest = max((m for m in manifests if m["backup_type"] == "lg"), key=lambda m: m["set_id"])
+    faults.inject(group.validation.data_dir, "restore_damaged", match=newest["file_name"], count=1)
+    sent = len(group.mail.messages)
+    try:
+        run, st = run_dag("dr_restore_validation")
+    finally:
+        faults.clear(group.validation.data_dir)
+    assert run.state == "success", st  # the second restore, of a fresh copy, worked
+    assert _report(group, run)["passed"]
+    [why] = (group.root / "landing" / "quarantine").glob(newest["file_name"] + ".*.why.txt")
+    assert why.read_text().startswith("dr_restore_validation: SQL Server error 3183 on restore")
+    [body] = [b for s, b in group.mail.texts()[sent:] if "warns at restore_validation_database" in s]
+    assert newest["file_name"] in body and fault_matrix.advice_keys(fault_matrix.advice_line(body)) == [
+        "shipped_copy_recopied"]
+    assert _validation_databases(group) == []
+
+
 def test_a_corrupt_database_fails_the_run_is_named_in_the_report_and_cleanup_still_runs(group):
     faults.inject(group.primary.data_dir, "corrupt_database", database="BizTalkDTADb")
     try:

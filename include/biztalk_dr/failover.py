@@ -127,7 +127,7 @@ def classify(database: str, observed: StandbyObservation | None, state: StandbyS
             "restored_lsn": recorded.last_restored_lsn}
     mark = target.mark_name if target else None
     if observed is None or observed.state is None:
-        return Standing(kind="missing", can_reach=False, reason="re-seed the standby", **base), None
+        return Standing(kind="missing", can_reach=False, reason="never restored there, or dropped", **base), None
     if observed.state == "ONLINE":
         if mark is not None and observed.stopped_at_mark == mark:
             return Standing(kind="online_at_mark", can_reach=True, reason="recovered by an earlier run", **base), None

@@ -43,7 +43,7 @@ class Block:
 
 def looks_like_block_type(four: bytes) -> bool:
     """MTF block and stream types are four upper-case ASCII letters or digits."""
-    return len(four) == 4 and all(0x41 <= b <= 0x5A or 0x30 <= b <= 0x39 for b in four)
+    return len(four) == 4 and four.isalnum() and four.upper() == four
 
 
 def iter_blocks(source: ByteSource, wanted: frozenset[bytes]) -> Iterator[Block]:
@@ -85,5 +85,6 @@ def _read_streams(source: ByteSource, kind: bytes, block_offset: int, wanted: fr
             source.skip(length, f"the {stream_type.decode()} stream of {what}")
         if stream_type == b"SPAD":
             return streams
-        source.skip(-source.offset % 4, f"the stream alignment of {what}")
+        if source.offset % 4:
+            source.skip(-source.offset % 4, f"the stream alignment of {what}")
     raise MtfFormatError(f"corrupt {what}: more than {_MAX_STREAMS_PER_BLOCK} streams without the closing SPAD")

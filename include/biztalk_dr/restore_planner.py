@@ -507,8 +507,8 @@ def _steps_for(chain: Sequence[tuple[BackupSetHeader, int | None]], paths: Mappi
     return steps
 
 
-def _walk(line: _Line, start: int, goal: _Goal, failed: dict[int, str]) -> tuple[list[_Interval], _Interval | None,
-                                                                                 str | None]:
+def _walk(line: _Line, start: int, goal: _Goal, failed: dict[int, str], base: str = "the restored database"
+          ) -> tuple[list[_Interval], _Interval | None, str | None]:
     """From ``start``, the logs to apply and the final one that reaches the goal (None for latest), or the
     reason the chain stops. ``failed`` remembers logs from which the chain is known to stop, and why: walks
     from many fulls over one chain stay linear in all."""
@@ -531,7 +531,7 @@ def _walk(line: _Line, start: int, goal: _Goal, failed: dict[int, str]) -> tuple
         if nxt is None:
             if goal.kind == "latest" and not line.later_logs(position):
                 return chain, None, None
-            return chain, None, _why_stop(line, chain, position, goal)
+            return chain, None, _why_stop(line, chain, position, goal, base)
         if id(nxt) in failed:
             return chain, None, failed[id(nxt)]
         if goal.kind == "lsn" and nxt.start <= goal.position < nxt.end:
@@ -552,13 +552,13 @@ def _lsn(position: int) -> int:
     return position & ((1 << _BRANCH_SHIFT) - 1)
 
 
-def _why_stop(line: _Line, chain: Sequence[_Interval], position: int, goal: _Goal) -> str:
+def _why_stop(line: _Line, chain: Sequence[_Interval], position: int, goal: _Goal, base: str) -> str:
     lsn = _lsn(position)
     last = chain[-1].header if chain else None
     after = line.next_after(position)
     if after is not None:
         later = line.later_logs(position)
-        before = last.path if last is not None else "the full or differential restored"
+        before = last.path if last is not None else base
         nxt = after.header
         return (f"gap in the log chain: {before} ends at LSN {lsn}, the next log backup {nxt.path} starts at LSN "
                 f"{nxt.first_lsn}; the log backups covering LSN {lsn} to {nxt.first_lsn} are missing ({later} later "
@@ -568,7 +568,8 @@ def _why_stop(line: _Line, chain: Sequence[_Interval], position: int, goal: _Goa
                  "mark-log": lambda: goal.mark.where() if goal.mark else "the mark",
                  "latest": lambda: "the newest point"}[goal.kind]()
     if last is None:
-        return f"no log backup starts at or before LSN {lsn} to carry the restore towards the target {goal_text}"
+        return (f"{base} ends at LSN {lsn} and no log backup continues it towards the target {goal_text}: a later "
+                "log backup is missing")
     return (f"the log chain ends at LSN {lsn} with {last.path} (finished {last.backup_finish_date.isoformat()}), "
             f"before the target {goal_text}: a later log backup is missing")
 
@@ -615,7 +616,7 @@ def _plan_path(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, k
     tried: list[tuple[BackupSetHeader, str]] = []
     newest = max(bases, key=lambda f: (f.last_lsn, f.backup_finish_date))
     for at, full, diff in starts:
-        chain, final, why = _walk(line, at, goal, failed)
+        chain, final, why = _walk(line, at, goal, failed, _where(diff or full, paths))
         if why is None:
             base = [(full, None)] + ([(diff, None)] if diff is not None else [])
             notes = []
@@ -645,7 +646,14 @@ def _continue(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, re
     if restored.recovery_fork_id is None:
         start = line.lsn_position(restored.lsn)
     elif restored.recovery_fork_id in line.index:
-        start = line.position(line.index[restored.recovery_fork_id], restored.lsn)
+        i = line.index[restored.recovery_fork_id]
+        exit_ = line.exits[i]
+        if exit_ is not None and restored.lsn > exit_:
+            return _Attempt(None, [f"the database is restoring on recovery fork {restored.recovery_fork_id} at LSN "
+                                   f"{restored.lsn}, past LSN {exit_} where recovery fork {line.path[i + 1].fork} "
+                                   "branched off: that branch cannot be reached from it (a new full restore can)"], [],
+                            line=line)
+        start = line.position(i, restored.lsn)
     else:
         return _Attempt(None, [f"the database is restoring on recovery fork {restored.recovery_fork_id}, which no "
                                "backup here continues"], [], line=line)

@@ -442,8 +442,13 @@ class _Goal:
             return h.backup_finish_date > self.time
         if self.position is not None:
             return at > self.position
-        if self.mark_log is not None:
-            return at > line.position(line.index.get(self.mark_log.recovery_fork_id, 0), self.mark_log.first_lsn)
+        if self.mark_log is not None:  # the mark is somewhere in its log backup; a backup ending inside that log
+            log = self.mark_log         # is taken to be before it unless it finished after the mark's time (BizTalk
+            i = line.index.get(log.recovery_fork_id, 0)  # writes the mark right before the log backup it names)
+            if at >= line.position(i, log.last_lsn):
+                return True
+            return (at > line.position(i, log.first_lsn) and self.mark is not None and self.mark.time is not None
+                    and h.backup_finish_date > self.mark.time)
         return False
 
 
@@ -742,10 +747,16 @@ def _plan_family(database: str, family: list[BackupSetHeader], paths: Mapping[in
         tips = list(branches)  # the point may lie on an older branch's own part too: compare the plans
     else:
         tips = _leaves(branches)
-        if len(tips) > 1:
+        if len(tips) > 1:  # sibling branches (a database restored and recovered twice): the one backed up last
+            newest = {tip: max(h.backup_finish_date for h in family if h.recovery_fork_id == tip) for tip in tips}
+            tips.sort(key=newest.__getitem__, reverse=True)
             named = "; ".join(f"recovery fork {tip} (newest backup {_newest_on(family, tip)})" for tip in tips)
-            raise _Refusal(f"the backups of {database} hold {len(tips)} recovery branches, none branched from the "
-                           f"other(s): {named}; say which with --recovery-fork")
+            if newest[tips[0]] == newest[tips[1]]:
+                raise _Refusal(f"the backups of {database} hold {len(tips)} recovery branches, none branched from the "
+                               f"other(s), backed up last at the same time: {named}; say which with --recovery-fork")
+            notes.append(f"the backups of {database} hold {len(tips)} recovery branches, none branched from the "
+                         f"other(s): the one backed up last is followed ({named})")
+            tips = tips[:1]
     attempts: dict[str | None, _Attempt] = {}
     for tip in tips:
         line = _Line(_path_to(branches, tip), family, unknown_fork_on=unknown_fork_on)

@@ -141,14 +141,18 @@ def test_branches_that_cannot_be_told_apart_are_refused_naming_both():
          hdr("log2.trn", "LOG", 25 * L, 40 * L, fork=None, minutes=20)]
     with pytest.raises(RestorePlanError, match=r"log1.trn .* and log2.trn .* overlap as two recovery branches do"):
         plan_restore(a, DB)
-    # two sibling branches (two copies of one database recovered separately): latest names both
+    # two sibling branches (the database restored and recovered twice): latest follows the one backed up last,
+    # naming the other; backed up at the same time, they cannot be told apart: both are named
     sib = [hdr("full.bak", "FULL", 10 * L, 12 * L), hdr("log1.trn", "LOG", 10 * L, 20 * L),
-           hdr("x.trn", "LOG", 20 * L, 30 * L, fork="x", parent="f0", point=20 * L, minutes=20),
-           hdr("y.trn", "LOG", 20 * L, 31 * L, fork="y", parent="f0", point=20 * L, minutes=21)]
+           hdr("x.trn", "LOG", 20 * L, 30 * L, fork="x", parent="f0", point=20 * L, minutes=21),
+           hdr("y.trn", "LOG", 20 * L, 31 * L, fork="y", parent="f0", point=20 * L, minutes=20)]
+    plan = plan_restore(sib, DB)
+    assert names(plan)[-1] == "x.trn" and any("recovery fork y" in n for n in plan.notes)
+    tie = [*sib[:3], hdr("y.trn", "LOG", 20 * L, 31 * L, fork="y", parent="f0", point=20 * L, minutes=21)]
     with pytest.raises(RestorePlanError) as err:
-        plan_restore(sib, DB)
+        plan_restore(tie, DB)
     assert "recovery fork x" in str(err.value) and "recovery fork y" in str(err.value)
-    assert names(plan_restore(sib, DB, Target(recovery_fork_id="y")))[-1] == "y.trn"
+    assert names(plan_restore(tie, DB, Target(recovery_fork_id="y")))[-1] == "y.trn"
 
 
 # ----------------------------------------------------------------------------------------------------- 4 copy-only

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,6 +235,10 @@ def _stripe_sets(headers: Iterable[BackupSetHeader]) -> tuple[list[BackupSetHead
                                                                 list[str]]:
     """(one header per complete set, the paths of each striped set by ``id`` of its header, problems). A set
     seen twice (a shipped copy beside the original) counts once; one set per file is the fast path."""
+    headers = headers if isinstance(headers, list) else list(headers)
+    ids = {h.backup_set_id for h in headers}
+    if len(ids) == len(headers) and "" not in ids and {h.family_count for h in headers} <= {1}:
+        return list(headers), {}, []  # one file per set, none given twice: the sets as they are
     seen: dict[object, BackupSetHeader] = {}
     striped: dict[object, dict[int, BackupSetHeader]] = {}
     for h in headers:
@@ -299,17 +304,15 @@ class _Branch:
 
 
 def _branches(sets: Sequence[BackupSetHeader]) -> dict[str | None, _Branch]:
-    branches: dict[str | None, _Branch] = {}
+    """Each recovery fork the sets end on, with where it branched off (from any set of it that says so:
+    every backup of a forked database carries the fork point and parent fork)."""
+    branches = {fork: _Branch(fork) for fork in {h.recovery_fork_id for h in sets}}
     for h in sets:
-        fork = h.recovery_fork_id
-        branch = branches.get(fork)
-        if branch is None:
-            branch = branches[fork] = _Branch(fork)
-        parent, point = h.branch_parent_id, h.branch_lsn
-        if parent is None and h.first_recovery_fork_id not in (None, fork):
-            parent, point = h.first_recovery_fork_id, h.fork_point_lsn  # a catalog row: HEADERONLY's columns
-        if parent is not None and point is not None and branch.parent is None and parent != fork:
-            branch.parent, branch.point = parent, point
+        if h.branch_parent_id is None or h.branch_lsn is None:
+            continue
+        branch = branches[h.recovery_fork_id]
+        if branch.parent is None and h.branch_parent_id != h.recovery_fork_id:
+            branch.parent, branch.point = h.branch_parent_id, h.branch_lsn
     return branches
 
 
@@ -341,7 +344,9 @@ class _Interval:
 class _Line:
     """The backups usable on one branch path, as positions on one line: logs as intervals, fulls and
     differentials as points. Positions are (branch index << 100) | LSN; the fork point of branch i+1 is
-    written on branch i, so a log of branch i+1 starting there covers a database stopped there on branch i."""
+    written on branch i, so a log of branch i+1 starting there covers a database stopped there on branch i.
+    Logs are kept as sorted arrays (a year of a database is 35,000 of them); an :class:`_Interval` is made only
+    for those a walk looks at."""
 
     def __init__(self, path: list[_Branch], sets: Sequence[BackupSetHeader], *, unknown_fork_on: str | None = None
                  ) -> None:
@@ -350,33 +355,58 @@ class _Line:
         if unknown_fork_on is not None and unknown_fork_on in self.index:  # the database has one branch only
             self.index[None] = self.index[unknown_fork_on]
         self.exits = [path[i + 1].point for i in range(len(path) - 1)] + [None]  # where branch i is left
-        self.fulls: list[BackupSetHeader] = []
-        self.diffs: list[BackupSetHeader] = []
-        logs: list[_Interval] = []
         self.off_path = 0
-        for h in sets:
-            i = self.index.get(h.recovery_fork_id)
-            if i is None:
-                self.off_path += 1
-                continue
-            if h.backup_type == "LOG":
-                interval = self._interval(h, i)
-                if interval is None:
+        if len(path) == 1:  # one branch: positions are the LSNs themselves (the common case, kept fast)
+            forks = {h.recovery_fork_id for h in sets}
+            mine = list(sets) if forks <= set(self.index) else \
+                [h for h in sets if self.index.get(h.recovery_fork_id) == 0]
+            self.off_path = len(sets) - len(mine)
+            logs = sorted((h for h in mine if h.backup_type == "LOG"), key=_FIRST_LSN)
+            self.fulls = [h for h in mine if h.backup_type == "FULL"]
+            self.diffs = [h for h in mine if h.backup_type == "DIFF"]
+            self._headers = logs
+            self.starts = [h.first_lsn for h in logs]
+            self._ends = [h.last_lsn for h in logs]
+            self._clips: list[int | None] | None = None
+        else:
+            self.fulls, self.diffs = [], []
+            parts: list[tuple[int, int, int | None, BackupSetHeader]] = []
+            for h in sets:
+                i = self.index.get(h.recovery_fork_id)
+                if i is None:
                     self.off_path += 1
+                elif h.backup_type == "LOG":
+                    part = self._interval(h, i)
+                    if part is None:
+                        self.off_path += 1
+                    else:
+                        parts.append((*part, h))
+                elif self.exits[i] is None or h.last_lsn <= self.exits[i]:
+                    (self.fulls if h.backup_type == "FULL" else self.diffs).append(h)
                 else:
-                    logs.append(interval)
-            elif self.exits[i] is None or h.last_lsn <= self.exits[i]:
-                (self.fulls if h.backup_type == "FULL" else self.diffs).append(h)
-            else:
-                self.off_path += 1
-        logs.sort(key=lambda s: s.start)
-        self.logs = logs
-        self.starts = [s.start for s in logs]
-        best, top, self.best = -1, -1, []
-        for n, s in enumerate(logs):  # best[n]: the log among logs[:n+1] that ends last
-            if s.end > top:
-                best, top = n, s.end
-            self.best.append(best)
+                    self.off_path += 1
+            parts.sort(key=lambda part: part[0])
+            self.starts = [part[0] for part in parts]
+            self._ends = [part[1] for part in parts]
+            self._clips = [part[2] for part in parts]
+            self._headers = [part[3] for part in parts]
+        best, top, self._best = -1, -1, []
+        for n, end in enumerate(self._ends):  # _best[n]: the log among the first n+1 that ends last
+            if end > top:
+                best, top = n, end
+            self._best.append(best)
+        self._made: dict[int, _Interval] = {}
+
+    def interval(self, n: int) -> _Interval:
+        made = self._made.get(n)
+        if made is None:
+            made = self._made[n] = _Interval(self.starts[n], self._ends[n], self._headers[n],
+                                             self._clips[n] if self._clips is not None else None)
+        return made
+
+    def interval_of(self, h: BackupSetHeader) -> _Interval | None:
+        n = next((n for n, other in enumerate(self._headers) if other is h), None)
+        return None if n is None else self.interval(n)
 
     def position(self, i: int, lsn: int) -> int:
         while i > 0 and self.path[i].point == lsn:  # a fork point is written on the parent branch
@@ -390,14 +420,13 @@ class _Line:
             i -= 1
         return self.position(i, lsn)
 
-    def _interval(self, h: BackupSetHeader, i: int) -> _Interval | None:
-        """The log ``h`` of branch ``i`` on this path, or None when no part of it is: it branched from another
-        fork, or starts after the path left branch ``i``."""
+    def _interval(self, h: BackupSetHeader, i: int) -> tuple[int, int, int | None] | None:
+        """(start, end, clip) of the log ``h`` of branch ``i`` on this path, or None when no part of it is: it
+        branched from another fork, or starts after the path left branch ``i``."""
         start_branch = i
         point = self.path[i].point if i > 0 else None
         if point is not None and h.first_lsn <= point:  # begins on the parent's side of the fork point, or at it
-            parent = h.branch_parent_id or (h.first_recovery_fork_id
-                                            if h.first_recovery_fork_id != h.recovery_fork_id else None)
+            parent = h.branch_parent_id
             if (parent is not None and parent != self.path[i - 1].fork) or (parent is None and h.first_lsn < point):
                 return None
             start_branch = i - 1
@@ -407,22 +436,29 @@ class _Line:
         clip = exit_ if exit_ is not None and h.last_lsn > exit_ else None
         start = self.position(start_branch, h.first_lsn)
         end = self.position(i, h.last_lsn if clip is None else clip)
-        return _Interval(start, end, h, clip) if end > start else None
+        return (start, end, clip) if end > start else None
+
+    @property
+    def has_logs(self) -> bool:
+        return bool(self.starts)
 
     def covering(self, position: int) -> _Interval | None:
         """The log that covers ``position`` and ends last (the greedy choice, optimal on one line)."""
         n = bisect.bisect_right(self.starts, position) - 1
         if n < 0:
             return None
-        best = self.logs[self.best[n]]
-        return best if best.end > position else None
+        best = self._best[n]
+        return self.interval(best) if self._ends[best] > position else None
 
     def later_logs(self, position: int) -> int:
         return len(self.starts) - bisect.bisect_right(self.starts, position)
 
     def next_after(self, position: int) -> _Interval | None:
         n = bisect.bisect_right(self.starts, position)
-        return self.logs[n] if n < len(self.logs) else None
+        return self.interval(n) if n < len(self.starts) else None
+
+
+_FIRST_LSN = operator.attrgetter("first_lsn")
 
 
 # ---------------------------------------------------------------------------------------------- goals
@@ -519,7 +555,7 @@ def _walk(line: _Line, start: int, goal: _Goal, failed: dict[int, str], base: st
     from many fulls over one chain stay linear in all."""
     holder = None
     if goal.kind == "mark-log":
-        holder = next((s for s in line.logs if s.header is goal.mark_log), None)
+        holder = line.interval_of(goal.mark_log)
         if holder is None:
             return [], None, f"the log backup holding {goal.mark.where()} is not on this branch's path"
     chain: list[_Interval] = []
@@ -610,7 +646,7 @@ def _plan_path(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, k
                 best_diff, best_at = d, d_at
         starts.append((best_at, full, best_diff))
     starts.sort(key=lambda s: (s[0], s[1].backup_finish_date), reverse=True)
-    if goal.kind == "time" and not line.logs and starts:  # SIMPLE recovery: no point in time between backups
+    if goal.kind == "time" and not line.has_logs and starts:  # SIMPLE recovery: no point in time between backups
         at, full, diff = starts[0]
         base = [full] + ([diff] if diff is not None else [])
         reached = base[-1].backup_finish_date
@@ -768,8 +804,9 @@ def _plan_family(database: str, family: list[BackupSetHeader], paths: Mapping[in
         attempts[tip] = attempt
     good = {tip: a for tip, a in attempts.items() if a.steps is not None}
     distinct: dict[tuple, str | None] = {}
-    for tip, a in good.items():
-        distinct.setdefault(tuple((id(s.backup.header), s.stop_before_lsn) for s in a.steps), tip)
+    for tip, a in good.items():  # plans along different branch paths that restore the same backups are one plan
+        key = tuple((id(s.backup.header), s.stop_before_lsn) for s in a.steps) if len(good) > 1 else ()
+        distinct.setdefault(key, tip)
     if len(distinct) > 1:
         named = "; ".join(f"recovery fork {tip} (ending with {good[tip].steps[-1].backup.where()}, finished "
                           f"{good[tip].steps[-1].backup.header.backup_finish_date.isoformat()})"
@@ -818,6 +855,9 @@ def _two_branches(a: BackupSetHeader, b: BackupSetHeader, paths: Mapping[int, tu
 
 
 def _families(sets: Sequence[BackupSetHeader]) -> tuple[dict[str | None, list[BackupSetHeader]], list[str]]:
+    guids = {h.family_guid for h in sets}
+    if len(guids) == 1:
+        return {guids.pop(): list(sets)}, []
     by_family: dict[str | None, list[BackupSetHeader]] = {}
     for h in sets:
         by_family.setdefault(h.family_guid, []).append(h)
@@ -915,9 +955,15 @@ def plan_restores(headers: Iterable[BackupSetHeader], target: Target = Target(),
                   databases: Sequence[str] | None = None, marks: Sequence[LogMark] = ()
                   ) -> dict[str, RestorePlan | RestorePlanError]:
     """Every database's plan (or why not) from one pass over the headers: for catalogs of a year's backups."""
+    exact: dict[str, list[BackupSetHeader]] = {}
+    for h in headers:  # by the name as written (one dict lookup a set), then case-insensitively
+        group = exact.get(h.database_name)
+        if group is None:
+            group = exact[h.database_name] = []
+        group.append(h)
     by_name: dict[str, list[BackupSetHeader]] = {}
-    for h in headers:
-        by_name.setdefault(h.database_name.lower(), []).append(h)
+    for written, group in exact.items():
+        by_name.setdefault(written.lower(), []).extend(group)
     names = databases if databases is not None else sorted({hs[0].database_name for hs in by_name.values()})
     total = sum(len(v) for v in by_name.values())
     result: dict[str, RestorePlan | RestorePlanError] = {}

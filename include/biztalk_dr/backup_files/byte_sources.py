@@ -25,7 +25,19 @@ from biztalk_dr.backup_files.compressed_container import (
 )
 from biztalk_dr.backup_files.xpress_huffman import Decoder
 
-__all__ = ["ByteSource", "CompressedSource", "PlainSource", "TruncatedError"]
+__all__ = ["ByteSource", "CompressedSource", "PlainSource", "TruncatedError", "What", "describe"]
+
+What = str | tuple
+"""What a read is for, for the message if it fails: text, or a template and its values (bytes are decoded),
+formatted only then."""
+
+
+def describe(what: What) -> str:
+    if isinstance(what, str):
+        return what
+    template, *values = what
+    return template.format(*(describe(v) if isinstance(v, tuple) else v.decode("ascii", "replace")
+                             if isinstance(v, bytes) else v for v in values))
 
 
 class TruncatedError(ValueError):
@@ -36,9 +48,9 @@ class ByteSource(Protocol):
     offset: int
     """Position in the MTF stream (not in the compressed file)."""
 
-    def read(self, size: int, what: str) -> bytes: ...
+    def read(self, size: int, what: What) -> bytes: ...
 
-    def skip(self, size: int, what: str) -> None: ...
+    def skip(self, size: int, what: What) -> None: ...
 
     def at_end(self) -> bool: ...
 
@@ -51,14 +63,14 @@ class PlainSource:
         self._size = os.fstat(fileobj.fileno()).st_size
         self.offset = fileobj.tell()
 
-    def read(self, size: int, what: str) -> bytes:
+    def read(self, size: int, what: What) -> bytes:
         data = self._file.read(size)
         if len(data) != size:
             raise TruncatedError(_cut_off(what, self.offset, size, len(data)))
         self.offset += size
         return data
 
-    def skip(self, size: int, what: str) -> None:
+    def skip(self, size: int, what: What) -> None:
         if self.offset + size > self._size:
             raise TruncatedError(_cut_off(what, self.offset, size, self._size - self.offset))
         self._file.seek(size, os.SEEK_CUR)
@@ -92,7 +104,7 @@ class CompressedSource:
         self._chunk: bytes | bytearray = b""  # its bytes decoded so far (a prefix, or all of them)
         self.offset = 0
 
-    def read(self, size: int, what: str) -> bytes:
+    def read(self, size: int, what: What) -> bytes:
         pos = self._pos
         if pos + size <= len(self._chunk):  # within what is decoded: most reads
             self._pos = pos + size
@@ -111,7 +123,7 @@ class CompressedSource:
         self.offset += size
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def skip(self, size: int, what: str) -> None:
+    def skip(self, size: int, what: What) -> None:
         if self._pos + size <= self._out:
             self._pos += size
             self.offset += size
@@ -129,7 +141,7 @@ class CompressedSource:
             read_record(BufferReader(self._buf, self._next), decode=False, after_plain=self._after_plain)
         return True
 
-    def _advance(self, what: str, size: int, done: int, left: int) -> None:
+    def _advance(self, what: What, size: int, done: int, left: int) -> None:
         """Pass over ``left`` more MTF bytes after the current record and enter the record the stream is then
         in (with ``left`` 0: the next record holding MTF bytes). ``size`` and ``done`` (of it) are the caller's
         request, for the message if the file ends first."""
@@ -176,6 +188,6 @@ class CompressedSource:
                                       f"byte(s)): {exc}") from None
 
 
-def _cut_off(what: str, offset: int, wanted: int, got: int) -> str:
-    return (f"file truncated: {what} needs {wanted} byte(s) from MTF offset {offset}, "
+def _cut_off(what: What, offset: int, wanted: int, got: int) -> str:
+    return (f"file truncated: {describe(what)} needs {wanted} byte(s) from MTF offset {offset}, "
             f"only {max(got, 0)} left")

@@ -30,7 +30,7 @@ class DatabaseFile:
     type: Literal["D", "L", "F", "S", "?"]  # data, log, full-text catalog, FILESTREAM, not known
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a catalog holds hundreds of thousands
 class BackupSetHeader:
     """One backup set, as RESTORE HEADERONLY reports it, plus where it was read from."""
 

@@ -158,7 +158,7 @@ class _OpenSet:
     offset: int
     backup_set_id: str
     password: bool
-    metadata: SetMetadata | None = None
+    metadata: bytes | None = None  # the latest MQCI stream: MSLS, at the end, adds the finish time
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _read_sets(source: ByteSource, path: str, *, compressed: bool) -> list[Backu
             if stream is None:
                 raise MtfFormatError(f"the {block.type.decode()} block at offset {block.offset} has no SQL Server "
                                      "metadata stream (MQCI)")
-            current.metadata = parse_metadata_stream(stream)  # MSLS, at the end, adds the finish time
+            current.metadata = stream  # parsed once, the last copy (MSLS), when the set ends
         elif block.type == b"ESET" and current is not None:
             sets.append(_header(current, media, path, compressed))
             current = None
@@ -226,9 +226,9 @@ def _open_set(sset: Block) -> _OpenSet:
 
 
 def _header(open_set: _OpenSet, media: _Media, path: str, compressed: bool) -> BackupSetHeader:
-    meta = open_set.metadata
-    if meta is None:
+    if open_set.metadata is None:
         raise MtfFormatError(f"backup set {open_set.position} has no SQL Server metadata (MSCI block)")
+    meta: SetMetadata = parse_metadata_stream(open_set.metadata)
     ident = meta.identity
     return BackupSetHeader(
         path=path, position=open_set.position, database_name=meta.database_name, server_name=meta.server_name,

@@ -69,7 +69,7 @@ def read_backup_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[FileR
                     continue
                 result = _read_safely(file)
                 if result.error is None or file.suffix.lower() in BACKUP_FILE_SUFFIXES \
-                        or not result.error.reason.startswith("not a SQL Server backup"):
+                        or "not a SQL Server backup" not in result.error.reason:
                     yield result
             if not found:
                 yield FileResult(str(root), error=BackupFileError(str(root), "folder holds no files"))
@@ -104,6 +104,9 @@ def read_backup_file(path: str | os.PathLike[str]) -> list[BackupSetHeader]:
     except PermissionError:
         raise BackupFileError(name, "cannot be read: permission denied") from None
     except OSError as exc:
+        special = _special_file(Path(name))  # a socket cannot even be opened
+        if special is not None:
+            raise BackupFileError(name, f"{special}, not a regular file: not read") from None
         raise BackupFileError(name, f"cannot be read: {exc.strerror or exc}") from None
     except (MtfFormatError, TruncatedError, CompressedDataError) as exc:
         raise BackupFileError(name, str(exc)) from None

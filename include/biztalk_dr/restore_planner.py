@@ -343,8 +343,8 @@ class _Interval:
 
 class _Line:
     """The backups usable on one branch path, as positions on one line: logs as intervals, fulls and
-    differentials as points. Positions are (branch index << 100) | LSN; the fork point of branch i+1 is
-    written on branch i, so a log of branch i+1 starting there covers a database stopped there on branch i.
+    differentials as points. Positions are (branch index << 100) | LSN; a log of branch i+1 that starts at or
+    before its fork point starts on branch i, so it covers a database stopped there on branch i.
     Logs are kept as sorted arrays (a year of a database is 35,000 of them); an :class:`_Interval` is made only
     for those a walk looks at."""
 
@@ -409,8 +409,9 @@ class _Line:
         return None if n is None else self.interval(n)
 
     def position(self, i: int, lsn: int) -> int:
-        while i > 0 and self.path[i].point == lsn:  # a fork point is written on the parent branch
-            i -= 1
+        """LSN ``lsn`` on branch ``i`` of the path. A database stopped at branch i+1's fork point is still on
+        branch i (its fork changes only when a log of i+1 is applied), so that point is (i, X): the logs of i+1
+        start on branch i (see :meth:`_interval`), the logs of i+2 do not."""
         return (i << _BRANCH_SHIFT) | lsn
 
     def lsn_position(self, lsn: int) -> int:
@@ -641,6 +642,10 @@ def _plan_path(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, k
         candidates += [d for d in diffs_of.get(("lsn", full.checkpoint_lsn), [])]
         best_diff, best_at = None, at
         for d in candidates:
+            if d.recovery_fork_id != full.recovery_fork_id and not (  # a differential of a child branch: its
+                    d.branch_parent_id == full.recovery_fork_id and d.branch_lsn is not None  # base before the fork
+                    and full.last_lsn <= d.branch_lsn):  # point (SQL Server checks the recovery path, 4330)
+                continue
             d_at = line.position(line.index[d.recovery_fork_id], d.last_lsn)
             if d.last_lsn >= full.last_lsn and d_at > best_at and not goal.passes(line, d, d_at):
                 best_diff, best_at = d, d_at
@@ -656,8 +661,15 @@ def _plan_path(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, k
     failed: dict[int, str] = {}
     tried: list[tuple[BackupSetHeader, str]] = []
     newest = max(bases, key=lambda f: (f.last_lsn, f.backup_finish_date))
+    tip = line.path[-1]
+    tip_starts = line.position(len(line.path) - 1, tip.point) if tip.point is not None else None
     for at, full, diff in starts:
         chain, final, why = _walk(line, at, goal, failed, _where(diff or full, paths))
+        end = chain[-1].end if chain else at
+        if why is None and goal.kind == "latest" and tip_starts is not None and end < tip_starts:
+            why = (f"the restore ends at LSN {_lsn(end)} on recovery fork {line.path[end >> _BRANCH_SHIFT].fork}, "
+                   f"before recovery fork {tip.fork} branched off it (at LSN {tip.point}): none of that branch's "
+                   "backups can be reached")
         if why is None:
             base = [(full, None)] + ([(diff, None)] if diff is not None else [])
             notes = []

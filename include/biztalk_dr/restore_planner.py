@@ -117,6 +117,11 @@ class LogMark:
     backup_set_id: str | None = None
     path: str | None = None
 
+    @classmethod
+    def held_by(cls, name: str, header: BackupSetHeader) -> LogMark:
+        """Mark ``name`` in the log backup ``header`` (a BizTalk set's log: the mark is written just before it)."""
+        return cls(name, time=header.backup_start_date, backup_set_id=header.backup_set_id or None, path=header.path)
+
     def where(self) -> str:
         bits = [f"LSN {self.lsn}"] if self.lsn is not None else []
         if self.path:
@@ -995,7 +1000,16 @@ def plan_continuation(headers: Sequence[BackupSetHeader], database: str, restore
     fork, e.g. a standby) to ``target``, under the same rules as :func:`plan_restore`; RestorePlanError when
     the files cannot (a gap, a log of another branch only, the target behind the database). This is what the
     failover assessment asks: "can this database, restored up to LSN X on branch B, reach mark M from these
-    verified files?"."""
+    verified files?"::
+
+        headers = [h for f in shipped_and_verified_files for h in read_backup_file(f)]
+        restored = RestorePoint.after(header_of_the_last_file_restored)   # or RestorePoint(lsn, fork)
+        holder = header of the set's log backup of this database
+        plan = plan_continuation(headers, database, restored, Target(mark=mark_name),
+                                 marks=[LogMark.held_by(mark_name, holder)])
+        statements = [step.statement(database, paths_as_sql_server_sees_them) for step in plan.steps]
+
+    The last step is WITH STOPATMARK = N'mark', RECOVERY; ``RestorePlanError.problems`` say why not."""
     wanted = database.lower()
     mine = [h for h in headers if h.database_name.lower() == wanted]
     all_marks = [*marks, *marks_from_file_names(mine)] if target.mark is not None else []

@@ -109,9 +109,7 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
     if holder is None:
         raise RestorePlanError(database, [f"the log backup holding mark {chosen.mark_name} ({mark_row.base_name}) is "
                                           f"not in {landing_dir}"])
-    mark = LogMark(chosen.mark_name, time=holder.backup_start_date, backup_set_id=holder.backup_set_id or None,
-                   path=holder.path)
-    plan = plan_restore(headers, database, Target(mark=chosen.mark_name), marks=[mark])
+    plan = plan_restore(headers, database, Target(mark=chosen.mark_name), marks=[LogMark.held_by(chosen.mark_name, holder)])
     restored_as = validation_name(cfg, database)
     steps = []
     for n, step in enumerate(plan.steps):

@@ -210,7 +210,31 @@ def _looks_like_mtf_type(head: bytes) -> bool:
     return all(0x41 <= b <= 0x5A or 0x30 <= b <= 0x39 for b in head)
 
 
-class _Reader:
+class _Reads:
+    """What both readers share: reads that must get every byte asked for, with the offset in the message."""
+
+    offset: int
+
+    def read_up_to(self, size: int) -> bytes:
+        raise NotImplementedError
+
+    def read_exact(self, size: int, what: str) -> bytes:
+        """Exactly ``size`` bytes, or :class:`CompressedDataError` naming ``what`` was cut off."""
+        start = self.offset
+        data = self.read_up_to(size)
+        if len(data) != size:
+            raise CompressedDataError(
+                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
+                f"only {len(data)} left")
+        return data
+
+    def _short(self, what: str, size: int, available: int) -> CompressedDataError:
+        return CompressedDataError(
+            f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
+            f"{self.offset}, only {available} left")
+
+
+class _Reader(_Reads):
     """Reads a binary file object forward through its own window of up to 64 KiB (record headers are
     a few bytes each, so one read call per record would dominate), tracking the file offset."""
 
@@ -242,16 +266,6 @@ class _Reader:
         self.offset += len(data)
         return data
 
-    def read_exact(self, size: int, what: str) -> bytes:
-        """Exactly ``size`` bytes, or :class:`CompressedDataError` naming ``what`` was cut off."""
-        start = self.offset
-        data = self.read_up_to(size)
-        if len(data) != size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
-                f"only {len(data)} left")
-        return data
-
     def view(self, size: int, what: str) -> memoryview:
         """The next ``size`` bytes (at most 64 KiB) without copying them, or :class:`CompressedDataError`
         if the file ends first."""
@@ -259,16 +273,14 @@ class _Reader:
             self._fill(size)
         available = len(self._buf) - self._pos
         if available < size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
-                f"{self.offset}, only {available} left")
+            raise self._short(what, size, available)
         view = memoryview(self._buf)[self._pos:self._pos + size]
         self._pos += size
         self.offset += size
         return view
 
 
-class BufferReader:
+class BufferReader(_Reads):
     """The :class:`_Reader` interface over a whole file in memory (bytes, or an ``mmap`` of it), at any
     offset, so a reader can parse the record that starts there. Reads are copies (no view of an ``mmap`` is
     left behind to keep it from closing); only the few records parsed this way are copied."""
@@ -283,19 +295,8 @@ class BufferReader:
         self.offset += len(data)
         return data
 
-    def read_exact(self, size: int, what: str) -> bytes:
-        start = self.offset
-        data = self.read_up_to(size)
-        if len(data) != size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
-                f"only {len(data)} left")
-        return data
-
     def view(self, size: int, what: str) -> bytes:
         available = self._size - self.offset
         if available < size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
-                f"{self.offset}, only {available} left")
+            raise self._short(what, size, available)
         return self.read_exact(size, what)

@@ -931,8 +931,15 @@ def _plan(database: str, mine: list[BackupSetHeader], others: int, other_notes: 
                                [f"no backup of {database} can start or continue the restore"])
     if len(plans) > 1:
         created = {p.family_guid: max(h.database_creation_date for h in families[p.family_guid]) for p in plans}
-        plans.sort(key=lambda p: created[p.family_guid], reverse=True)
+        newest = {p.family_guid: max(h.backup_finish_date for h in families[p.family_guid]) for p in plans}
+        plans.sort(key=lambda p: (created[p.family_guid], newest[p.family_guid]), reverse=True)
         chosen = plans[0]
+        if (created[chosen.family_guid], newest[chosen.family_guid]) == (created[plans[1].family_guid],
+                                                                         newest[plans[1].family_guid]):
+            raise RestorePlanError(database, [
+                f"{len(plans)} different databases named {database} reach the target, created and last backed up at "
+                f"the same times: FamilyGUID {chosen.family_guid} and {plans[1].family_guid}; say which with "
+                "--family-guid"])
         others_text = ", ".join(f"FamilyGUID {p.family_guid} (created {created[p.family_guid].isoformat()})"
                                 for p in plans[1:])
         notes.append(f"{len(plans)} different databases named {database} have backups that reach the target: the one "

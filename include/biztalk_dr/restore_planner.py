@@ -8,14 +8,15 @@ The rules are SQL Server's, each with the page that states it:
   created. This value stays the same when the database is restored", *RESTORE HEADERONLY*), not by name: two
   databases of one name are two families, planned apart and never chained one onto the other. The plan uses
   the family that reaches the target; for "latest", the one created most recently (a note names the other).
-- **Recovery forks.** Recovering a restored database starts a new recovery branch (*Recovery Paths*: "the
-  database can have two or more recovery paths ... that use the same range of LSNs"); each backup says the
-  fork it ends on (``RecoveryForkID``) and where that fork branched off (fork point and parent fork). A plan
-  follows one branch from a full to its target, entering a child branch only at its fork point (stopping an
-  older log there with ``STOPBEFOREMARK = 'lsn:fork point'``), and never applies a log of another branch
-  (SQL Server refuses it with 4330). For "latest", the newest branch (the one no other branched from);
-  where branches cannot be told apart (fork unknown and the logs overlap), or two are equally newest, the
-  planner refuses and names both.
+- **Recovery forks.** Recovering a restored database starts a new recovery path (*Recovery Paths*: backups
+  taken afterwards can then lie on two or more paths over the same range of LSNs); each backup says the fork it
+  ends on (``RecoveryForkID``) and where that fork branched off (fork point and parent fork). A plan follows one
+  branch from a full to its target, entering a child branch only at its fork point (stopping an older log there
+  with ``STOPBEFOREMARK = 'lsn:fork point'``), and never applies a log of another branch (SQL Server refuses it
+  with 4330). For "latest", the newest branch: the one no other branched from (of siblings, the one backed up
+  last), and the restore must get onto it; where branches cannot be told apart (fork unknown and the logs
+  overlap), or two are equally newest, the planner refuses and names both. A target both branches hold is
+  refused naming both, unless ``Target.recovery_fork_id`` says which.
 - **LSNs** (*RESTORE HEADERONLY*; *RESTORE Arguments*): ``LastLSN`` is "the log sequence number of the next
   log record after the backup set": a backup restores the records before it. ``STOPATMARK = 'lsn:X'``
   includes the record at X, so a target X needs a log with ``FirstLSN <= X < LastLSN``: a target equal to a
@@ -666,8 +667,8 @@ def _plan_path(line: _Line, paths: Mapping[int, tuple[str, ...]], goal: _Goal, k
     failed: dict[int, str] = {}
     tried: list[tuple[BackupSetHeader, str]] = []
     newest = max(bases, key=lambda f: (f.last_lsn, f.backup_finish_date))
-    tip = line.path[-1]
-    tip_starts = line.position(len(line.path) - 1, tip.point) if tip.point is not None else None
+    tip = line.path[-1]  # latest must get onto it: at least to its fork point (its first state) on the parent
+    tip_starts = line.position(len(line.path) - 2, tip.point) if tip.point is not None else None
     for at, full, diff in starts:
         chain, final, why = _walk(line, at, goal, failed, _where(diff or full, paths))
         end = chain[-1].end if chain else at

@@ -55,6 +55,7 @@ class Branch:
     fork_at: float = 0.0          # nodes of the parent with a smaller id are on this branch's path
     covering: int | None = None   # the parent's log the fork point lies inside (restored up to it)
     fork_rows: frozenset[int] = frozenset()
+    fork_node: int | None = None  # the backup the restore that made the branch ended with (the fork point)
 
 
 def _next_second() -> None:
@@ -177,7 +178,7 @@ class History:
             self.sql.run(f"RESTORE DATABASE [{self.name}] WITH RECOVERY")
             fork_at, rows, cursor = last + 0.5, self.nodes[last].rows, last
         parent = self.nodes[into if into is not None else last].branch  # the branch the restore ended on
-        branch = Branch(len(self.branches) + 1, self.family, parent, fork_at, into, rows)
+        branch = Branch(len(self.branches) + 1, self.family, parent, fork_at, into, rows, cursor)
         self.branches[branch.bid] = branch
         self.branch, self.cursor, self.pending = branch.bid, cursor, []
         self.rows = set(rows)
@@ -244,6 +245,8 @@ class History:
             if later:
                 return ("refuse", "gap")
             branch = self.branches[leaf]
+            if self.nodes[final].branch != leaf and final != branch.fork_node:
+                return ("refuse", "gap")  # the restore cannot get onto the branch latest follows
             rows = branch.fork_rows if final == branch.covering else self.nodes[final].rows
             return ("rows", rows)
         return ("refuse", "no-start")
@@ -262,7 +265,7 @@ ACTION = st.one_of(
 
 
 _REASONS = ("gap in the log chain", "a later log backup is missing", "no usable full backup", "stripe(s)", "ends at LSN",
-            "no log backup continues")
+            "no log backup continues", "none of that branch's backups can be reached")
 
 
 def _run(history: History, action: tuple) -> None:

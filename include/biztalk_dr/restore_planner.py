@@ -911,6 +911,24 @@ def _plan(database: str, mine: list[BackupSetHeader], others: int, other_notes: 
         found = (f"{len(mine)} backup set(s) of {database} found ({counts['DIFF']} differential, {counts['LOG']} log)"
                  if mine else f"no backup of {database} among the {total} backup set(s) read")
         raise RestorePlanError(database, [f"no usable full backup: {found}", *stripe_problems])
+    latest = target.lsn is None and target.time is None and target.mark is None and restored is None
+    if latest and len(families) > 1:  # latest: the database created most recently, not an older one instead
+        def age(guid: str | None) -> tuple:
+            return (max(h.database_creation_date for h in families[guid]),
+                    max(h.backup_finish_date for h in families[guid]))
+        ordered = sorted(families, key=age, reverse=True)
+        if age(ordered[0]) == age(ordered[1]):
+            raise RestorePlanError(database, [
+                f"{len(families)} different databases named {database} have backups here, created and last backed "
+                f"up at the same times: FamilyGUID {ordered[0]} and {ordered[1]}; say which with --family-guid"])
+        notes.append(f"{len(families)} different databases named {database} have backups here: the one created most "
+                     f"recently (FamilyGUID {ordered[0]}, created {age(ordered[0])[0].isoformat()}) is restored, not "
+                     + ", ".join(f"FamilyGUID {g} (created {age(g)[0].isoformat()})" for g in ordered[1:])
+                     + "; choose another with --family-guid")
+        others_named = f" (another database of the name has backups here: --family-guid {ordered[1]} restores it)"
+        families = {ordered[0]: families[ordered[0]]}
+    else:
+        others_named = ""
     plans: list[RestorePlan] = []
     problems: list[str] = []
     for guid, family in families.items():
@@ -928,8 +946,10 @@ def _plan(database: str, mine: list[BackupSetHeader], others: int, other_notes: 
         else:
             problems += family_problems
     if not plans:
-        raise RestorePlanError(database, [*problems, *stripe_problems] or
-                               [f"no backup of {database} can start or continue the restore"])
+        problems = [*problems, *stripe_problems] or [f"no backup of {database} can start or continue the restore"]
+        if others_named:
+            problems[-1] += others_named
+        raise RestorePlanError(database, problems)
     if len(plans) > 1:
         created = {p.family_guid: max(h.database_creation_date for h in families[p.family_guid]) for p in plans}
         newest = {p.family_guid: max(h.backup_finish_date for h in families[p.family_guid]) for p in plans}

@@ -232,13 +232,15 @@ class History:
         return max(leaves, key=lambda bid: max(n.nid for n in self.nodes.values() if n.branch == bid and n.present()))
 
     def expect_latest(self):
-        for family in sorted({b.family for b in self.branches.values()}, reverse=True):
+        """Latest restores the database created last (of those with backups here), or nothing."""
+        backed_up = {n.family for n in self.nodes.values() if n.present()}
+        for family in sorted(backed_up, reverse=True)[:1]:
             leaf = self.leaf(family)
             if leaf is None:
-                continue
+                return ("refuse", "no-start")
             reached, path = self.reachable(leaf)
             if not reached:
-                continue
+                return ("refuse", "no-start")
             final = max(reached, key=lambda nid: path[nid])
             later = [nid for nid in path if self.nodes[nid].kind == "log" and self.nodes[nid].present()
                      and path[nid] > path[final] and nid not in reached]
@@ -265,7 +267,7 @@ ACTION = st.one_of(
 
 
 _REASONS = ("gap in the log chain", "a later log backup is missing", "no usable full backup", "stripe(s)", "ends at LSN",
-            "no log backup continues", "none of that branch's backups can be reached")
+            "no log backup continues", "none of that branch's backups can be reached", "can start or continue the restore")
 
 
 def _run(history: History, action: tuple) -> None:

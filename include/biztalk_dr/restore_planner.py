@@ -7,7 +7,8 @@ The rules are SQL Server's, each with the page that states it:
 - **Identity.** A backup belongs to a database by its ``FamilyGUID`` ("ID of the original database when
   created. This value stays the same when the database is restored", *RESTORE HEADERONLY*), not by name: two
   databases of one name are two families, planned apart and never chained one onto the other. The plan uses
-  the family that reaches the target; for "latest", the one created most recently (a note names the other).
+  the family that reaches the target; for "latest", the one created most recently (a note names the other; if
+  its backups cannot restore, the planner says so rather than restore an older database instead).
 - **Recovery forks.** Recovering a restored database starts a new recovery path (*Recovery Paths*: backups
   taken afterwards can then lie on two or more paths over the same range of LSNs); each backup says the fork it
   ends on (``RecoveryForkID``) and where that fork branched off (fork point and parent fork). A plan follows one

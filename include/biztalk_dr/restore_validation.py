@@ -22,7 +22,7 @@ from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import PreflightError, RestorePlanError
 from biztalk_dr.paths import plain_file_name, sql_join
-from biztalk_dr.restore_planner import Target, plan_restore
+from biztalk_dr.restore_planner import LogMark, Target, plan_restore
 
 __all__ = ["ValidationStep", "DatabasePlan", "choose_set", "plan_database", "sanity_query", "validation_name",
            "render_markdown", "DatabaseResult"]
@@ -85,7 +85,12 @@ class DatabasePlan:
 def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: BackupSet, sets: Sequence[BackupSet],
                   landing_dir: str | Path) -> DatabasePlan:
     """Restore ``database`` from the shipped copies to ``chosen``'s mark; RestorePlanError (the gap named) if
-    the shipped files cannot reach it."""
+    the shipped files cannot reach it.
+
+    The plan is the restore planner's, from the files' own headers, so its rules are the ones the failover
+    assessment uses: the database is matched by FamilyGUID, a landing folder holding the old and the new
+    primary's backups after a failover is followed along one recovery branch (the mark's), and the mark is
+    reached in the log backup that holds it (the one named after it in the set)."""
     assert cfg.sites.validation is not None
     val = cfg.sites.validation
     chain = [s for s in sets if full.set_id <= s.set_id <= chosen.set_id and s.complete]
@@ -101,30 +106,26 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
     if mark_row is None:
         raise RestorePlanError(database, [f"set {chosen.set_id} has no backup of {database}"])
     mark_file = Path(landing_dir) / plain_file_name(mark_row.base_name)
-    target_lsn = next((h.last_lsn for h in headers if Path(h.path) == mark_file), None)
-    if target_lsn is None:
+    holder = next((h for h in headers if Path(h.path) == mark_file), None)
+    if holder is None:
         raise RestorePlanError(database, [f"the log backup holding mark {chosen.mark_name} ({mark_row.base_name}) is "
                                           f"not in {landing_dir}"])
-    plan = plan_restore(headers, database, Target(lsn=target_lsn))
+    plan = plan_restore(headers, database, Target(mark=chosen.mark_name), marks=[LogMark.held_by(chosen.mark_name, holder)])
     restored_as = validation_name(cfg, database)
     steps = []
     for n, step in enumerate(plan.steps):
         names = tuple(Path(p).name for p in step.backup.paths)
         sql_paths = [sql_join(val.landing_path, name) for name in names]
         size = sum(Path(p).stat().st_size for p in step.backup.paths)
-        last = n == len(plan.steps) - 1
-        if step.backup.backup_type == "LOG":
-            statement = tsql.restore_log(restored_as, sql_paths, file=step.backup.header.position,
-                                         recovery=tsql.Recovery.RECOVERY if last else tsql.Recovery.NORECOVERY,
-                                         stop_at_mark=chosen.mark_name if last else None)
-        else:
+        if n == 0:
             moves = [tsql.Move(f.logical_name, sql_join(val.log_path if f.type == "L" else val.data_path,
                                                         f"{restored_as}_{f.logical_name}.{'ldf' if f.type == 'L' else 'mdf'}"))
                      for f in step.backup.header.files]
-            statement = tsql.restore_database(restored_as, sql_paths, moves=moves, replace=True,
-                                              file=step.backup.header.position, recovery=tsql.Recovery.NORECOVERY)
+            statement = step.statement(restored_as, sql_paths, moves=moves, replace=True)
+        else:
+            statement = step.statement(restored_as, sql_paths)
         steps.append(ValidationStep(step.backup.backup_type, names, size, statement))
-    if not steps or steps[-1].backup_type != "LOG":
+    if not steps or steps[-1].backup_type != "LOG" or plan.steps[-1].stop_at_mark != chosen.mark_name:
         raise RestorePlanError(database, [f"the plan does not end with the log backup holding mark {chosen.mark_name}"])
     return DatabasePlan(database, restored_as, chosen.mark_name, tuple(steps), sum(s.bytes for s in steps))
 

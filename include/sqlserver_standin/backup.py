@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlserver_standin import commands as cmd
-from sqlserver_standin import txlog
+from sqlserver_standin import recovery_forks, txlog
 from sqlserver_standin.backup_io import BackupFile, BackupSetHeader, MediaError, write_backup_set
 from sqlserver_standin.catalog import DatabaseInfo, now_text
 from sqlserver_standin.events import Event, Message
@@ -82,10 +83,34 @@ def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
+_FORK_COLUMNS = {"first_recovery_fork_guid": "uniqueidentifier", "last_recovery_fork_guid": "uniqueidentifier",
+                 "fork_point_lsn": "numeric(25,0)"}
+
+
+def _fork_columns(msdb) -> None:  # noqa: ANN001 - sqlite3.Connection
+    """msdb.dbo.backupset's recovery-fork columns, added to an msdb made before they were modelled."""
+    have = {row[1] for row in msdb.execute('PRAGMA table_info("dbo.backupset")')}
+    for name, kind in _FORK_COLUMNS.items():
+        if name not in have:
+            msdb.execute(f'ALTER TABLE "dbo.backupset" ADD COLUMN {name} {kind}')
+
+
+def first_recovery_fork(header: BackupSetHeader) -> tuple[str, Decimal | None]:
+    """(FirstRecoveryForkID, ForkPointLSN) as RESTORE HEADERONLY and msdb report them."""
+    from sqlserver_standin.lsn import seq_from_lsn
+
+    first = recovery_forks.fork_at(header.recovery_fork_guid, header.branch_parent_guid, header.branch_seq,
+                                   seq_from_lsn(header.first_lsn)) if header.backup_type == 2 else header.recovery_fork_guid
+    spans = first != header.recovery_fork_guid and header.branch_seq is not None
+    return first, lsn_from_seq(header.branch_seq) if spans else None
+
+
 def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], position: int,
                      stored_size: int | None = None) -> int:
     """msdb history of a backup set (also written for a set that is restored); returns backup_set_id."""
     msdb = runner.engine.msdb
+    _fork_columns(msdb)
+    fork_first, fork_point = first_recovery_fork(header)
     msdb.execute("BEGIN IMMEDIATE")
     try:
         cur = msdb.execute(
@@ -106,8 +131,10 @@ def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], 
             "database_backup_lsn, database_creation_date, backup_start_date, backup_finish_date, type, "
             "compatibility_level, database_version, backup_size, database_name, server_name, machine_name, "
             "recovery_model, has_backup_checksums, is_damaged, begins_log_chain, is_copy_only, "
-            "differential_base_lsn, compressed_backup_size) VALUES "
-            "(?, ?, 1, 1, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 160, 957, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "differential_base_lsn, compressed_backup_size, database_guid, family_guid, first_recovery_fork_guid, "
+            "last_recovery_fork_guid, fork_point_lsn) VALUES "
+            "(?, ?, 1, 1, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 160, 957, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?)",
             (header.backup_set_guid.upper(), media_set_id, len(paths), position, header.backup_name,
              header.description, header.user_name, major, minor, build, int(header.first_lsn), int(header.last_lsn),
              int(header.checkpoint_lsn), int(header.database_backup_lsn), now_text(header.database_creation_date),
@@ -115,12 +142,20 @@ def record_backupset(runner: Runner, header: BackupSetHeader, paths: list[str], 
              _TYPE_CODES[header.backup_type], header.backup_size, header.database_name, header.server_name,
              header.machine_name, header.recovery_model, int(header.has_checksums), 0, int(header.is_copy_only),
              int(header.database_backup_lsn) if header.backup_type == 5 else None,
-             header.backup_size if stored_size is None else stored_size))
+             header.backup_size if stored_size is None else stored_size, _upper(header.binding_guid),
+             _upper(header.family_guid), _upper(fork_first), _upper(header.recovery_fork_guid),
+             int(fork_point) if fork_point is not None else None))
         msdb.execute("COMMIT")
     except BaseException:
         msdb.execute("ROLLBACK")
         raise
     return cur.lastrowid
+
+
+def _upper(guid: str | None) -> str | None:
+    if not guid:
+        return None
+    return str(uuid.UUID(hex=guid.replace("-", ""))).upper()
 
 
 def run_backup(runner: Runner, parsed: cmd.Backup) -> list[Event]:
@@ -167,13 +202,20 @@ def _run(runner: Runner, parsed: cmd.Backup, name: str, statement: str) -> list[
 
     db.conn.execute("BEGIN IMMEDIATE")
     try:
+        fork = recovery_forks.current(db.conn)
+        set_guid = str(uuid.uuid4())
         if parsed.kind == "DATABASE":
+            if not copy_only and not differential:  # this full is the differential base from now on, also in
+                recovery_forks.save(db.conn, replace(fork, diff_base=set_guid))  # the copy its restore makes
             header, payload, catalog_update = _full_or_diff(runner, db_info, db, copy_only=copy_only,
                                                             differential=differential)
         else:
             header, payload, catalog_update = _log(runner, db_info, db, copy_only=copy_only)
         header = _finish_header(runner, header, db_info, payload, started, compressed, parsed)
-        header = replace(header, family_guid=family_guid(db.conn))
+        header = replace(header, family_guid=family_guid(db.conn), backup_set_guid=set_guid,
+                         recovery_fork_guid=fork.fork, branch_parent_guid=fork.parent, branch_seq=fork.point,
+                         binding_guid=fork.binding, current_base_guid=fork.diff_base,
+                         differential_base_guid=fork.diff_base if differential else None)
         _slow_io(runner, len(payload))
         damage = engine.faults.consume("damage_backup", database=db_info.name)
         position, stored_size = write_backup_set(paths, header, payload, init="INIT" in options or "FORMAT" in options,

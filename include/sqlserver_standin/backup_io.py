@@ -71,6 +71,14 @@ class BackupSetHeader:
     family_count: int = 1
     backup_set_guid: str = field(default_factory=lambda: str(uuid.uuid4()))
     family_guid: str = ""  # the database's identity across backups and restores (3154 when it differs)
+    # recovery forks (recovery_forks.py): the branch the set ends on, where that branch began (as the LSN
+    # counter), the database's binding and its differential base when the backup ran; the base of a differential
+    recovery_fork_guid: str = ""
+    branch_parent_guid: str | None = None
+    branch_seq: int | None = None
+    binding_guid: str = ""
+    current_base_guid: str | None = None
+    differential_base_guid: str | None = None
 
 
 class MediaError(Exception):
@@ -174,12 +182,34 @@ def _utf16_fields(values: Sequence[str], start: int) -> tuple[bytes, bytes]:
     return pairs, strings
 
 
+def _guid_bytes(text: str | None) -> bytes:
+    return uuid.UUID(hex=text.replace("-", "")).bytes_le if text else bytes(16)
+
+
+_SCIN_FIXED = 0x16C  # as SQL Server 2008 R2 writes it; identity fields at the offsets of MTF_FORMAT.md
+
+
 def _scin(header: BackupSetHeader, finished: bool) -> bytes:
+    from sqlserver_standin.lsn import lsn_from_seq
+
     letter = {1: b"D", 2: b"L", 5: b"I"}[header.backup_type]
     major, minor, build = (int(x) for x in _PRODUCT_VERSION.split(".")[:3])
     flags = 0x200 | (0x10 if header.has_checksums else 0) | (0x800 if header.backup_type == 5 else 0)
-    names, strings = _utf16_fields([header.database_name, header.server_name], 0x70)
-    fixed = bytearray(0x70)
+    names, strings = _utf16_fields([header.database_name, header.server_name], _SCIN_FIXED)
+    fixed = bytearray(_SCIN_FIXED)
+    struct.pack_into("<II", fixed, 0x74, 0x409, 0x30001)  # UnicodeLocaleId, UnicodeComparisonStyle
+    fixed[0x7C:0x8C] = _guid_bytes(header.binding_guid)
+    fixed[0x90:0x9A] = _lsn_parts(header.last_lsn)
+    fixed[0x9C:0xAC] = _guid_bytes(header.recovery_fork_guid)
+    if header.branch_parent_guid and header.branch_seq is not None:
+        for at in (0xAC, 0x130):  # the fork point and the fork it branched from (repeated, as 10.50.4000+ do)
+            fixed[at:at + 10] = _lsn_parts(lsn_from_seq(header.branch_seq))
+            fixed[at + 12:at + 28] = _guid_bytes(header.branch_parent_guid)
+    fixed[0xC8:0xD8] = _guid_bytes(header.current_base_guid)
+    fixed[0xE0:0xF0] = _guid_bytes(header.family_guid)
+    if header.backup_type == 5 and header.differential_base_guid:
+        fixed[0x104:0x10E] = _lsn_parts(header.database_backup_lsn)  # the base's FirstLSN (= its checkpoint here)
+        fixed[0x110:0x120] = _guid_bytes(header.differential_base_guid)
     struct.pack_into("<III", fixed, 0x08, flags, 1, 1)
     struct.pack_into("<HBBI", fixed, 0x18, build, minor, major, 9)
     fixed[0x20:0x48] = b"".join(_lsn_parts(x) for x in (header.first_lsn, header.last_lsn, header.checkpoint_lsn,
@@ -189,6 +219,7 @@ def _scin(header: BackupSetHeader, finished: bool) -> bytes:
     fixed[0x57] = letter[0]
     struct.pack_into("<H", fixed, 0x5E, 957)  # database version of SQL Server 2022
     fixed[0x68:0x70] = names
+    # IsCopyOnly: where SQL Server keeps it is not known (MTF_FORMAT.md), so it is only in the SIJS stream
     record = bytes(fixed) + strings
     return b"SCIN" + struct.pack("<I", len(record)) + record[8:]
 

@@ -84,6 +84,7 @@ MESSAGES: dict[int, tuple[int, str]] = {
     4322: (10, "This backup set contains records that were logged before the designated point in time. The database is being left in the restoring state so that more roll forward can be performed."),
     4326: (16, "The log in this backup set terminates at LSN %.*ls, which is too early to apply to the database. A more recent log backup that includes LSN %.*ls can be restored."),
     4329: (10, "This log file contains records logged before the designated mark. The database is being left in the Restoring state so you can apply another log file."),
+    4330: (16, "This backup set cannot be applied because it is on a recovery path that is inconsistent with the database. The recovery path is the sequence of data and log backups that have brought the database to a particular recovery point. Find a compatible backup to restore, or restore the rest of the database to match a recovery point within this backup set, which will restore the database to a different point in time. For more information about recovery paths, see SQL Server Books Online."),
     4334: (16, "The named mark does not identify a valid LSN."),
     4338: (16, "The STOPAT clause specifies a point too early to allow this backup set to be restored. Choose a different stop point or use RESTORE DATABASE WITH RECOVERY to recover at the current point."),
     5133: (16, "Directory lookup for the file \"%ls\" failed with the operating system error %ls."),

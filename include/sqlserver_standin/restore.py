@@ -29,8 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlserver_standin import commands as cmd
-from sqlserver_standin import txlog
-from sqlserver_standin.backup import completion_messages, media_sql_error, record_backupset, terminating
+from sqlserver_standin import recovery_forks, txlog
+from sqlserver_standin.backup import (
+    completion_messages,
+    first_recovery_fork,
+    media_sql_error,
+    record_backupset,
+    terminating,
+)
 from sqlserver_standin.backup_io import BackupSetHeader, MediaError, read_headers, read_payload
 from sqlserver_standin.catalog import DatabaseInfo, now_text
 from sqlserver_standin.databases import new_database_file
@@ -65,9 +71,12 @@ HEADER_COLUMNS = (
     _lsn("CheckpointLSN"), _lsn("DatabaseBackupLSN"), Column("BackupStartDate", SqlType.DATETIME),
     Column("BackupFinishDate", SqlType.DATETIME), Column("CompatibilityLevel", SqlType.TINYINT),
     Column("SoftwareVersionMajor", SqlType.INT), Column("SoftwareVersionMinor", SqlType.INT),
-    Column("SoftwareVersionBuild", SqlType.INT), _nv("MachineName"), Column("FamilyGUID", SqlType.UNIQUEIDENTIFIER),
+    Column("SoftwareVersionBuild", SqlType.INT), _nv("MachineName"), Column("BindingID", SqlType.UNIQUEIDENTIFIER),
+    Column("RecoveryForkID", SqlType.UNIQUEIDENTIFIER), Column("FamilyGUID", SqlType.UNIQUEIDENTIFIER),
     Column("HasBackupChecksums", SqlType.BIT), Column("IsDamaged", SqlType.BIT), Column("IsCopyOnly", SqlType.BIT),
-    _nv("RecoveryModel", 60), _lsn("DifferentialBaseLSN"), _nv("BackupTypeDescription", 60),
+    Column("FirstRecoveryForkID", SqlType.UNIQUEIDENTIFIER), _lsn("ForkPointLSN"),
+    _nv("RecoveryModel", 60), _lsn("DifferentialBaseLSN"), Column("DifferentialBaseGUID", SqlType.UNIQUEIDENTIFIER),
+    _nv("BackupTypeDescription", 60),
     Column("BackupSetGUID", SqlType.UNIQUEIDENTIFIER), Column("CompressedBackupSize", SqlType.NUMERIC, True, None, 20, 0),
 )
 FILELIST_COLUMNS = (
@@ -85,11 +94,14 @@ def _guid(text: str) -> str | None:
 
 
 def _header_row(h: BackupSetHeader) -> tuple:
+    first_fork, fork_point = first_recovery_fork(h)
     return (h.backup_name, h.description, h.backup_type, None, h.compressed, h.position, 2, h.user_name, h.server_name,
             h.database_name, 957, h.database_creation_date, Decimal(h.backup_size), h.first_lsn, h.last_lsn,
             h.checkpoint_lsn, h.database_backup_lsn, h.backup_start_date, h.backup_finish_date, 160, 16, 0, 1000,
-            h.machine_name, _guid(h.family_guid), h.has_checksums, False, h.is_copy_only, h.recovery_model,
-            h.database_backup_lsn if h.backup_type == 5 else None, _TYPE_NAMES[h.backup_type],
+            h.machine_name, _guid(h.binding_guid), _guid(h.recovery_fork_guid), _guid(h.family_guid), h.has_checksums,
+            False, h.is_copy_only, _guid(first_fork), fork_point, h.recovery_model,
+            h.database_backup_lsn if h.backup_type == 5 else None,
+            _guid(h.differential_base_guid or "") if h.backup_type == 5 else None, _TYPE_NAMES[h.backup_type],
             _guid(h.backup_set_guid), Decimal(h.backup_size))
 
 
@@ -153,6 +165,7 @@ def _bring_online(runner: Runner, db_info: DatabaseInfo, applied_to: int) -> Non
     db = engine.handle(db_info)
     keeps_log = db_info.recovery_model_desc in ("FULL", "BULK_LOGGED")
     db.conn.execute("BEGIN IMMEDIATE")
+    recovery_forks.save(db.conn, recovery_forks.after_recovery(recovery_forks.current(db.conn), applied_to))
     txlog.set_logging(db.conn, keeps_log)
     db.conn.execute(f"UPDATE {INTERNAL_PREFIX}lsn SET seq = MAX(seq, ?)", (applied_to,))
     db.conn.execute("COMMIT")
@@ -172,13 +185,20 @@ def _stop(runner: Runner, options: dict) -> txlog.Stop | None:
     after = text("AFTER")
     if text("STOPATMARK") or text("STOPBEFOREMARK"):
         mark = text("STOPATMARK") or text("STOPBEFOREMARK")
-        if mark.lower().startswith("lsn:"):
-            raise cmd.not_modelled("STOPATMARK = 'lsn:...'")
+        if mark.lower().startswith("lsn:"):  # 'lsn:X': the log record at X, included by STOPATMARK
+            return txlog.Stop(lsn=_lsn_value(mark[4:]), include_mark=text("STOPATMARK") is not None)
         return txlog.Stop(mark=mark, include_mark=text("STOPATMARK") is not None,
                           after=dt.datetime.fromisoformat(after.replace("T", " ")) if after else None)
     if text("STOPAT"):
         return txlog.Stop(at_time=dt.datetime.fromisoformat(text("STOPAT").replace("T", " ")))
     return None
+
+
+def _lsn_value(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise sql_error(4334) from None
 
 
 def _restore(runner: Runner, parsed: cmd.Restore, name: str, paths: list[str], position: int,
@@ -311,6 +331,7 @@ def _restore_diff(runner: Runner, name: str, existing: DatabaseInfo | None, head
     db_info = _restoring(runner, name, existing, header)
     if db_info.restore_full_seq is None or seq_from_lsn(header.database_backup_lsn) != db_info.restore_full_seq:
         raise sql_error(3136)
+    _check_recovery_path(runner, db_info, header)
     file = new_database_file(db_info.name)
     atomic_write(engine.dir.root / file, payload)
     conn = engine._open(engine.dir.root / file)
@@ -336,11 +357,17 @@ def _restore_log(runner: Runner, name: str, existing: DatabaseInfo | None, heade
         raise sql_error(4326, str(header.last_lsn), str(lsn_from_seq(redo)))
     if first > redo:
         raise sql_error(4305, str(header.first_lsn), str(lsn_from_seq(redo)))
+    _check_recovery_path(runner, db_info, header)
     records = txlog.decode_records(payload)
     db = engine.handle(db_info)
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         outcome = txlog.replay(db.conn, records, start=redo, end=last, stop=stop)
+        if header.recovery_fork_guid and (header.branch_seq is None or outcome.applied_to >= header.branch_seq):
+            state = recovery_forks.current(db.conn)  # the restore is now on the log's branch
+            recovery_forks.save(db.conn, recovery_forks.ForkState(
+                header.recovery_fork_guid, header.branch_parent_guid, header.branch_seq, state.binding,
+                state.diff_base))
         db.conn.execute("COMMIT")
     except BaseException:
         db.conn.execute("ROLLBACK")
@@ -352,6 +379,18 @@ def _restore_log(runner: Runner, name: str, existing: DatabaseInfo | None, heade
     if not outcome.reached:
         messages.append(info(4329 if stop.mark else 4322))
     return engine.catalog.by_id(db_info.database_id), outcome.applied_to, outcome.reached, messages
+
+
+def _check_recovery_path(runner: Runner, db_info: DatabaseInfo, header: BackupSetHeader) -> None:
+    """4330 for a differential or log backup of another recovery branch than the restoring database's."""
+    if not header.recovery_fork_guid:
+        return  # written before recovery forks were modelled
+    db = runner.engine.handle(db_info)
+    state = recovery_forks.current(db.conn)
+    redo = db_info.redo_seq if header.backup_type == 2 else seq_from_lsn(header.database_backup_lsn)
+    if not recovery_forks.applies(state, redo or 0, header.recovery_fork_guid, header.branch_parent_guid,
+                                  header.branch_seq):
+        raise sql_error(4330)
 
 
 def _record(runner: Runner, header: BackupSetHeader, paths: list[str], position: int, database: str,

@@ -107,6 +107,7 @@ class Stop:
     include_mark: bool = True  # STOPATMARK (True) or STOPBEFOREMARK (False)
     after: dt.datetime | None = None
     at_time: dt.datetime | None = None
+    lsn: int | None = None  # STOPATMARK / STOPBEFOREMARK = 'lsn:X': the record at X (included by STOPATMARK)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,16 @@ def replay(conn: sqlite3.Connection, recs: Sequence[LogRecord], *, start: int, e
     changes = 0
     applied_to = end
     reached = stop is None
+    bound = _lsn_bound(stop.lsn, stop.include_mark) if stop is not None and stop.lsn is not None else None
+    if bound is not None and bound <= end:  # every record before ``bound``; a transaction not committed by then is not
+        applied_to, reached = max(bound, start), True
+        for group in _groups(todo):
+            if group[-1].seq >= bound:
+                break
+            for rec in group:
+                changes += _apply(conn, rec)
+        conn.execute(f"UPDATE {_P}lsn SET seq = MAX(seq, ?)", (applied_to - 1,))
+        return ReplayOutcome(applied_to, reached, None, None, changes)
     for group in _groups(todo):
         if mark is not None and group[0].xact == mark.xact and not stop.include_mark:
             applied_to, reached = mark.seq, True
@@ -164,6 +175,21 @@ def replay(conn: sqlite3.Connection, recs: Sequence[LogRecord], *, start: int, e
             break
     conn.execute(f"UPDATE {_P}lsn SET seq = MAX(seq, ?)", (applied_to - 1,))
     return ReplayOutcome(applied_to, reached, mark.seq if mark else None, mark.at if mark else None, changes)
+
+
+def _lsn_bound(lsn: int, include: bool) -> int:
+    """The first LSN counter not restored when stopping at LSN ``lsn`` (after it, or before it)."""
+    from sqlserver_standin.lsn import lsn_from_seq
+
+    low, high = 0, 1 << 40  # the largest counter whose LSN is <= lsn, found by halving (the mapping is monotonic)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if lsn_from_seq(middle) <= lsn:
+            low = middle
+        else:
+            high = middle - 1
+    exact = lsn_from_seq(low) == lsn
+    return low + 1 if include or not exact else low
 
 
 def _decode(value: object) -> object:

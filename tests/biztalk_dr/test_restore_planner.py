@@ -123,9 +123,18 @@ def test_a_set_at_a_later_position_of_a_file_gets_its_file_number():
     assert plan.steps[-1].with_options() == ["FILE = 2", "RECOVERY"]
 
 
-def test_a_target_lsn_at_the_end_of_the_full_needs_no_log():
+def test_a_target_lsn_equal_to_a_backups_last_lsn_needs_the_next_log():
+    """LastLSN is the next record *after* the backup (exclusive) and STOPATMARK = 'lsn:X' includes X (issue 16,
+    rule 3): the record at the full's LastLSN is in the log that follows it, and so is the one at a log's."""
     plan = plan_restore([FULL, *LOGS], "BizTalkMsgBoxDb", Target(lsn=42 * L))
-    assert paths(plan) == [("full.bak",)] and plan.steps[0].with_options() == ["FILE = 1", "RECOVERY"]
+    assert paths(plan) == [("full.bak",), ("log2.trn",)]
+    assert plan.steps[-1].with_options() == ["FILE = 1", "RECOVERY", f"STOPATMARK = N'lsn:{42 * L}'"]
+    plan = plan_restore([FULL, *LOGS], "BizTalkMsgBoxDb", Target(lsn=50 * L))  # log2's LastLSN
+    assert paths(plan) == [("full.bak",), ("log2.trn",), ("log3.trn",)]
+    plan = plan_restore([FULL, *LOGS], "BizTalkMsgBoxDb", Target(lsn=50 * L - 1))  # log2's last record
+    assert paths(plan) == [("full.bak",), ("log2.trn",)]
+    with pytest.raises(RestorePlanError, match=f"the full backup full.bak ends at LSN {42 * L}, after the target"):
+        plan_restore([FULL, *LOGS], "BizTalkMsgBoxDb", Target(lsn=42 * L - 1))  # inside the full: passed
 
 
 # ------------------------------------------------------------------ plans from real SQL Server backups

@@ -269,3 +269,74 @@ def test_each_client_stack_sees_the_same_chain_errors(instance, stack, tmp_path)
         assert client.value(f"SELECT state_desc FROM sys.databases WHERE name = N'{copy}'") == "ONLINE"
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------------------------------ recovery forks
+def headeronly(sql: Client, path: str) -> dict:
+    cursor = sql.conn.cursor()
+    cursor.execute(f"RESTORE HEADERONLY FROM DISK = N'{path}'")
+    columns = [c[0] for c in cursor.description]
+    row = dict(zip(columns, cursor.fetchone(), strict=True))
+    cursor.close()
+    return row
+
+
+def test_recovering_a_restore_starts_a_new_recovery_fork_and_a_log_of_another_branch_is_refused_with_4330(
+        sql, db, tmp_path):
+    """"Recovery Paths": recovery after a restore starts a new branch; its backups carry the new RecoveryForkID,
+    the old one as their parent and the fork point; a log of another branch is refused with 4330 even where its
+    LSNs fit. The product's reader sees in the files what HEADERONLY reports."""
+    from biztalk_dr.backup_files import read_backup_file
+
+    insert(sql, db, 1)
+    sql.run(f"BACKUP DATABASE [{db}] TO DISK = N'{tmp_path}/full.bak'")
+    insert(sql, db, 2)
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path}/log1.bak'")
+    insert(sql, db, 3)
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path}/log2.bak'")  # the old branch goes on
+    before = headeronly(sql, f"{tmp_path}/log2.bak")
+    # the database restored over itself to log1 and recovered (as a failover does): a new branch
+    sql.run(f"RESTORE DATABASE [{db}] FROM DISK = N'{tmp_path}/full.bak' WITH REPLACE, NORECOVERY")
+    sql.run(f"RESTORE LOG [{db}] FROM DISK = N'{tmp_path}/log1.bak' WITH RECOVERY")
+    insert(sql, db, 20, 21, 22, 23)  # more than the old branch wrote after log1: its log overlaps log2's LSNs
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path}/new_log1.bak'")
+    after = headeronly(sql, f"{tmp_path}/new_log1.bak")
+    log1 = headeronly(sql, f"{tmp_path}/log1.bak")
+    assert after["FamilyGUID"] == before["FamilyGUID"] == before["RecoveryForkID"]
+    assert after["RecoveryForkID"] != before["RecoveryForkID"] and after["BindingID"] != before["BindingID"]
+    assert after["FirstLSN"] == log1["LastLSN"] < before["LastLSN"] < after["LastLSN"]  # overlapping LSNs
+    (read,) = read_backup_file(tmp_path / "new_log1.bak")
+    assert read.recovery_fork_id == str(after["RecoveryForkID"]).lower()
+    assert read.branch_parent_id == str(before["RecoveryForkID"]).lower() and read.branch_lsn == int(log1["LastLSN"])
+    assert read.family_guid == str(after["FamilyGUID"]).lower()
+    copy = db + "_f"
+    moves = f"MOVE N'{db}' TO N'{tmp_path}/{copy}.mdf', MOVE N'{db}_log' TO N'{tmp_path}/{copy}_log.ldf'"
+    sql.run(f"RESTORE DATABASE [{copy}] FROM DISK = N'{tmp_path}/full.bak' WITH NORECOVERY, {moves}")
+    sql.run(f"RESTORE LOG [{copy}] FROM DISK = N'{tmp_path}/log1.bak' WITH NORECOVERY")
+    sql.run(f"RESTORE LOG [{copy}] FROM DISK = N'{tmp_path}/log2.bak' WITH NORECOVERY")
+    error = sql.error(f"RESTORE LOG [{copy}] FROM DISK = N'{tmp_path}/new_log1.bak' WITH RECOVERY")
+    assert error.number == 4330 and "recovery path that is inconsistent" in str(error)
+    # at the fork point both branches continue: the new branch's log applies right after log1
+    other = db + "_g"
+    moves = f"MOVE N'{db}' TO N'{tmp_path}/{other}.mdf', MOVE N'{db}_log' TO N'{tmp_path}/{other}_log.ldf'"
+    sql.run(f"RESTORE DATABASE [{other}] FROM DISK = N'{tmp_path}/full.bak' WITH NORECOVERY, {moves}")
+    sql.run(f"RESTORE LOG [{other}] FROM DISK = N'{tmp_path}/log1.bak' WITH NORECOVERY")
+    sql.run(f"RESTORE LOG [{other}] FROM DISK = N'{tmp_path}/new_log1.bak' WITH RECOVERY")
+    assert ids(sql, other) == [1, 2, 20, 21, 22, 23]
+
+
+def test_stopatmark_lsn_includes_the_record_at_the_lsn_and_stopbeforemark_excludes_it(sql, db, tmp_path):
+    insert(sql, db, 1)
+    sql.run(f"BACKUP DATABASE [{db}] TO DISK = N'{tmp_path}/full.bak'")
+    insert(sql, db, 2, 3, 4)
+    sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path}/log.bak'")
+    log = headeronly(sql, f"{tmp_path}/log.bak")
+    results = {}
+    for n, (option, lsn) in enumerate([("STOPATMARK", int(log["LastLSN"]) - 1), ("STOPBEFOREMARK", int(log["FirstLSN"])),
+                                       ("STOPATMARK", int(log["FirstLSN"]))]):
+        copy = f"{db}_l{n}"
+        moves = f"MOVE N'{db}' TO N'{tmp_path}/{copy}.mdf', MOVE N'{db}_log' TO N'{tmp_path}/{copy}_log.ldf'"
+        sql.run(f"RESTORE DATABASE [{copy}] FROM DISK = N'{tmp_path}/full.bak' WITH NORECOVERY, {moves}")
+        sql.run(f"RESTORE LOG [{copy}] FROM DISK = N'{tmp_path}/log.bak' WITH {option} = N'lsn:{lsn}', RECOVERY")
+        results[(option, lsn)] = ids(sql, copy)
+    assert list(results.values()) == [[1, 2, 3, 4], [1], [1]]

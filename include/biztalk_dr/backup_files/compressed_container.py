@@ -26,6 +26,7 @@ plain block on a 512-byte boundary; ending anywhere else means it was truncated.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,9 +36,15 @@ from biztalk_dr.backup_files.xpress_huffman import CompressedDataError, decompre
 
 __all__ = [
     "FILE_HEADER_SIZE",
+    "FRAME",
+    "FRAME_HEADER_SIZE",
     "MAGIC",
+    "MIN_PAYLOAD",
+    "BufferReader",
     "CompressedDataError",
     "Record",
+    "check_file_header",
+    "read_record",
     "is_compressed_backup",
     "decode_frame",
     "iter_mtf_chunks",
@@ -56,7 +63,9 @@ _FRAME_HEADER_SIZE = 28
 _PADDING_FIXED_SIZE = 24
 _INDEX_SIGNATURE = slice(24, 40)
 _INDEX_MAX_SECTORS = 64
-_MIN_PAYLOAD = 256 + 4  # one Huffman table and the first two 16-bit words of bit stream
+MIN_PAYLOAD = 256 + 4  # one Huffman table and the first two 16-bit words of bit stream
+FRAME = _FRAME
+FRAME_HEADER_SIZE = _FRAME_HEADER_SIZE
 
 
 @dataclass(slots=True)  # one per frame, thousands per file: a plain slotted class builds fastest
@@ -99,38 +108,49 @@ def iter_records(fileobj: BinaryIO, *, decode: bool = True) -> Iterator[Record]:
     false: then :func:`decode_frame` decodes only the frames a reader needs, and skipping the rest
     costs no decoding at all."""
     reader = _Reader(fileobj)
-    header = reader.read_exact(FILE_HEADER_SIZE, "the file header")
-    if not is_compressed_backup(header):
-        raise CompressedDataError(
-            f"not a compressed SQL Server backup: expected {MAGIC!r} at offset 0, found {header[:8]!r}")
+    check_file_header(reader.read_exact(FILE_HEADER_SIZE, "the file header"))
     after_plain = False
     while True:
-        offset = reader.offset
-        head = reader.read_up_to(4)
-        if not head:
-            if offset % _SECTOR == 0 and after_plain:
-                return
-            raise CompressedDataError(
-                f"file truncated: it ends at offset {offset}, which is not the end of a plain MTF block "
-                "on a 512-byte boundary")
-        if len(head) < 4:
-            raise CompressedDataError(f"file truncated: {len(head)} byte(s) of a record at offset {offset}")
-        kind = head[0]
-        if kind == _FRAME:
-            record = _read_frame(reader, offset, head, decode)
-        elif kind == _PADDING:
-            record = _read_padding(reader, offset, head)
-        elif kind == _INDEX:
-            record = _read_index(reader, offset, head)
-        elif offset % _SECTOR == 0 and _looks_like_mtf_type(head):
-            body = reader.read_exact(_SECTOR - 4, f"the plain MTF block {head.decode()} at offset {offset}")
-            record = Record("plain", offset, _SECTOR, head + body, _SECTOR)
-        else:
-            raise CompressedDataError(
-                f"unknown record at offset {offset}: starts with {head.hex()} (expected 0x21 frame, "
-                "0x24 padding, 0x2c index or a 512-byte aligned plain MTF block)")
+        record = read_record(reader, decode=decode, after_plain=after_plain)
+        if record is None:
+            return
         after_plain = record.kind == "plain"
         yield record
+
+
+def check_file_header(header: bytes) -> None:
+    """CompressedDataError unless ``header`` (the file's first 480 bytes) starts a compressed backup."""
+    if not is_compressed_backup(header):
+        raise CompressedDataError(
+            f"not a compressed SQL Server backup: expected {MAGIC!r} at offset 0, found {bytes(header[:8])!r}")
+
+
+def read_record(reader: _Reader | BufferReader, *, decode: bool, after_plain: bool) -> Record | None:
+    """The record at the reader's position; None at the file's clean end (right after a plain block on a
+    512-byte boundary), CompressedDataError naming the offset on anything truncated or malformed."""
+    offset = reader.offset
+    head = reader.read_up_to(4)
+    if not head:
+        if offset % _SECTOR == 0 and after_plain:
+            return None
+        raise CompressedDataError(
+            f"file truncated: it ends at offset {offset}, which is not the end of a plain MTF block "
+            "on a 512-byte boundary")
+    if len(head) < 4:
+        raise CompressedDataError(f"file truncated: {len(head)} byte(s) of a record at offset {offset}")
+    kind = head[0]
+    if kind == _FRAME:
+        return _read_frame(reader, offset, head, decode)
+    if kind == _PADDING:
+        return _read_padding(reader, offset, head)
+    if kind == _INDEX:
+        return _read_index(reader, offset, head)
+    if offset % _SECTOR == 0 and _looks_like_mtf_type(head):
+        body = reader.read_exact(_SECTOR - 4, f"the plain MTF block {head.decode()} at offset {offset}")
+        return Record("plain", offset, _SECTOR, head + body, _SECTOR)
+    raise CompressedDataError(
+        f"unknown record at offset {offset}: starts with {head.hex()} (expected 0x21 frame, "
+        "0x24 padding, 0x2c index or a 512-byte aligned plain MTF block)")
 
 
 def decode_frame(record: Record, prefix: int | None = None) -> bytes:
@@ -149,7 +169,7 @@ def _read_frame(reader: _Reader, offset: int, head: bytes, decode: bool) -> Reco
     """A compressed frame: 28-byte header, then one LZ77+Huffman stream."""
     reader.read_exact(_FRAME_HEADER_SIZE - 4, f"the frame header at offset {offset}")
     units, payload_size = head[1], struct.unpack_from("<H", head, 2)[0]
-    if units == 0 or payload_size < _MIN_PAYLOAD:
+    if units == 0 or payload_size < MIN_PAYLOAD:
         raise CompressedDataError(
             f"corrupt frame header at offset {offset}: output {units} x 512 bytes from "
             f"{payload_size} compressed byte(s)")
@@ -190,7 +210,31 @@ def _looks_like_mtf_type(head: bytes) -> bool:
     return all(0x41 <= b <= 0x5A or 0x30 <= b <= 0x39 for b in head)
 
 
-class _Reader:
+class _Reads:
+    """What both readers share: reads that must get every byte asked for, with the offset in the message."""
+
+    offset: int
+
+    def read_up_to(self, size: int) -> bytes:
+        raise NotImplementedError
+
+    def read_exact(self, size: int, what: str) -> bytes:
+        """Exactly ``size`` bytes, or :class:`CompressedDataError` naming ``what`` was cut off."""
+        start = self.offset
+        data = self.read_up_to(size)
+        if len(data) != size:
+            raise CompressedDataError(
+                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
+                f"only {len(data)} left")
+        return data
+
+    def _short(self, what: str, size: int, available: int) -> CompressedDataError:
+        return CompressedDataError(
+            f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
+            f"{self.offset}, only {available} left")
+
+
+class _Reader(_Reads):
     """Reads a binary file object forward through its own window of up to 64 KiB (record headers are
     a few bytes each, so one read call per record would dominate), tracking the file offset."""
 
@@ -222,16 +266,6 @@ class _Reader:
         self.offset += len(data)
         return data
 
-    def read_exact(self, size: int, what: str) -> bytes:
-        """Exactly ``size`` bytes, or :class:`CompressedDataError` naming ``what`` was cut off."""
-        start = self.offset
-        data = self.read_up_to(size)
-        if len(data) != size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset}: {what} needs {size} byte(s) from offset {start}, "
-                f"only {len(data)} left")
-        return data
-
     def view(self, size: int, what: str) -> memoryview:
         """The next ``size`` bytes (at most 64 KiB) without copying them, or :class:`CompressedDataError`
         if the file ends first."""
@@ -239,10 +273,30 @@ class _Reader:
             self._fill(size)
         available = len(self._buf) - self._pos
         if available < size:
-            raise CompressedDataError(
-                f"file truncated at offset {self.offset + available}: {what} needs {size} byte(s) from offset "
-                f"{self.offset}, only {available} left")
+            raise self._short(what, size, available)
         view = memoryview(self._buf)[self._pos:self._pos + size]
         self._pos += size
         self.offset += size
         return view
+
+
+class BufferReader(_Reads):
+    """The :class:`_Reader` interface over a whole file in memory (bytes, or an ``mmap`` of it), at any
+    offset, so a reader can parse the record that starts there. Reads are copies (no view of an ``mmap`` is
+    left behind to keep it from closing); only the few records parsed this way are copied."""
+
+    def __init__(self, buffer: bytes | mmap.mmap, offset: int = 0) -> None:
+        self._buffer = buffer
+        self._size = len(buffer)
+        self.offset = offset
+
+    def read_up_to(self, size: int) -> bytes:
+        data = self._buffer[self.offset:self.offset + size]
+        self.offset += len(data)
+        return data
+
+    def view(self, size: int, what: str) -> bytes:
+        available = self._size - self.offset
+        if available < size:
+            raise self._short(what, size, available)
+        return self.read_exact(size, what)

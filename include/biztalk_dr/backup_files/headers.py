@@ -30,7 +30,7 @@ class DatabaseFile:
     type: Literal["D", "L", "F", "S", "?"]  # data, log, full-text catalog, FILESTREAM, not known
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a catalog holds hundreds of thousands
 class BackupSetHeader:
     """One backup set, as RESTORE HEADERONLY reports it, plus where it was read from."""
 
@@ -52,9 +52,33 @@ class BackupSetHeader:
     family_count: int
     family_sequence: int
     password_protected: bool = False
-    copy_only: bool = False
-    backup_set_id: str = ""  # the set's GUID: the same in every stripe of one set
+    copy_only: bool | None = False  # None: not known (read from a file: where the flag is, is not known)
+    backup_set_id: str = ""  # the set's GUID (BackupSetGUID): the same in every stripe of one set
     files: tuple[DatabaseFile, ...] = field(default=())
+    # Identity (RESTORE HEADERONLY's names in the comments); None where not known
+    family_guid: str | None = None          # FamilyGUID: the database as created, kept through restores
+    database_guid: str | None = None        # BindingID: this copy of it, new after each restore
+    recovery_fork_id: str | None = None     # RecoveryForkID: the recovery branch the set ends on
+    branch_parent_id: str | None = None     # the branch that one forked from (None: it never forked) ...
+    branch_lsn: int | None = None           # ... and the LSN where it did (the fork point)
+    differential_base_guid: str | None = None  # DifferentialBaseGUID: the base full's BackupSetGUID (differentials)
+    differential_base_lsn: int | None = None   # DifferentialBaseLSN: the base full's FirstLSN (differentials)
+
+    @property
+    def first_recovery_fork_id(self) -> str | None:
+        """FirstRecoveryForkID: the branch of the set's first LSN — the parent for a log that spans the fork
+        point, the set's own branch otherwise ("For data backups, FirstRecoveryForkID equals RecoveryForkID")."""
+        return self.branch_parent_id if self.spans_fork_point else self.recovery_fork_id
+
+    @property
+    def fork_point_lsn(self) -> int | None:
+        """ForkPointLSN: the fork point when FirstRecoveryForkID is not RecoveryForkID, else None."""
+        return self.branch_lsn if self.spans_fork_point else None
+
+    @property
+    def spans_fork_point(self) -> bool:
+        return (self.backup_type == "LOG" and self.branch_lsn is not None and self.branch_parent_id is not None
+                and self.first_lsn < self.branch_lsn)
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON object: LSNs as the decimal integers SQL Server prints (exact in JSON's text; they
@@ -79,6 +103,16 @@ class BackupSetHeader:
             "family_sequence": self.family_sequence,
             "password_protected": self.password_protected,
             "copy_only": self.copy_only,
+            "backup_set_guid": self.backup_set_id or None,
+            "family_guid": self.family_guid,
+            "database_guid": self.database_guid,
+            "recovery_fork_id": self.recovery_fork_id,
+            "first_recovery_fork_id": self.first_recovery_fork_id,
+            "fork_point_lsn": self.fork_point_lsn,
+            "branch_parent_id": self.branch_parent_id,
+            "branch_lsn": self.branch_lsn,
+            "differential_base_guid": self.differential_base_guid,
+            "differential_base_lsn": self.differential_base_lsn,
             "files": [{"logical_name": f.logical_name, "physical_name": f.physical_name, "type": f.type}
                       for f in self.files],
         }

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from biztalk_dr.backup_files.byte_sources import ByteSource
+from biztalk_dr.backup_files.byte_sources import ByteSource, describe
 
 __all__ = ["COMMON_HEADER_SIZE", "Block", "MtfFormatError", "iter_blocks", "looks_like_block_type"]
 
@@ -43,7 +43,7 @@ class Block:
 
 def looks_like_block_type(four: bytes) -> bool:
     """MTF block and stream types are four upper-case ASCII letters or digits."""
-    return len(four) == 4 and all(0x41 <= b <= 0x5A or 0x30 <= b <= 0x39 for b in four)
+    return len(four) == 4 and four.isalnum() and four.upper() == four
 
 
 def iter_blocks(source: ByteSource, wanted: frozenset[bytes]) -> Iterator[Block]:
@@ -63,27 +63,31 @@ def iter_blocks(source: ByteSource, wanted: frozenset[bytes]) -> Iterator[Block]
         if not COMMON_HEADER_SIZE <= first_stream <= _MAX_FIXED_PART:
             raise MtfFormatError(f"corrupt {kind.decode()} block at offset {offset}: its first stream is said to "
                                  f"start {first_stream} bytes in")
-        fixed = head + source.read(first_stream - COMMON_HEADER_SIZE, f"the {kind.decode()} block header")
+        fixed = head + source.read(first_stream - COMMON_HEADER_SIZE, ("the {} block header", kind))
         yield Block(kind, offset, fixed, _read_streams(source, kind, offset, wanted))
 
 
 def _read_streams(source: ByteSource, kind: bytes, block_offset: int, wanted: frozenset[bytes]) -> dict[bytes, bytes]:
+    """The block's streams. What a read is for is passed as a template and its values, formatted only into an
+    error message: a backup's headers are hundreds of reads."""
     streams: dict[bytes, bytes] = {}
-    what = f"the {kind.decode()} block at offset {block_offset}"
+    what = ("the {} block at offset {}", kind, block_offset)
     for _ in range(_MAX_STREAMS_PER_BLOCK):
-        header = source.read(STREAM_HEADER_SIZE, f"a stream header of {what}")
+        header = source.read(STREAM_HEADER_SIZE, ("a stream header of the {} block at offset {}", kind, block_offset))
         stream_type, length = header[:4], struct.unpack_from("<Q", header, 8)[0]
         if not looks_like_block_type(stream_type):
-            raise MtfFormatError(f"corrupt stream header at offset {source.offset - STREAM_HEADER_SIZE} in {what}: "
+            raise MtfFormatError(f"corrupt stream header at offset {source.offset - STREAM_HEADER_SIZE} in {describe(what)}: "
                                  f"bytes {stream_type.hex()} where a stream type must be")
         if stream_type in wanted:
             if length > _MAX_WANTED_STREAM:
-                raise MtfFormatError(f"corrupt {stream_type.decode()} stream in {what}: {length} bytes long, "
+                raise MtfFormatError(f"corrupt {stream_type.decode()} stream in {describe(what)}: {length} bytes long, "
                                      f"more than the {_MAX_WANTED_STREAM} a metadata stream can be")
-            streams[stream_type] = source.read(length, f"the {stream_type.decode()} stream of {what}")
+            streams[stream_type] = source.read(length, ("the {} stream of {}", stream_type, what))
         else:
-            source.skip(length, f"the {stream_type.decode()} stream of {what}")
+            source.skip(length, ("the {} stream of {}", stream_type, what))
         if stream_type == b"SPAD":
             return streams
-        source.skip(-source.offset % 4, f"the stream alignment of {what}")
-    raise MtfFormatError(f"corrupt {what}: more than {_MAX_STREAMS_PER_BLOCK} streams without the closing SPAD")
+        if source.offset % 4:
+            source.skip(-source.offset % 4, ("the stream alignment of {}", what))
+    raise MtfFormatError(f"corrupt {describe(what)}: more than {_MAX_STREAMS_PER_BLOCK} streams without the closing "
+                         "SPAD")

@@ -9,7 +9,9 @@ raises :class:`BackupFileError` naming the file and the reason.
 
 from __future__ import annotations
 
+import mmap
 import os
+import stat
 import struct
 import uuid
 from collections.abc import Iterable, Iterator
@@ -42,25 +44,32 @@ _RAID_FAMILY_SEQUENCE = 24
 
 @dataclass(frozen=True)
 class FileResult:
-    """What one file holds, or why it cannot be read (``error`` set, ``sets`` empty)."""
+    """What one file holds, or why it cannot be read (``error`` set, ``sets`` empty), or why it was passed over
+    without being opened (``skipped``: a FIFO, socket or device met in a folder)."""
 
     path: str
     sets: list[BackupSetHeader] = field(default_factory=list)
     error: BackupFileError | None = None
+    skipped: str | None = None
 
 
 def read_backup_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[FileResult]:
     """Each file named, and each file under each folder named (recursively, in name order), read in
-    turn; an unreadable one is a result with its error, never an exception."""
+    turn; an unreadable one is a result with its error, never an exception. A FIFO, socket or device file in
+    a folder is never opened (reading one would block or never end): it is a result with ``skipped`` set."""
     for path in paths:
         root = Path(path)
         if root.is_dir():
             found = False
             for file in _files_under(root):
                 found = True
+                special = _special_file(file)
+                if special is not None:
+                    yield FileResult(str(file), skipped=f"{special}, not a regular file: not read")
+                    continue
                 result = _read_safely(file)
                 if result.error is None or file.suffix.lower() in BACKUP_FILE_SUFFIXES \
-                        or not result.error.reason.startswith("not a SQL Server backup"):
+                        or "not a SQL Server backup" not in result.error.reason:
                     yield result
             if not found:
                 yield FileResult(str(root), error=BackupFileError(str(root), "folder holds no files"))
@@ -69,16 +78,24 @@ def read_backup_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[FileR
 
 
 def read_backup_file(path: str | os.PathLike[str]) -> list[BackupSetHeader]:
-    """Every backup set in one file, in position order; BackupFileError if it is not a readable backup."""
+    """Every backup set in one file, in position order; BackupFileError if it is not a readable backup (a FIFO,
+    socket or device is refused without being read: opening is non-blocking and the type checked first)."""
     name = str(path)
     try:
-        with open(path, "rb") as fileobj:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as fileobj:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(name)
+            if not stat.S_ISREG(mode):
+                raise BackupFileError(name, f"{_kind_of(mode)}, not a regular file: not read")
             start = fileobj.read(len(MAGIC))
             fileobj.seek(0)
             if start[:4] == b"TAPE":
                 return _read_sets(PlainSource(fileobj), name, compressed=False)
             if start == MAGIC:
-                return _read_sets(CompressedSource(fileobj), name, compressed=True)
+                with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+                    return _read_sets(CompressedSource(mapped), name, compressed=True)
             raise BackupFileError(name, _not_a_backup(start))
     except IsADirectoryError:
         raise BackupFileError(name, "is a folder, not a file") from None
@@ -87,6 +104,9 @@ def read_backup_file(path: str | os.PathLike[str]) -> list[BackupSetHeader]:
     except PermissionError:
         raise BackupFileError(name, "cannot be read: permission denied") from None
     except OSError as exc:
+        special = _special_file(Path(name))  # a socket cannot even be opened
+        if special is not None:
+            raise BackupFileError(name, f"{special}, not a regular file: not read") from None
         raise BackupFileError(name, f"cannot be read: {exc.strerror or exc}") from None
     except (MtfFormatError, TruncatedError, CompressedDataError) as exc:
         raise BackupFileError(name, str(exc)) from None
@@ -97,6 +117,25 @@ def _read_safely(path: Path) -> FileResult:
         return FileResult(str(path), read_backup_file(path))
     except BackupFileError as exc:
         return FileResult(str(path), error=exc)
+
+
+def _special_file(path: Path) -> str | None:
+    """What ``path`` is if not a regular file (a FIFO, socket, device), without opening it; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # reading it reports why
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else _kind_of(mode)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "a special file"
 
 
 def _files_under(root: Path) -> Iterator[Path]:
@@ -122,7 +161,7 @@ class _OpenSet:
     offset: int
     backup_set_id: str
     password: bool
-    metadata: SetMetadata | None = None
+    metadata: bytes | None = None  # the latest MQCI stream: MSLS, at the end, adds the finish time
 
 
 @dataclass(frozen=True)
@@ -152,7 +191,7 @@ def _read_sets(source: ByteSource, path: str, *, compressed: bool) -> list[Backu
             if stream is None:
                 raise MtfFormatError(f"the {block.type.decode()} block at offset {block.offset} has no SQL Server "
                                      "metadata stream (MQCI)")
-            current.metadata = parse_metadata_stream(stream)  # MSLS, at the end, adds the finish time
+            current.metadata = stream  # parsed once, the last copy (MSLS), when the set ends
         elif block.type == b"ESET" and current is not None:
             sets.append(_header(current, media, path, compressed))
             current = None
@@ -190,9 +229,10 @@ def _open_set(sset: Block) -> _OpenSet:
 
 
 def _header(open_set: _OpenSet, media: _Media, path: str, compressed: bool) -> BackupSetHeader:
-    meta = open_set.metadata
-    if meta is None:
+    if open_set.metadata is None:
         raise MtfFormatError(f"backup set {open_set.position} has no SQL Server metadata (MSCI block)")
+    meta: SetMetadata = parse_metadata_stream(open_set.metadata)
+    ident = meta.identity
     return BackupSetHeader(
         path=path, position=open_set.position, database_name=meta.database_name, server_name=meta.server_name,
         backup_type=meta.backup_type, first_lsn=meta.first_lsn, last_lsn=meta.last_lsn,
@@ -202,5 +242,10 @@ def _header(open_set: _OpenSet, media: _Media, path: str, compressed: bool) -> B
         database_creation_date=meta.database_creation_date, compressed=compressed,
         software_version=meta.software_version, media_set_id=media.media_set_id,
         family_count=media.family_count, family_sequence=media.family_sequence,
-        password_protected=media.password or open_set.password, copy_only=False,
-        backup_set_id=open_set.backup_set_id, files=meta.files)
+        password_protected=media.password or open_set.password,
+        copy_only=None,  # where IsCopyOnly is kept is not known (no copy-only sample): MTF_FORMAT.md
+        backup_set_id=open_set.backup_set_id, files=meta.files,
+        family_guid=ident and ident.family_guid, database_guid=ident and ident.database_guid,
+        recovery_fork_id=ident and ident.recovery_fork_id, branch_parent_id=ident and ident.branch_parent_id,
+        branch_lsn=ident and ident.branch_lsn, differential_base_guid=ident and ident.differential_base_guid,
+        differential_base_lsn=ident and ident.differential_base_lsn)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
 from biztalk_dr.backup_files.headers import BackupType, DatabaseFile, lsn_from_parts
 from biztalk_dr.backup_files.mtf import MtfFormatError
 
-__all__ = ["SetMetadata", "mtf_date", "parse_metadata_stream"]
+__all__ = ["SetIdentity", "SetMetadata", "mtf_date", "parse_metadata_stream"]
 
 _RECORD_HEADER = struct.Struct("<4sI")
 _LSN = struct.Struct("<IIH")
@@ -30,6 +31,17 @@ _SCIN_DATES = (0x48, 0x4D, 0x52)  # database creation, backup start, backup fini
 _SCIN_TYPE = 0x57             # msdb.backupset.type letter: D full, I differential, L log
 _SCIN_NAMES = 0x68            # u16 length, u16 offset: database name, then server name (UTF-16)
 _SCIN_MIN_SIZE = 0x70
+# Identity (MTF_FORMAT.md "Identity" has the evidence): GUIDs as uuid bytes_le, LSNs as above
+_SCIN_BINDING_ID = 0x7C       # RESTORE HEADERONLY BindingID (sys.database_recovery_status.database_guid)
+_SCIN_END_LSN = 0x90          # LastLSN again, followed by the recovery fork it is on:
+_SCIN_RECOVERY_FORK = 0x9C    # RecoveryForkID
+_SCIN_BRANCH_LSN = 0xAC       # where the current recovery fork branched off its parent (zero: never forked)
+_SCIN_BRANCH_PARENT = 0xB8    # ... and the parent fork
+_SCIN_CURRENT_BASE = 0xC8     # the database's differential base (a full's BackupSetGUID) when the backup ran
+_SCIN_FAMILY = 0xE0           # FamilyGUID
+_SCIN_DIFF_BASE_LSN = 0x104   # DifferentialBaseLSN (differentials only)
+_SCIN_DIFF_BASE_GUID = 0x110  # DifferentialBaseGUID (differentials only)
+_SCIN_IDENTITY_END = 0x120    # the smallest fixed part seen is 0x16C bytes; shorter: identity not known
 # SFIN offsets
 _SFIN_TYPE = 0x1C             # u32: 1 data, 2 log
 _SFIN_NAMES = 0x30            # u16 length, u16 offset: logical name, then physical name (UTF-16)
@@ -56,6 +68,21 @@ class SetMetadata:
     backup_finish_date: dt.datetime | None
     software_version: str
     files: tuple[DatabaseFile, ...]
+    identity: SetIdentity | None = None  # None: the record is too short to hold it
+
+
+@dataclass(frozen=True)
+class SetIdentity:
+    """Which database and which recovery branch a set belongs to (RESTORE HEADERONLY's identity columns)."""
+
+    family_guid: str
+    database_guid: str
+    recovery_fork_id: str
+    branch_parent_id: str | None      # the fork the set's recovery fork branched from; None: never forked
+    branch_lsn: int | None            # the LSN where it branched
+    current_base_guid: str | None     # the database's differential base when the backup ran
+    differential_base_guid: str | None
+    differential_base_lsn: int | None
 
 
 def mtf_date(five: bytes) -> dt.datetime | None:
@@ -107,11 +134,39 @@ def _backup_set(scin: bytes, files: tuple[DatabaseFile, ...]) -> SetMetadata:
     database, server = (_string(scin, _SCIN_NAMES + 4 * i, "SCIN") for i in range(2))
     if not database:
         raise MtfFormatError("corrupt SCIN record: empty database name")
+    fixed_end = min(struct.unpack_from("<H", scin, _SCIN_NAMES + 2 + 4 * i)[0] for i in range(2))
     return SetMetadata(
         database_name=database, server_name=server, backup_type=_BACKUP_TYPES[type_code],
         first_lsn=first, last_lsn=last, checkpoint_lsn=checkpoint, database_backup_lsn=base,
         database_creation_date=created, backup_start_date=started, backup_finish_date=finished,
-        software_version=f"{major}.{minor}.{build}", files=files)
+        software_version=f"{major}.{minor}.{build}", files=files,
+        identity=_identity(scin, last, _BACKUP_TYPES[type_code]) if fixed_end >= _SCIN_IDENTITY_END else None)
+
+
+def _identity(scin: bytes, last_lsn: int, backup_type: BackupType) -> SetIdentity | None:
+    """The identity fields, or None when they do not hold together (the record is not laid out as those of
+    every real backup seen: the LSN before RecoveryForkID is LastLSN)."""
+    if _lsn(scin, _SCIN_END_LSN) != last_lsn or _guid(scin, _SCIN_FAMILY) is None:
+        return None
+    branch_lsn, parent = _lsn(scin, _SCIN_BRANCH_LSN), _guid(scin, _SCIN_BRANCH_PARENT)
+    differential = backup_type == "DIFF"
+    return SetIdentity(
+        family_guid=_guid(scin, _SCIN_FAMILY) or "", database_guid=_guid(scin, _SCIN_BINDING_ID) or "",
+        recovery_fork_id=_guid(scin, _SCIN_RECOVERY_FORK) or "",
+        branch_parent_id=parent if parent and branch_lsn else None, branch_lsn=branch_lsn if parent and branch_lsn else None,
+        current_base_guid=_guid(scin, _SCIN_CURRENT_BASE),
+        differential_base_guid=_guid(scin, _SCIN_DIFF_BASE_GUID) if differential else None,
+        differential_base_lsn=(_lsn(scin, _SCIN_DIFF_BASE_LSN) or None) if differential else None)
+
+
+def _lsn(record: bytes, at: int) -> int:
+    return lsn_from_parts(*_LSN.unpack_from(record, at))
+
+
+def _guid(record: bytes, at: int) -> str | None:
+    """A GUID as RESTORE HEADERONLY prints it (lower case here); None when all zero."""
+    raw = record[at:at + 16]
+    return str(uuid.UUID(bytes_le=bytes(raw))) if any(raw) else None
 
 
 def _database_file(sfin: bytes) -> DatabaseFile:

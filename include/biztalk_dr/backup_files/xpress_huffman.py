@@ -20,7 +20,7 @@ Decoding is table driven (one lookup of the next 15 bits per symbol) and stops w
 
 from __future__ import annotations
 
-__all__ = ["BLOCK_SIZE", "CompressedDataError", "decompress"]
+__all__ = ["BLOCK_SIZE", "CompressedDataError", "Decoder", "decompress"]
 
 BLOCK_SIZE = 65536
 """Output bytes per block: each block has its own Huffman table."""
@@ -52,11 +52,12 @@ def _build_decoding_tables(lengths_bytes: bytes) -> tuple[list[int], list[list[i
         by_length[byte & 15].append(symbol)
         by_length[byte >> 4].append(symbol + 1)
         symbol += 2
+    unused = len(by_length[0])
     filled = 0
     for length in range(1, _MAX_BITS + 1):
         filled += len(by_length[length]) << (_MAX_BITS - length)
     if filled != _TABLE_SIZE:
-        used = _SYMBOLS - len(by_length[0])
+        used = _SYMBOLS - unused
         kind = "over-subscribed" if filled > _TABLE_SIZE else "incomplete"
         raise CompressedDataError(
             f"bad Huffman table: the code lengths of {used} symbol(s) make an {kind} code "
@@ -88,44 +89,67 @@ def decompress(data: bytes, output_size: int, *, prefix: int | None = None) -> b
     :class:`CompressedDataError` on a bad Huffman table, a match before the start or past the end
     of the output, or input that ends too soon.
     """
-    if output_size < 0:
-        raise ValueError(f"output_size must not be negative, got {output_size}")
-    data = bytes(data)
-    size = len(data)
-    out = bytearray()
-    pos = 0
-    stop = output_size if prefix is None else min(prefix, output_size)
-    try:
-        while len(out) < stop:
-            pos = _decode_block(data, pos, out, output_size, stop)
-    except IndexError:
-        # Reading a 16-bit word or a length byte past the end of ``data``: the hot loop leaves the
-        # bounds check to Python instead of testing on every symbol.
-        raise CompressedDataError(
-            f"input exhausted: {size} compressed byte(s) end after {len(out)} of {output_size} "
-            "output byte(s)") from None
-    return bytes(out)
+    decoder = Decoder(data, output_size)
+    decoder.extend(output_size if prefix is None else prefix)
+    return bytes(decoder.output)
 
 
-def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int, stop: int) -> int:
-    """Decode one block (table + bit stream) starting at ``data[pos]``; return the next block's start.
+class Decoder:
+    """One LZ77+Huffman stream decoded as far as asked and no further: :meth:`extend` resumes where the last
+    call stopped (a reader walking a frame's headers decodes each byte once, and never the frame's tail it does
+    not need)."""
 
-    Appends to ``out`` until the block's 65,536 bytes or ``stop`` (at most ``output_size``) are reached. The bit
-    register is kept right-aligned: ``acc`` holds ``cnt`` unread bits in its low bits (plus stale
-    bits above them, masked off on use), which is the [MS-XCA] 32-bit register with
-    ``ExtraBitCount == cnt - 16``.
-    """
+    def __init__(self, data: bytes, output_size: int) -> None:
+        if output_size < 0:
+            raise ValueError(f"output_size must not be negative, got {output_size}")
+        self._data = bytes(data)
+        self._size = output_size
+        self.output = bytearray()  # the bytes decoded so far (grows; a match may run a little past a stop)
+        self._block = 0            # input offset of the next block's table
+        self._state: tuple | None = None  # (input pos, bit register, bit count, tables, block end) mid-block
+
+    def extend(self, upto: int) -> None:
+        """Decode until at least ``min(upto, output_size)`` bytes exist."""
+        stop = min(upto, self._size)
+        out = self.output
+        try:
+            while len(out) < stop:
+                if self._state is None:
+                    self._state = _start_block(self._data, self._block, len(out))
+                self._state = _decode_block(self._data, out, self._size, stop, self._state)
+                if self._state is not None and len(out) >= self._state[5]:
+                    self._block, self._state = self._state[0], None
+        except IndexError:
+            # Reading a 16-bit word or a length byte past the end of ``data``: the hot loop leaves the
+            # bounds check to Python instead of testing on every symbol.
+            raise CompressedDataError(
+                f"input exhausted: {len(self._data)} compressed byte(s) end after {len(out)} of {self._size} "
+                "output byte(s)") from None
+
+
+def _start_block(data: bytes, pos: int, olen: int) -> tuple:
+    """The state at the start of the block whose table is at ``data[pos]``: its tables and bit register."""
     if len(data) - pos < _TABLE_BYTES + 4:
         raise CompressedDataError(
             f"input exhausted: a block needs a {_TABLE_BYTES}-byte Huffman table and 4 bytes of bit "
             f"stream at offset {pos}, only {max(len(data) - pos, 0)} byte(s) left")
-    table, subtables = _build_decoding_tables(data[pos:pos + _TABLE_BYTES])
+    tables = _build_decoding_tables(data[pos:pos + _TABLE_BYTES])
     pos += _TABLE_BYTES
     acc = (data[pos] << 16) | (data[pos + 1] << 24) | data[pos + 2] | (data[pos + 3] << 8)
-    pos += 4
-    cnt = 32
+    return (pos + 4, acc, 32, tables[0], tables[1], olen + BLOCK_SIZE)
+
+
+def _decode_block(data: bytes, out: bytearray, output_size: int, stop: int, state: tuple) -> tuple:
+    """Decode symbols of the block in ``state`` into ``out`` until its end or ``stop`` (at most ``output_size``);
+    return the state to resume from (the block is done when ``len(out)`` reached its end, the state's last item).
+
+    The bit register is kept right-aligned: ``acc`` holds ``cnt`` unread bits in its low bits (plus stale
+    bits above them, masked off on use), which is the [MS-XCA] 32-bit register with
+    ``ExtraBitCount == cnt - 16``.
+    """
+    pos, acc, cnt, table, subtables, block_end = state
     olen = len(out)
-    limit = min(olen + BLOCK_SIZE, stop)
+    limit = min(block_end, stop)
     append = out.append
     while olen < limit:
         entry = table[(acc >> (cnt - 10)) & 0x3FF]
@@ -185,4 +209,4 @@ def _decode_block(data: bytes, pos: int, out: bytearray, output_size: int, stop:
             out += pattern * repeats
             out += pattern[:rest]
         olen = end
-    return pos
+    return (pos, acc, cnt, table, subtables, block_end)

@@ -39,8 +39,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--stop-at", type=_time, metavar="TIME",
                         help="stop at this time, ISO 8601 (2026-11-25T03:10:00), the server's local time as the "
                              "backups record it")
+    target.add_argument("--stop-at-mark", metavar="NAME",
+                        help="stop at this marked transaction (included), as STOPATMARK = 'NAME': BizTalk log backups "
+                             "carry their mark in their file name")
+    plan.add_argument("--after", type=_time, metavar="TIME",
+                      help="with --stop-at-mark: the first mark of that name at or after this time (STOPATMARK ... "
+                           "AFTER 'TIME'), for a name used more than once")
+    plan.add_argument("--recovery-fork", metavar="GUID",
+                      help="follow this recovery branch (RecoveryForkID) where the backups hold several, e.g. the old "
+                           "and the new primary's after a failover")
+    plan.add_argument("--family-guid", metavar="GUID",
+                      help="the database with this FamilyGUID, where the files hold two databases of the same name")
     plan.add_argument("--json", action="store_true", help="the plan as one JSON object")
     plan.set_defaults(handler=_plan)
+
+
+def _guid(text: str | None) -> str | None:
+    return text.strip().strip("{}").lower() if text else None
 
 
 def _lsn(text: str) -> int:
@@ -62,11 +77,13 @@ def _time(text: str) -> dt.datetime:
 
 
 def _read(paths: Sequence[str]) -> tuple[list[BackupSetHeader], int]:
-    """Every backup set of every file; one error line per unreadable file on stderr. Returns the sets and
-    the number of files that failed."""
+    """Every backup set of every file; one error line per unreadable file on stderr, one note per file passed
+    over unopened (a FIFO, socket or device in a folder). Returns the sets and the number of files that failed."""
     headers, failed = [], 0
     for result in read_backup_files(paths):
-        if result.error is not None:
+        if result.skipped is not None:
+            print(f"note: {result.path}: {result.skipped}", file=sys.stderr)
+        elif result.error is not None:
             failed += 1
             print(f"error: {result.error}", file=sys.stderr)
         else:
@@ -85,10 +102,12 @@ def _backup_info(args: argparse.Namespace) -> int:
 
 
 def _print_table(headers: Sequence[BackupSetHeader]) -> None:
-    columns = ("database", "type", "pos", "first_lsn", "last_lsn", "started", "stripe", "server", "path")
+    columns = ("database", "type", "pos", "first_lsn", "last_lsn", "started", "stripe", "family", "fork", "server",
+               "path")
     rows = [(h.database_name, h.backup_type + (" (copy-only)" if h.copy_only else ""), str(h.position),
              str(h.first_lsn), str(h.last_lsn), h.backup_start_date.isoformat(sep=" "),
-             f"{h.family_sequence}/{h.family_count}", h.server_name, h.path) for h in headers]
+             f"{h.family_sequence}/{h.family_count}", (h.family_guid or "?")[:8], (h.recovery_fork_id or "?")[:8],
+             h.server_name, h.path) for h in headers]
     _table(columns, rows)
 
 
@@ -99,8 +118,12 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    if args.after is not None and args.stop_at_mark is None:
+        print("error: --after qualifies --stop-at-mark: give the mark's name too", file=sys.stderr)
+        return 2
     headers, failed = _read(args.paths)
-    target = Target(lsn=args.stop_at_lsn, time=args.stop_at)
+    target = Target(lsn=args.stop_at_lsn, time=args.stop_at, mark=args.stop_at_mark, after=args.after,
+                    recovery_fork_id=_guid(args.recovery_fork), family_guid=_guid(args.family_guid))
     try:
         plan = plan_restore(headers, args.database, target)
     except RestorePlanError as exc:
@@ -121,7 +144,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _print_plan(plan: RestorePlan) -> None:
     print(f"Restore of {plan.database} to {plan.target.text()}: {len(plan.steps)} step(s), reaching LSN "
-          f"{plan.reaches_lsn}")
+          f"{plan.reaches_lsn} ({plan.reaches_time.isoformat(sep=' ')}) on recovery fork {plan.recovery_fork_id} of "
+          f"FamilyGUID {plan.family_guid}")
     rows = [(str(n), s.backup.backup_type, str(s.backup.header.first_lsn), str(s.backup.header.last_lsn),
              ", ".join(s.with_options()), " + ".join(s.backup.paths)) for n, s in enumerate(plan.steps, 1)]
     _table(("step", "type", "first_lsn", "last_lsn", "with", "files"), rows)

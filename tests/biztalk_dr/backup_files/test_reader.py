@@ -156,3 +156,92 @@ def test_json_objects_have_the_issue_field_names(sets_by_path):
             "family_sequence", "password_protected", "files"} <= set(data)
     assert data["first_lsn"] == 19000000008100190 and data["last_lsn"] == 19000000018300001
     assert data["backup_start_date"] == "2020-05-12T13:29:34"
+
+
+# ----------------------------------------------------------------- identity: where each field is, and the proof
+def _all_sets(sets_by_path):
+    return [s for sets in sets_by_path.values() for s in sets]
+
+
+def test_every_set_carries_its_identity_and_copy_only_is_reported_as_not_known(sets_by_path):
+    """No copy-only sample exists, so where IsCopyOnly is kept is not known: the reader says so (None) rather
+    than False (MTF_FORMAT.md, "Not known")."""
+    for s in _all_sets(sets_by_path):
+        assert s.family_guid and s.database_guid and s.recovery_fork_id and s.backup_set_id, s.path
+        assert s.copy_only is None
+
+
+def test_every_backup_of_one_database_shares_one_family_guid_and_different_databases_differ(sets_by_path):
+    """FamilyGUID ("ID of the original database when created"): one per database in every folder, different
+    between databases — also between the two databases named OlaMsFilterTest in OlaMsFilter/Simple and /complex."""
+    by_folder: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for path, sets in sets_by_path.items():
+        for s in sets:
+            by_folder[(_scenario(path).split("/")[0] if "OlaMsFilter" not in path.parts else _scenario(path),
+                       s.database_name)].add(s.family_guid)
+    assert all(len(guids) == 1 for guids in by_folder.values()), by_folder
+    simple = by_folder[("OlaMsFilter/Simple", "OlaMsFilterTest")]
+    complex_ = by_folder[("OlaMsFilter/complex", "OlaMsFilterTest")]
+    assert simple != complex_
+    # every database of the share is its own family, except the restored copies checked below
+    families = defaultdict(set)
+    for s in _all_sets(sets_by_path):
+        families[s.family_guid].add(s.database_name)
+    shared = {g: names for g, names in families.items() if len(names) > 1}
+    assert list(shared.values()) == [{"RestoreTimeStripe", "stripetest"}]
+
+
+def test_a_differentials_base_guid_and_lsn_are_its_fulls_backup_set_guid_and_first_lsn(sets_by_path):
+    """DifferentialBaseGUID / DifferentialBaseLSN: in every real pair they are the base full's BackupSetGUID and
+    FirstLSN (the differential's DatabaseBackupLSN, found independently, names the same full); other backup types
+    have none."""
+    everything = _all_sets(sets_by_path)
+    by_guid = {s.backup_set_id: s for s in everything}
+    checked = 0
+    for diff in (s for s in everything if s.backup_type == "DIFF"):
+        base = by_guid.get(diff.differential_base_guid)
+        if base is None:
+            assert "db1" in Path(diff.path).parts  # shipped without its full
+            continue
+        assert base.backup_type == "FULL" and base.family_guid == diff.family_guid
+        assert diff.differential_base_lsn == base.first_lsn and diff.database_backup_lsn == base.checkpoint_lsn
+        checked += 1
+    assert checked == 21
+    assert all(s.differential_base_guid is None and s.differential_base_lsn is None
+               for s in everything if s.backup_type != "DIFF")
+
+
+def test_a_database_never_restored_is_on_its_first_recovery_fork(sets_by_path):
+    """RecoveryForkID of a database that was never recovered from a restore is its FamilyGUID, with no fork point."""
+    restored = {"stripetest"}
+    for s in _all_sets(sets_by_path):
+        if "restoretimeclean2016" in Path(s.path).parts or s.database_name in restored:
+            continue
+        assert s.recovery_fork_id == s.family_guid and s.branch_parent_id is None and s.branch_lsn is None, s.path
+        assert s.first_recovery_fork_id == s.recovery_fork_id and s.fork_point_lsn is None
+
+
+def test_restored_copies_keep_the_family_get_a_new_binding_and_a_fork_branched_at_a_real_logs_end(sets_by_path):
+    """The 2016 RestoreTimeClean is the 2008 database restored there (same FamilyGUID, new BindingID); stripetest
+    (passwd.bak) is RestoreTimeStripe restored under another name. Each is on a new recovery fork whose parent is
+    the original's fork and whose fork point is exactly the LastLSN of a log backup of the original in the share:
+    where the restore sequence ended and recovery began."""
+    def only(folder: str, name: str, db: str):
+        (s,) = sets_by_path[SHARED_BACKUPS / folder / name]
+        assert s.database_name == db
+        return s
+
+    pairs = [(only("RestoreTimeClean", "RestoreTimeClean_1.trn", "RestoreTimeClean"),
+              [s for p, sets in sets_by_path.items() if "restoretimeclean2016" in p.parts for s in sets]),
+             (only("sql2008-backups/RestoreTimeStripe/Stripe1", "RestoreTimeStripe_23.trn", "RestoreTimeStripe"),
+              sets_by_path[SHARED_BACKUPS / "backuppassword/passwd.bak"])]
+    for original_log, copies in pairs:
+        assert len(copies) >= 1
+        for copy in copies:
+            assert copy.family_guid == original_log.family_guid
+            assert copy.database_guid != original_log.database_guid
+            assert copy.recovery_fork_id != original_log.recovery_fork_id
+            assert copy.branch_parent_id == original_log.recovery_fork_id
+            assert copy.branch_lsn == original_log.last_lsn
+            assert copy.first_lsn > copy.branch_lsn  # taken after the restore: none spans the fork point
+            assert copy.first_recovery_fork_id == copy.recovery_fork_id and copy.fork_point_lsn is None

@@ -38,8 +38,10 @@ def _ship_new_primary_backups(group, landing: Path) -> int:
         source = Path(location) / file_name
         copied = ship_file(source, landing)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        write_manifest(landing, Manifest(file_name, copied.size, copied.sha256, int(set_id), mark, database, kind,
-                                         None, None, str(source), now, verified_at=now, backup_time=str(when)))
+        digests = {"sha256": None, "blake3": None, copied.algorithm: copied.digest}
+        write_manifest(landing, Manifest(file_name, copied.size, digests["sha256"], int(set_id), mark, database, kind,
+                                         None, None, str(source), now, verified_at=now, backup_time=str(when),
+                                         blake3=digests["blake3"]))
     return len(rows)
 
 

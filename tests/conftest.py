@@ -25,6 +25,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA"] = "True"
 os.environ.setdefault("BIZTALK_DR_CONFIG", str(EXAMPLE_CONFIG))
+# the group files' last valid copies (config_fallback): never beside the repository's own files
+os.environ["BIZTALK_DR_STATE_DIR"] = os.path.join(_airflow_home, "biztalk-dr-state")
 
 
 # ---------------------------------------------------------------------------------------------- stand-in

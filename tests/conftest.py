@@ -87,6 +87,20 @@ def start_standin(data_dir: Path, name: str, conn_id: str) -> StandinInstance:
     return instance
 
 
+@pytest.fixture
+def probe_dags(tmp_path, monkeypatch) -> Path:
+    """A folder for DAG files a test writes, configured as a second DAG bundle beside dags/ (dag.test() runs
+    only DAGs of a configured bundle); the metadata DB migrated."""
+    folder = tmp_path / "probe-dags"
+    folder.mkdir()
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+        {"name": "probe-dags", "classpath": local, "kwargs": {"path": str(folder)}}]))
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def standin_sql(tmp_path_factory):
     """One plain stand-in instance for SQL-level tests (no BizTalk group)."""

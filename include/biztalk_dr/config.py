@@ -535,7 +535,8 @@ def read_config(path: Path) -> tuple[GroupConfig, str]:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        hint = f"; set {CONFIG_ENV_VAR} to the group's file" if os.environ.get(CONFIG_ENV_VAR) is None else ""
+        hint = (f"; set {CONFIG_ENV_VAR} to the group's file (for make run's group: source var/env.sh)"
+                if os.environ.get(CONFIG_ENV_VAR) is None else "")
         raise ConfigError([ConfigProblem(str(path), None, "", f"no such file{hint}")]) from None
     except OSError as exc:
         raise ConfigError([ConfigProblem(str(path), None, "", f"cannot be read: {exc.strerror}")]) from None

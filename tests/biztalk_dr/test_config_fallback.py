@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -201,11 +199,6 @@ dr_config_probe()
 '''
 
 
-@pytest.fixture(scope="module")
-def migrated_db():
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-
-
 @pytest.fixture
 def mail(monkeypatch):
     sink = start_smtp_sink()
@@ -220,16 +213,11 @@ def mail(monkeypatch):
 
 @pytest.mark.airflow
 def test_every_run_on_the_last_valid_version_alerts_once_with_the_files_lines_until_it_is_fixed(
-        group_file, tmp_path, mail, migrated_db, monkeypatch):
+        group_file, mail, probe_dags):
     from airflow.dag_processing.dagbag import DagBag
 
-    dag_file = tmp_path / "dags" / "dr_config_probe.py"
-    dag_file.parent.mkdir()
+    dag_file = probe_dags / "dr_config_probe.py"
     dag_file.write_text(PROBE_DAG)
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"  # dag.test() runs DAGs of a configured bundle
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "config-probe", "classpath": local, "kwargs": {"path": str(dag_file.parent)}}]))
 
     def run():
         bag = DagBag(dag_folder=str(dag_file))

@@ -1,15 +1,18 @@
 """``biztalk-dr``: what an operator needs outside the Airflow UI.
 
 Each sub-command module exposes ``register(subparsers)``; its handlers return the exit status:
-0 done, 1 the check found a problem in the group, 2 bad input (file, argument).
+0 done, 1 the check found a problem in the group, 2 bad input (file, argument) or a missing prerequisite.
+What a command needs (``_PREREQUISITES``: unixODBC, the ODBC driver and the connections of the instances it
+reaches) is checked before it starts; a missing one is one line on stderr, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["main", "build_parser", "group_config_or_none"]
 
@@ -23,17 +26,68 @@ _COMMAND_MODULES = (
 
 
 def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, imported lazily
-    """The group's configuration (``path`` or $BIZTALK_DR_CONFIG); None after printing its problems to stderr,
-    for the command to exit 2."""
-    from biztalk_dr.config import load_config
+    """The group's configuration (``path``, validated; or $BIZTALK_DR_CONFIG as the DAGs see it: its last valid
+    version while the file is broken, said on stderr); None after printing its problems to stderr, for the
+    command to exit 2."""
+    from biztalk_dr.config import config_path
+    from biztalk_dr.config_fallback import current_fallback
     from biztalk_dr.errors import ConfigError
 
     try:
-        return load_config(path) if path else load_config()
+        cfg = _load(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return None
+    if not path and (fallback := current_fallback(config_path())) is not None:
+        print(f"warning: {fallback.file} is broken ({len(fallback.problems)} problem(s): biztalk-dr config check "
+              f"{fallback.file}); as the DAGs do, this uses its last valid version of "
+              f"{fallback.saved:%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
+    return cfg
+
+
+def _load(path: str | None):  # noqa: ANN202 - GroupConfig
+    """``load_config`` for a command: the fallback's log record (meant for DAG and task logs) is left out, the
+    command says it on stderr in its own words."""
+    from biztalk_dr.config import load_config
+
+    if path:
+        return load_config(path)
+    logger = logging.getLogger("biztalk_dr.config")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return load_config()
+    finally:
+        logger.setLevel(level)
+
+
+def _sql_instances(*sites: str) -> Callable[[argparse.Namespace], None]:
+    """unixODBC, and every instance's connection at ``sites`` defined with a loadable driver."""
+    def check(args: argparse.Namespace) -> None:
+        from biztalk_dr.errors import ConfigError
+        from biztalk_dr.prerequisites import check_connections, check_driver_manager, connection_ids, require
+
+        require(check_driver_manager())
+        try:
+            cfg = _load(getattr(args, "config", None))
+        except ConfigError:
+            return  # the command reports the file's problems itself
+        require(check_connections(connection_ids(cfg, sites)))
+
+    return check
+
+
+def _drill(args: argparse.Namespace) -> None:
+    from biztalk_dr.drill import check_prerequisites
+
+    check_prerequisites()
+
+
+_PREREQUISITES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "status": _sql_instances("primary", "standby"),
+    "drill": _drill,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from biztalk_dr.prerequisites import PrerequisiteMissing
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if (check := _PREREQUISITES.get(args.command)) is not None:
+            check(args)
         return int(args.handler(args))
+    except PrerequisiteMissing as exc:
+        print(f"biztalk-dr {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

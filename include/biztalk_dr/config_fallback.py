@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -147,7 +148,8 @@ def _keep(config_file: Path, text: str, version: tuple[int, int]) -> None:
     try:
         with _lock, _locked(copy.parent):
             if _version(config_file) == version and not _same_text(copy, text):
-                _write_atomically(copy, text, mtime_ns=version[0])
+                # readable by whoever may read the file itself (the workers may run as another user)
+                _write_atomically(copy, text, mtime_ns=version[0], mode=stat.S_IMODE(config_file.stat().st_mode))
     except OSError as exc:
         log.warning("cannot keep the last valid copy of %s in %s (%s): while the file is broken the DAGs cannot "
                     "fall back on it; set %s to a folder every Airflow worker can write", config_file, copy.parent,
@@ -173,14 +175,16 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_atomically(path: Path, text: str, *, mtime_ns: int) -> None:
-    """Temporary file in the same folder, fsync, the file's time set, rename over, fsync of the folder."""
+def _write_atomically(path: Path, text: str, *, mtime_ns: int, mode: int) -> None:
+    """Temporary file in the same folder, fsync, the file's time and mode set, rename over, fsync of the
+    folder."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.utime(tmp, ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     except BaseException:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlserver_standin.cli import PASSWORD_ENV_VAR
+
 __all__ = ["StandinProcess", "GROUP_FOLDERS", "connection_env", "free_port", "odbc_connection", "render_group_config",
            "start_standin", "stop_all"]
 
@@ -58,10 +60,12 @@ def odbc_connection(port: int, login: str, password: str) -> dict:
 
 
 def start_standin(data_dir: Path, name: str, port: int, login: str, password: str) -> StandinProcess:
-    """A stand-in process serving ``data_dir``, returned once it listens."""
+    """A stand-in process serving ``data_dir``, returned once it listens. Its password goes through its
+    environment (readable by this user only), never its command line (readable by every user: ps)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-         "--name", name, "--login", login, f"--password={password}"],  # = : a password may start with -
+         "--name", name, "--login", login],
+        env={**os.environ, PASSWORD_ENV_VAR: password},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if "ready" not in line:

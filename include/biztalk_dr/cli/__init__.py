@@ -9,6 +9,7 @@ reaches) is checked before it starts; a missing one is one line on stderr, exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -84,6 +85,20 @@ def _drill(args: argparse.Namespace) -> None:
     check_prerequisites()
 
 
+def _airflow_logs_to_stderr() -> None:
+    """Airflow writes its log lines to stdout, where a command's report goes (``status --json`` is read by
+    monitoring): let it configure its logging while stdout is stderr, and give its structlog loggers stderr
+    too (they would take stdout when first used)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        import airflow  # noqa: F401 - configures Airflow's logging on import
+        import structlog
+
+        factory = structlog.get_config().get("logger_factory")
+        if getattr(factory, "io", False) is None:
+            factory.io = sys.stderr
+
+
+_AIRFLOW_COMMANDS = ("status", "resume-backups")  # the drill sets Airflow's home up first, then imports it
 _PREREQUISITES: dict[str, Callable[[argparse.Namespace], None]] = {
     "status": _sql_instances("primary", "standby"),
     "drill": _drill,
@@ -113,8 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in _AIRFLOW_COMMANDS:
+            _airflow_logs_to_stderr()
         if (check := _PREREQUISITES.get(args.command)) is not None:
-            check(args)
+            with contextlib.redirect_stdout(sys.stderr):
+                check(args)
         return int(args.handler(args))
     except PrerequisiteMissing as exc:
         print(f"biztalk-dr {args.command}: {exc}", file=sys.stderr)

@@ -32,6 +32,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -214,22 +215,41 @@ def stop_leftovers() -> int:
         say(f"make stop: make run (pid {state['pid']}) is running: stopping it")
         os.kill(state["pid"], signal.SIGTERM)
         return 0
-    stopped = 0
-    for group in state["groups"]:
-        if group["created"] is not None and _created(group["pid"]) == group["created"]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group["pid"], signal.SIGINT)
-                stopped += 1
-                say(f"make stop: stopping {group['name']} (process group {group['pid']})")
-    time.sleep(STOP_GRACE_SECONDS if stopped else 0)
-    for group in state["groups"]:
-        if group["created"] is not None and _created(group["pid"]) == group["created"]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+    groups = [g for g in state["groups"] if _still_ours(g)]
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group["pid"], signal.SIGINT)
+            say(f"make stop: stopping {group['name']} (process group {group['pid']})")
+    stopped = len(groups)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_group_alive(group["pid"]) for group in groups):
+        time.sleep(0.2)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if _group_alive(group["pid"]):
                 os.killpg(group["pid"], signal.SIGKILL)
     STATE.unlink(missing_ok=True)
     say(f"make stop: {stopped} process group(s) of an earlier make run stopped" if stopped else
         "make stop: nothing of an earlier make run is running")
     return 0
+
+
+def _still_ours(group: dict) -> bool:
+    """The process group recorded is still the one make run started: its leader is that very process, or the
+    leader is gone and members remain (Linux hands out no pid that is still a process group's id)."""
+    leader = _created(group["pid"])
+    if leader is not None:
+        return leader == group["created"]
+    return _group_alive(group["pid"])
+
+
+def _group_alive(group: int) -> bool:
+    """A process of process group ``group`` is still running (not a zombie)."""
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(proc.pid) == group and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------- starting
@@ -330,6 +350,7 @@ def start_standins(cfg, password: str, env: dict[str, str]) -> list[Component]: 
     for site, name in SITES.items():
         data_dir = VAR / "standin" / site
         if not (data_dir / ".seeded").exists():
+            shutil.rmtree(data_dir, ignore_errors=True)  # what a seed interrupted by a signal left
             if site == "primary":
                 seed_biztalk_group(data_dir, cfg, instance_name=name)
             else:
@@ -492,10 +513,20 @@ def report_deaths(components: list[Component]) -> list[Component]:
     return died
 
 
-def wait_until_ready(components: list[Component], airflow: dict[str, Component]) -> None:
+class ParentGone(Exception):
+    """make (or the terminal's shell) that started make run is gone: nobody can stop it any more."""
+
+
+def check_parent(parent: int) -> None:
+    if os.getppid() != parent:
+        raise ParentGone()
+
+
+def wait_until_ready(components: list[Component], airflow: dict[str, Component], parent: int) -> None:
     deadline = time.monotonic() + READY_SECONDS
     waiting = ["the API server does not answer yet"]
     while time.monotonic() < deadline:
+        check_parent(parent)
         if died := report_deaths(components):
             raise StartFailed(f"the {died[0].name} stopped while starting; nothing was left running", components)
         waiting = not_ready(airflow, health())
@@ -512,9 +543,7 @@ def supervise(components: list[Component], airflow: dict[str, Component], parent
     while True:
         report_deaths(components)
         reap_orphans({c.process.pid for c in components})
-        if os.getppid() != parent:
-            say("\nmake run: its terminal (or make) is gone: stopping everything")
-            return 0
+        check_parent(parent)
         if all(c.reported for c in components):
             say("make run: every component has stopped")
             return 1
@@ -567,6 +596,7 @@ def main() -> int:
         say("Starting the SQL Server stand-ins (a BizTalk group on the primary; standby databases are seeded by "
             "log shipping):")
         components += start_standins(cfg, password, env)
+        write_state(components)
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
         say(f"Starting Airflow (SQLite, LocalExecutor; logs in {LOGS}) ...")
         migrate(env)
@@ -574,13 +604,17 @@ def main() -> int:
         components += airflow_components
         write_state(components)
         airflow = {c.name: c for c in airflow_components}
-        wait_until_ready(components, airflow)
+        wait_until_ready(components, airflow, parent)
         say(f"\nAirflow UI: {UI}   {login_line()}\nGroup configuration: {config}\nLogs: {LOGS}\n"
             f"Second terminal: source {VAR / 'env.sh'}\nCtrl-C stops everything.")
         return supervise(components, airflow, parent)
     except Stop:
         name = signal.Signals(stopping["signal"]).name
         say(f"\nmake run: {name}: stopping everything it started ...")
+        return 0
+    except ParentGone:
+        stopping["signal"] = stopping["signal"] or signal.SIGTERM
+        say("\nmake run: make (or the terminal that started it) is gone: stopping everything it started ...")
         return 0
     except StartFailed as exc:
         stopping["signal"] = stopping["signal"] or signal.SIGTERM  # a signal now must not interrupt the stop

@@ -3,6 +3,7 @@ its REST API, the first runs of the DAGs, the processes it started, and how it s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,6 +43,7 @@ class MakeRun:
     lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
     _token: str | None = None
+    _snapshot: list[tuple[int, float, str]] = field(default_factory=list)
 
     # -- output ------------------------------------------------------------------------------------
     def _read(self) -> None:
@@ -91,17 +93,26 @@ class MakeRun:
             assert time.monotonic() < deadline, f"processes not seen in time:\n{self.output()}"
             time.sleep(0.2)
 
-    def stop_with(self, sig: signal.Signals, *, to_group: bool = False, timeout: float = 120) -> list[str]:
-        """Send ``sig`` (to make run's process, or its whole process group as a terminal does); wait until it
-        has exited; returns the command lines of the processes it had started that are still alive."""
-        before = self.started() + [(self.run_local().pid, self.run_local().create_time(), "run_local.py")]
+    def stop_with(self, sig: signal.Signals, *, to_group: bool = False, wait_for_run_local: bool = False,
+                  timeout: float = 120) -> list[str]:
+        """Send ``sig`` (to the process started, or its whole process group as a terminal does); wait until it
+        (and with ``wait_for_run_local``, run_local.py under make) has exited; returns the command lines of the
+        processes make run had started that are still alive."""
+        run_local = self.run_local()
+        self._snapshot = self.started() + [(run_local.pid, run_local.create_time(), "run_local.py")]
         if to_group:
             os.killpg(os.getpgid(self.process.pid), sig)
         else:
             self.process.send_signal(sig)
         self.process.wait(timeout=timeout)
-        deadline = time.monotonic() + 30
-        while (alive := _alive(before)) and time.monotonic() < deadline:
+        if wait_for_run_local:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                run_local.wait(timeout=timeout)
+        return self.survivors(timeout=30 if sig != signal.SIGKILL or wait_for_run_local else 2)
+
+    def survivors(self, timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while (alive := _alive(self._snapshot)) and time.monotonic() < deadline:
             time.sleep(0.2)
         return alive
 

@@ -6,15 +6,17 @@ behind on SIGINT, SIGTERM or SIGHUP — at any moment, Airflow still starting in
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import psutil
 import pytest
 
-from tests.conftest import standin_available
+from tests.conftest import ROOT, standin_available
 from tests.scripts.make_run import health, start_make_run
 
 pytestmark = [pytest.mark.standin, pytest.mark.airflow]
@@ -45,20 +47,41 @@ def test_a_taken_port_is_refused_naming_the_process_that_holds_it(seeded_var):
     assert "BIZTALK_DR_API_PORT" in out and "Airflow UI" not in out
 
 
+STOPS = {  # how make run is stopped -> (started through make?, what the test does, what make run says)
+    "SIGINT to make run": (False, "SIGINT", "make run: SIGINT: stopping everything it started"),
+    "SIGHUP to its process group (a closed terminal)": (True, "SIGHUP-group", "make run: SIGHUP: stopping everything"),
+    "make killed with SIGKILL": (True, "SIGKILL-make", "make (or the terminal that started it) is gone: stopping"),
+    "make run killed with SIGKILL, then make stop": (False, "SIGKILL-run-local", None),
+}
+
+
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("how", ["SIGINT to make run", "SIGHUP to its process group (a closed terminal)"])
-def test_a_signal_while_airflow_starts_stops_every_process_it_started(seeded_var, how):
-    sig = signal.SIGINT if how.startswith("SIGINT") else signal.SIGHUP
-    run = start_make_run(seeded_var, via_make=sig == signal.SIGHUP)
+@pytest.mark.parametrize("how", STOPS)
+def test_a_stop_while_airflow_starts_leaves_no_process_behind(seeded_var, how):
+    via_make, action, said = STOPS[how]
+    run = start_make_run(seeded_var, via_make=via_make)
     run.wait_for(r"^Starting Airflow", timeout=300)
     # the worst moment: Airflow's components starting, each forking its own workers
     run.wait_for_processes(lambda cmds: sum(any(f"airflow {c}" in cmd or f"airflow {c.replace('-', '_')}" in cmd
                                                 for cmd in cmds) for c in AIRFLOW_COMPONENTS) == 4, timeout=300)
-    survivors = run.stop_with(sig, to_group=sig == signal.SIGHUP)
+    if action == "SIGINT":
+        survivors = run.stop_with(signal.SIGINT)
+    elif action == "SIGHUP-group":
+        survivors = run.stop_with(signal.SIGHUP, to_group=True)
+    elif action == "SIGKILL-make":
+        survivors = run.stop_with(signal.SIGKILL, wait_for_run_local=True)
+    else:  # nothing can catch SIGKILL: `make stop` stops the process groups make run recorded
+        survivors = run.stop_with(signal.SIGKILL)
+        assert survivors, "the components outlive a make run killed with SIGKILL"
+        stop = subprocess.run([sys.executable, "scripts/run_local.py", "--stop"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "BIZTALK_DR_VAR": str(seeded_var)})
+        assert "process group(s) of an earlier make run stopped" in stop.stdout, stop.stdout + stop.stderr
+        survivors = run.survivors(timeout=30)
     assert survivors == [], f"{survivors}\n{run.output()}"
     run.reader.join(timeout=10)
-    assert f"make run: {sig.name}: stopping everything it started" in run.output()
-    assert "make run: stopped" in run.output() and "Airflow UI" not in run.output()
+    if said:
+        assert said in run.output() and "make run: stopped" in run.output()
+    assert "Airflow UI" not in run.output()
     assert all(_port_free(p) for p in (run.api_port, *run.standin_ports))
 
 

@@ -132,10 +132,10 @@ def _fall_back(config_file: Path, error: ConfigError) -> Fallback | None:
 
 def _version(path: Path) -> tuple[int, int] | None:
     try:
-        stat = path.stat()
+        info = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return info.st_mtime_ns, info.st_size
 
 
 def _keep(config_file: Path, text: str, version: tuple[int, int]) -> None:

@@ -88,14 +88,15 @@ def _drill(args: argparse.Namespace) -> None:
 def _airflow_logs_to_stderr() -> None:
     """Airflow writes its log lines to stdout, where a command's report goes (``status --json`` is read by
     monitoring): let it configure its logging while stdout is stderr, and give its structlog loggers stderr
-    too (they would take stdout when first used)."""
-    with contextlib.redirect_stdout(sys.stderr):
+    too (they would take stdout when first used). Only when this process is the command: a caller of main()
+    in-process keeps its own logging."""
+    with contextlib.redirect_stdout(sys.__stderr__):
         import airflow  # noqa: F401 - configures Airflow's logging on import
         import structlog
 
         factory = structlog.get_config().get("logger_factory")
         if getattr(factory, "io", False) is None:
-            factory.io = sys.stderr
+            factory.io = sys.__stderr__
 
 
 _AIRFLOW_COMMANDS = ("status", "resume-backups")  # the drill sets Airflow's home up first, then imports it
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in _AIRFLOW_COMMANDS:
+        if argv is None and args.command in _AIRFLOW_COMMANDS:  # run as the program, not called in-process
             _airflow_logs_to_stderr()
         if (check := _PREREQUISITES.get(args.command)) is not None:
             with contextlib.redirect_stdout(sys.stderr):

@@ -427,7 +427,8 @@ def migrate(env: dict[str, str]) -> None:
                           [])
 
 
-def start_airflow(env: dict[str, str]) -> list[Component]:
+def start_airflow(env: dict[str, str], started: list[Component]) -> list[Component]:
+    """Airflow's components, each recorded (with ``started``) for `make stop` as soon as it runs."""
     advice = {
         "api-server": "the UI and the REST API are gone (DAGs still run): stop make run (Ctrl-C) and start it again",
         "scheduler": "no DAG run is scheduled or started any more: stop make run (Ctrl-C) and start it again",
@@ -442,6 +443,7 @@ def start_airflow(env: dict[str, str]) -> list[Component]:
         log = LOGS / f"{name}.log"
         components.append(Component(name, start_process(command, env, log), log,
                                     advice=f"{advice[name]}; why it stopped is in {log}"))
+        write_state(started + components)
     return components
 
 
@@ -600,9 +602,8 @@ def main() -> int:
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
         say(f"Starting Airflow (SQLite, LocalExecutor; logs in {LOGS}) ...")
         migrate(env)
-        airflow_components = start_airflow(env)
+        airflow_components = start_airflow(env, components)
         components += airflow_components
-        write_state(components)
         airflow = {c.name: c for c in airflow_components}
         wait_until_ready(components, airflow, parent)
         say(f"\nAirflow UI: {UI}   {login_line()}\nGroup configuration: {config}\nLogs: {LOGS}\n"

@@ -24,9 +24,14 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## make run: the stand-in SQL Server group and Airflow standalone with these DAGs
+## make run: the stand-in SQL Server group and Airflow (api-server, scheduler, dag-processor, triggerer) with these
+## DAGs; Ctrl-C, SIGTERM or SIGHUP stops all of it. Ports: BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, ...
 run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_local.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py
+
+## make stop: what a make run killed with SIGKILL left running (its process groups, recorded in var/)
+stop: $(STAMP)
+	$(BIN)/python scripts/run_local.py --stop
 
 lint: $(STAMP)
 	$(BIN)/ruff check dags include plugins tests benchmarks scripts

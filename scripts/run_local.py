@@ -1,151 +1,638 @@
 """`make run`: a whole DR setup on one machine, for trying biztalk-dr out.
 
-Starts three SQL Server stand-ins (primary with a seeded BizTalk group, standby, validation) when the
-stand-in is installed, writes a group configuration for them under var/, defines the Airflow
-connections as environment variables (the stand-ins' password is generated per machine and kept in
-var/, never in the repository), and runs `airflow standalone` with this project's DAGs. Ctrl-C stops
-everything.
+Starts three SQL Server stand-ins (primary with a seeded BizTalk group, standby, validation) and Airflow's
+components (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor) with this project's DAGs,
+each in a process group of its own, and supervises them:
+
+- it refuses to start while a port it needs is taken, naming the process that holds it;
+- it prints the UI address and login only once its own API server answers, its scheduler, dag processor and
+  triggerer heartbeat (the health endpoint, with heartbeats newer than their start) and the stand-ins listen;
+- a component that dies later is reported by name, with the end of its log and what to do;
+- SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal) stop everything it started: every process group,
+  then any process left under it (it is their subreaper, so none escapes by losing its parent), SIGKILL after
+  a grace period; `make stop` does the same for the groups of a `make run` that was killed with SIGKILL.
+
+The group's configuration is written once, to var/config/group.yaml, from include/config/standin_group.yaml:
+after that it is the operator's file and never rewritten. `var/env.sh` (mode 0600: it holds the stand-ins'
+password) gives a second terminal the same environment: `source var/env.sh`, then any `biztalk-dr` or
+`airflow` command works against the running group.
+
+Ports and folders come from the environment (defaults in brackets): BIZTALK_DR_API_PORT [8080],
+BIZTALK_DR_API_HOST [127.0.0.1], BIZTALK_DR_STANDIN_PORTS [14331,14332,14333] (primary, standby,
+validation), BIZTALK_DR_LOG_PORTS [8793,8794] (the scheduler's and the triggerer's log servers),
+BIZTALK_DR_VAR [var/].
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import ctypes
+import datetime as dt
 import json
 import os
 import secrets
+import shlex
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
-API_PORT = int(os.environ.get("BIZTALK_DR_API_PORT", "8080"))
-INSTANCES = {  # site -> (port, @@SERVERNAME)
-    "primary": (14331, "SQLPRD01"),
-    "standby": (14332, "SQLDR01"),
-    "validation": (14333, "SQLVAL01"),
-}
+VAR = Path(os.environ.get("BIZTALK_DR_VAR") or ROOT / "var").absolute()
+LOGS = VAR / "logs"
+STATE = VAR / "make-run.json"  # the process groups of the running make run, for `make stop`
+TEMPLATE = ROOT / "include" / "config" / "standin_group.yaml"
+BIN = Path(sys.executable).parent
 LOGIN = "biztalk_dr"
+SITES = {"primary": "SQLPRD01", "standby": "SQLDR01", "validation": "SQLVAL01"}  # site -> @@SERVERNAME
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+READY_SECONDS = float(os.environ.get("BIZTALK_DR_READY_SECONDS", "420"))  # generous: a loaded 2-core machine
+STOP_GRACE_SECONDS = 15
 
 
-def _password() -> str:
+def _ports(name: str, default: str, count: int) -> list[int]:
+    text = os.environ.get(name, default)
+    try:
+        ports = [int(p) for p in text.split(",")]
+    except ValueError:
+        ports = []
+    if len(ports) != count or not all(0 < p < 65536 for p in ports):
+        raise SystemExit(f"make run: {name}={text!r}: expected {count} port number(s) separated by commas "
+                         f"(default {default})")
+    return ports
+
+
+API_HOST = os.environ.get("BIZTALK_DR_API_HOST", "127.0.0.1")
+[API_PORT] = _ports("BIZTALK_DR_API_PORT", "8080", 1)
+STANDIN_PORTS = dict(zip(SITES, _ports("BIZTALK_DR_STANDIN_PORTS", "14331,14332,14333", 3), strict=True))
+WORKER_LOG_PORT, TRIGGER_LOG_PORT = _ports("BIZTALK_DR_LOG_PORTS", "8793,8794", 2)
+UI = f"http://127.0.0.1:{API_PORT}"
+
+
+class Stop(Exception):
+    """A stop signal arrived (SIGINT, SIGTERM or SIGHUP)."""
+
+
+def say(text: str = "") -> None:
+    """Print, and never fail: after SIGHUP the terminal is gone and writing to it raises."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- components
+@dataclass
+class Component:
+    name: str  # as reported: "stand-in standby (SQLDR01, 127.0.0.1:14332)", "scheduler", ...
+    process: subprocess.Popen
+    log: Path
+    advice: str  # what to do when it dies
+    started: float = field(default_factory=time.time)
+    reported: bool = False
+
+    def tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log.read_text(errors="replace").rstrip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"    {line}" for line in text[-lines:])
+
+
+def exit_status(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def start_process(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A child in a session (and process group) of its own, its output appended to ``log``."""
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"\n===== {dt.datetime.now().isoformat(timespec='seconds')} make run: {shlex.join(command)}\n")
+        out.flush()
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+
+# ---------------------------------------------------------------------------------------------- stopping
+def become_subreaper() -> None:
+    """Orphaned descendants are re-parented to this process instead of init, so a stop finds every one."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def descendants() -> list[psutil.Process]:
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def reap_orphans(ours: set[int]) -> None:
+    """Collect the exit status of re-parented orphans (never of our own Popen children: theirs is reported)."""
+    for child in descendants():
+        with contextlib.suppress(psutil.Error, ChildProcessError, OSError):
+            if child.pid not in ours and child.ppid() == os.getpid() and child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+
+
+def signal_all(processes: list[psutil.Process], sig: int) -> None:
+    """``sig`` to each process group (never our own) and to each process of our own group."""
+    own_group, groups = os.getpgrp(), set()
+    for proc in processes:
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            group = os.getpgid(proc.pid)
+            if group != own_group and group not in groups:
+                groups.add(group)
+                os.killpg(group, sig)
+            elif group == own_group:
+                proc.send_signal(sig)
+
+
+def stop_everything(components: list[Component]) -> list[str]:
+    """Stop every process started under this one; returns the names of those that needed SIGKILL."""
+    ours = {c.process.pid for c in components}
+    signal_all(descendants(), signal.SIGINT)  # Airflow and the stand-ins stop cleanly on SIGINT
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_alive(p) for p in descendants()):
+        for c in components:
+            c.process.poll()
+        reap_orphans(ours)
+        time.sleep(0.2)
+    killed = []
+    for _ in range(3):  # SIGKILL whatever is left, and whatever a dying process started meanwhile
+        left = [p for p in descendants() if _alive(p)]
+        if not left:
+            break
+        killed += [c.name for c in components if c.process.poll() is None]
+        signal_all(left, signal.SIGKILL)
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.wait(timeout=5)
+        reap_orphans(ours)
+    for c in components:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            c.process.wait(timeout=5)
+    return sorted(set(killed))
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def write_state(components: list[Component]) -> None:
+    groups = [{"name": c.name, "pid": c.process.pid, "created": _created(c.process.pid)} for c in components]
+    write_private(STATE, json.dumps({"pid": os.getpid(), "created": _created(os.getpid()), "groups": groups}, indent=2))
+
+
+def _created(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def stop_leftovers() -> int:
+    """`make stop`: the process groups of a `make run` that is gone (killed with SIGKILL, say)."""
+    try:
+        state = json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        say(f"make stop: no running make run recorded in {STATE}")
+        return 0
+    if _created(state["pid"]) == state["created"]:
+        say(f"make stop: make run (pid {state['pid']}) is running: stopping it")
+        os.kill(state["pid"], signal.SIGTERM)
+        return 0
+    groups = [g for g in state["groups"] if _still_ours(g)]
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group["pid"], signal.SIGINT)
+            say(f"make stop: stopping {group['name']} (process group {group['pid']})")
+    stopped = len(groups)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_group_alive(group["pid"]) for group in groups):
+        time.sleep(0.2)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if _group_alive(group["pid"]):
+                os.killpg(group["pid"], signal.SIGKILL)
+    STATE.unlink(missing_ok=True)
+    say(f"make stop: {stopped} process group(s) of an earlier make run stopped" if stopped else
+        "make stop: nothing of an earlier make run is running")
+    return 0
+
+
+def _still_ours(group: dict) -> bool:
+    """The process group recorded is still the one make run started: its leader is that very process, or the
+    leader is gone and members remain (Linux hands out no pid that is still a process group's id)."""
+    leader = _created(group["pid"])
+    if leader is not None:
+        return leader == group["created"]
+    return _group_alive(group["pid"])
+
+
+def _group_alive(group: int) -> bool:
+    """A process of process group ``group`` is still running (not a zombie)."""
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(proc.pid) == group and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------- starting
+def taken_ports() -> list[str]:
+    """Each port make run needs that something listens on, with that process (pid and command line)."""
+    needed = {API_PORT: "the Airflow API server", WORKER_LOG_PORT: "the scheduler's log server",
+              TRIGGER_LOG_PORT: "the triggerer's log server",
+              **{port: f"the stand-in {site}" for site, port in STANDIN_PORTS.items()}}
+    if len(needed) != 6:
+        return ["the ports of BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS and BIZTALK_DR_LOG_PORTS must all differ"]
+    problems = []
+    for port, what in needed.items():
+        if _free(port):
+            continue
+        owners = _listeners(port)
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in owners) or "a process this user cannot see"
+        problems.append(f"port {port} ({what}) is in use by {who}")
+    return problems
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a connection in TIME_WAIT does not count
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _listeners(port: int) -> list[tuple[int, str]]:
+    found = {}
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                with contextlib.suppress(psutil.Error):
+                    found[conn.pid] = shlex.join(psutil.Process(conn.pid).cmdline())[:300]
+    return sorted(found.items())
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically, mode 0600 from the first byte (it may hold a password)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def standin_password() -> str:
     path = VAR / "standin" / "password"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(18))
+    path.chmod(0o600)
     return path.read_text().strip()
 
 
-def _standin_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("sqlserver_standin.server", "sqlserver_standin.engine", "sqlserver_standin.seed"))
+def group_config() -> tuple[Path, object]:
+    """The group's file, written from the template the first time only; then the operator's. Its
+    configuration as the DAGs will see it (its last valid version while it is broken)."""
+    from biztalk_dr.config import read_config
+    from biztalk_dr.config_fallback import group_config as dag_config
+    from biztalk_dr.errors import ConfigError
+    from sqlserver_standin.launcher import GROUP_FOLDERS, render_group_config
+
+    path = VAR / "config" / "group.yaml"
+    if not path.exists():
+        render_group_config(TEMPLATE, VAR, path)
+        say(f"Group configuration written to {path} (from {TEMPLATE.relative_to(ROOT)}); it is yours now: make run "
+            "never rewrites it (delete it to start again from the template).")
+    else:
+        for folder in GROUP_FOLDERS:
+            (VAR / folder).mkdir(parents=True, exist_ok=True)
+        say(f"Group configuration: {path} (yours: never rewritten; delete it to start again from the template)")
+    try:
+        read_config(path)
+    except ConfigError as exc:
+        try:
+            cfg = dag_config(path)
+        except ConfigError:
+            raise SystemExit("make run: the group's file is not valid, and no valid version of it was ever seen:\n"
+                             + "\n".join(f"  {p}" for p in exc.problems)
+                             + f"\nfix it (biztalk-dr config check {path}) or delete it to start again from the "
+                               "template") from None
+        say(f"warning: {path} is not valid ({len(exc.problems)} problem(s); biztalk-dr config check {path}): the DAGs "
+            "run on its last valid version and alert until it is fixed")
+        return path, cfg
+    return path, dag_config(path)
 
 
-def _render_config() -> Path:
-    from sqlserver_standin.launcher import render_group_config
-
-    return render_group_config(ROOT / "include" / "config" / "standin_group.yaml", VAR, VAR / "config" / "group.yaml")
-
-
-def _start_standins(password: str, procs: list[subprocess.Popen]) -> None:
-    from biztalk_dr.config import load_config
+def start_standins(cfg, password: str, env: dict[str, str]) -> list[Component]:  # noqa: ANN001 - GroupConfig
     from sqlserver_standin.launcher import start_standin
     from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
-    cfg = load_config(VAR / "config" / "group.yaml")
-    for site, (port, name) in INSTANCES.items():
+    components = []
+    for site, name in SITES.items():
         data_dir = VAR / "standin" / site
         if not (data_dir / ".seeded").exists():
+            shutil.rmtree(data_dir, ignore_errors=True)  # what a seed interrupted by a signal left
             if site == "primary":
                 seed_biztalk_group(data_dir, cfg, instance_name=name)
             else:
                 prepare_dr_instance(data_dir, instance_name=name)  # the group's logins, as DR instances have them
             (data_dir / ".seeded").touch()
+        port, log = STANDIN_PORTS[site], LOGS / f"standin-{site}.log"
+        label = f"stand-in {site} ({name}, 127.0.0.1:{port})"
         try:
-            instance = start_standin(data_dir, name, port, LOGIN, password)
+            instance = start_standin(data_dir, name, port, LOGIN, password, log=log)
         except RuntimeError as exc:
-            raise SystemExit(str(exc)) from None
-        procs.append(instance.process)
-        print(f"  {site:10} SQL Server stand-in {name} on 127.0.0.1:{port}")
+            raise StartFailed(f"the {label} did not start: {exc}; see {log}", components) from None
+        restart = (f"source {VAR / 'env.sh'}; biztalk-dr-standin serve --data-dir {data_dir} --port {port} --name "
+                   f"{name} --login {LOGIN} --password-file {VAR / 'standin' / 'password'}")
+        components.append(Component(label, instance.process, log, advice=(
+            "Airflow keeps running: the DAG tasks that need this SQL Server fail and alert, as with a lost "
+            f"server. To start it again with the same data, in another terminal: {restart}")))
+        say(f"  {site:10} SQL Server stand-in {name} on 127.0.0.1:{port}")
+    return components
 
 
-def _connections(password: str) -> dict[str, str]:
+class StartFailed(Exception):
+    def __init__(self, message: str, components: list[Component]) -> None:
+        super().__init__(message)
+        self.components = components
+
+
+def airflow_env(config: Path, password: str) -> dict[str, str]:
+    """What every Airflow component and every CLI command of the group needs (also written to env.sh)."""
     from sqlserver_standin.launcher import odbc_connection
 
-    return {f"AIRFLOW_CONN_BIZTALK_{site.upper()}": json.dumps(odbc_connection(port, LOGIN, password))
-            for site, (port, _name) in INSTANCES.items()}
-
-
-def _wait_healthy(timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"Airflow did not become healthy within {timeout:.0f} s; see {VAR / 'airflow'}/*.log")
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    from sqlserver_standin.launcher import stop_all
-
-    stop_all(procs)
-
-
-def main() -> int:
-    procs: list[subprocess.Popen] = []
-    password = _password()
-    config = _render_config()
-    env = dict(os.environ)
-    env.update({
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(VAR / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API__PORT": str(API_PORT),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
+        "AIRFLOW__API__BASE_URL": UI,
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(WORKER_LOG_PORT),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(TRIGGER_LOG_PORT),
         "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA": "True",
         "BIZTALK_DR_CONFIG": str(config),
-    })
-    env.update(_connections(password))
+    }
+    env.update({f"AIRFLOW_CONN_BIZTALK_{site.upper()}": json.dumps(odbc_connection(port, LOGIN, password))
+                for site, port in STANDIN_PORTS.items()})
+    return env
+
+
+def write_env_sh(env: dict[str, str]) -> Path:
+    lines = [f"# make run's group ({dt.datetime.now().isoformat(timespec='seconds')}), for a second terminal:",
+             f"#   source {VAR / 'env.sh'}",
+             "# then biztalk-dr and airflow commands work against it. Mode 0600: it holds the stand-ins' password."]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items() if key != "PATH"]
+    lines.append(f"export PATH={shlex.quote(str(BIN))}:\"$PATH\"")
+    path = VAR / "env.sh"
+    write_private(path, "\n".join(lines) + "\n")
+    return path
+
+
+def migrate(env: dict[str, str]) -> None:
+    log = LOGS / "airflow-db-migrate.log"
+    process = start_process([str(BIN / "airflow"), "db", "migrate"], env, log)
+    while process.poll() is None:
+        time.sleep(0.2)
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise StartFailed(f"airflow db migrate failed ({exit_status(process.returncode)}); the end of {log}:\n{tail}",
+                          [])
+
+
+def start_airflow(env: dict[str, str], started: list[Component]) -> list[Component]:
+    """Airflow's components, each recorded (with ``started``) for `make stop` as soon as it runs."""
+    advice = {
+        "api-server": "the UI and the REST API are gone (DAGs still run): stop make run (Ctrl-C) and start it again",
+        "scheduler": "no DAG run is scheduled or started any more: stop make run (Ctrl-C) and start it again",
+        "dag-processor": "DAG file changes are not picked up any more: stop make run (Ctrl-C) and start it again",
+        "triggerer": "deferred tasks and deadline alerts wait: stop make run (Ctrl-C) and start it again",
+    }
+    components = []
+    for name in AIRFLOW_COMPONENTS:
+        command = [str(BIN / "airflow"), name]
+        if name == "api-server":
+            command += ["--host", API_HOST, "--port", str(API_PORT)]
+        log = LOGS / f"{name}.log"
+        components.append(Component(name, start_process(command, env, log), log,
+                                    advice=f"{advice[name]}; why it stopped is in {log}"))
+        write_state(started + components)
+    return components
+
+
+def health() -> dict | None:
     try:
-        if _standin_available():
-            print("Starting the SQL Server stand-ins (a BizTalk group on the primary; standby databases "
-                  "are seeded by log shipping):")
-            _start_standins(password, procs)
-        else:
-            print("The SQL Server stand-in is not part of this build yet: Airflow starts with the DAGs only, "
-                  "and their SQL tasks will fail to connect.")
-        print("Starting Airflow (standalone: SQLite, LocalExecutor) ...")
-        airflow = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,
-                                   stdout=open(VAR / "airflow.log", "a"), stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        procs.append(airflow)
-        _wait_healthy()
-        passwords = VAR / "airflow" / "simple_auth_manager_passwords.json.generated"
-        login = json.loads(passwords.read_text()) if passwords.exists() else {}
-        print(f"\nAirflow UI: http://127.0.0.1:{API_PORT}   login: admin   password: {login.get('admin', '(see ' + str(passwords) + ')')}")
-        print(f"Group configuration: {config}\nLogs: {VAR / 'airflow.log'}\nCtrl-C stops everything.")
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        failed = next(p for p in procs if p.poll() is not None)
-        print(f"a process stopped (exit {failed.returncode}); stopping the rest")
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping ...")
+        with urllib.request.urlopen(f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health", timeout=5) as resp:
+            return json.loads(resp.read()) if resp.status == 200 else None
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def not_ready(components: dict[str, Component], status: dict | None) -> list[str]:
+    """What is not ready yet: our API server answering on its port, each job heartbeating since it started."""
+    api = components["api-server"]
+    if status is None:
+        return ["the API server does not answer yet"]
+    if not _serves_port(api.process.pid, API_PORT):
+        return [f"port {API_PORT} is answered by another process than this make run's API server"]
+    waiting = []
+    for name, key in HEALTH_KEYS.items():
+        entry = status.get(key) or {}
+        beat = _time(entry.get(f"latest_{key}_heartbeat"))
+        if entry.get("status") != "healthy" or beat is None or beat < components[name].started - 5:
+            waiting.append(f"the {name} has not sent its first heartbeat")
+    return waiting
+
+
+def _serves_port(pid: int, port: int) -> bool:
+    tree = {pid, *(p.pid for p in _children(pid))}
+    return any(owner in tree for owner, _cmd in _listeners(port)) or not _listeners(port)
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def login_line() -> str:
+    passwords = VAR / "airflow" / "simple_auth_manager_passwords.json.generated"
+    try:
+        password = json.loads(passwords.read_text()).get("admin")
+    except (OSError, ValueError):
+        password = None
+    return f"login: admin   password: {password}" if password else f"login: admin   password: see {passwords}"
+
+
+# ---------------------------------------------------------------------------------------------- supervision
+def report_deaths(components: list[Component]) -> list[Component]:
+    died = []
+    for c in components:
+        if not c.reported and c.process.poll() is not None:
+            c.reported = True
+            died.append(c)
+            say(f"\nmake run: the {c.name} (pid {c.process.pid}) stopped ({exit_status(c.process.returncode)}) at "
+                f"{dt.datetime.now():%H:%M:%S}. What to do: {c.advice}.")
+            if tail := c.tail():
+                say(f"  the end of {c.log}:\n{tail}")
+    return died
+
+
+class ParentGone(Exception):
+    """make (or the terminal's shell) that started make run is gone: nobody can stop it any more."""
+
+
+def check_parent(parent: int) -> None:
+    if os.getppid() != parent:
+        raise ParentGone()
+
+
+def wait_until_ready(components: list[Component], airflow: dict[str, Component], parent: int) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    waiting = ["the API server does not answer yet"]
+    while time.monotonic() < deadline:
+        check_parent(parent)
+        if died := report_deaths(components):
+            raise StartFailed(f"the {died[0].name} stopped while starting; nothing was left running", components)
+        waiting = not_ready(airflow, health())
+        if not waiting:
+            return
+        time.sleep(1)
+    raise StartFailed(f"Airflow was not ready within {READY_SECONDS:.0f} s: {'; '.join(waiting)}. The logs are in "
+                      f"{LOGS}", components)
+
+
+def supervise(components: list[Component], airflow: dict[str, Component], parent: int) -> int:
+    """Until a stop signal: report each component that dies and a scheduler that stops heartbeating."""
+    heartbeat_ok, last_health = True, time.monotonic()
+    while True:
+        report_deaths(components)
+        reap_orphans({c.process.pid for c in components})
+        check_parent(parent)
+        if all(c.reported for c in components):
+            say("make run: every component has stopped")
+            return 1
+        if time.monotonic() - last_health > 15 and airflow["scheduler"].process.poll() is None:
+            last_health = time.monotonic()
+            status = health()
+            entry = (status or {}).get("scheduler") or {}
+            if status is not None and (entry.get("status") == "healthy") != heartbeat_ok:
+                heartbeat_ok = not heartbeat_ok
+                say(f"\nmake run: the scheduler is {'heartbeating again' if heartbeat_ok else 'running but not heartbeating'}"
+                    f" (last heartbeat {entry.get('latest_scheduler_heartbeat')})"
+                    + ("" if heartbeat_ok else f": runs are not scheduled; see {airflow['scheduler'].log}"))
+        time.sleep(1)
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--stop"]:
+        return stop_leftovers()
+    stopping = {"signal": None}
+
+    def on_signal(signum: int, _frame) -> None:  # noqa: ANN001
+        if stopping["signal"] is None:
+            stopping["signal"] = signum
+            raise Stop()
+        say(f"make run: {signal.Signals(signum).name} again: still stopping (SIGKILL follows after "
+            f"{STOP_GRACE_SECONDS} s)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    become_subreaper()
+    parent = os.getppid()
+    components: list[Component] = []
+    try:
+        if problems := taken_ports():
+            say("make run: cannot start:\n" + "\n".join(f"  {p}" for p in problems)
+                + "\nStop that process (an earlier make run killed hard? `make stop`), or choose other ports: "
+                  "BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, BIZTALK_DR_LOG_PORTS")
+            return 2
+        from biztalk_dr.prerequisites import PrerequisiteMissing, check_driver, check_driver_manager, require
+
+        try:
+            require(check_driver_manager(), check_driver("FreeTDS", "which the stand-ins' connections use"))
+        except PrerequisiteMissing as exc:
+            say(f"make run: cannot start: {exc}")
+            return 2
+        LOGS.mkdir(parents=True, exist_ok=True)
+        config, cfg = group_config()
+        password = standin_password()
+        env = {**os.environ, **airflow_env(config, password)}
+        say("Starting the SQL Server stand-ins (a BizTalk group on the primary; standby databases are seeded by "
+            "log shipping):")
+        components += start_standins(cfg, password, env)
+        write_state(components)
+        say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
+        say(f"Starting Airflow (SQLite, LocalExecutor; logs in {LOGS}) ...")
+        migrate(env)
+        airflow_components = start_airflow(env, components)
+        components += airflow_components
+        airflow = {c.name: c for c in airflow_components}
+        wait_until_ready(components, airflow, parent)
+        say(f"\nAirflow UI: {UI}   {login_line()}\nGroup configuration: {config}\nLogs: {LOGS}\n"
+            f"Second terminal: source {VAR / 'env.sh'}\nCtrl-C stops everything.")
+        return supervise(components, airflow, parent)
+    except Stop:
+        name = signal.Signals(stopping["signal"]).name
+        say(f"\nmake run: {name}: stopping everything it started ...")
         return 0
+    except ParentGone:
+        stopping["signal"] = stopping["signal"] or signal.SIGTERM
+        say("\nmake run: make (or the terminal that started it) is gone: stopping everything it started ...")
+        return 0
+    except StartFailed as exc:
+        stopping["signal"] = stopping["signal"] or signal.SIGTERM  # a signal now must not interrupt the stop
+        say(f"make run: cannot start: {exc}")
+        return 1
     finally:
-        _stop(procs)
+        stopping["signal"] = stopping["signal"] or signal.SIGTERM
+        began = time.monotonic()
+        killed = stop_everything(components)
+        if killed:
+            say(f"make run: {', '.join(killed)} did not stop within {STOP_GRACE_SECONDS} s: killed")
+        STATE.unlink(missing_ok=True)
+        say(f"make run: stopped ({time.monotonic() - began:.0f} s)")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Stop:  # a signal in the instant between a failure and its handling; the stop has run (finally)
+        sys.exit(0)

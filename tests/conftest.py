@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "include" / "config" / "example_group.yaml"
-SHARED_BACKUPS = ROOT.parent / "shared" / "sqlserver-backups"
+SHARED_BACKUPS = ROOT.parent / "shared" / "sqlserver-backups"  # dbatools' appveyor-lab test data (README, Tests)
 
 _airflow_home = tempfile.mkdtemp(prefix="biztalk-dr-airflow-")
 atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
@@ -25,13 +25,17 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA"] = "True"
 os.environ.setdefault("BIZTALK_DR_CONFIG", str(EXAMPLE_CONFIG))
+# the group files' last valid copies (config_fallback): never beside the repository's own files
+os.environ["BIZTALK_DR_STATE_DIR"] = os.path.join(_airflow_home, "biztalk-dr-state")
 
 
 # ---------------------------------------------------------------------------------------------- stand-in
 import importlib.util  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import secrets  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import pytest  # noqa: E402
@@ -83,6 +87,20 @@ def start_standin(data_dir: Path, name: str, conn_id: str) -> StandinInstance:
     return instance
 
 
+@pytest.fixture
+def probe_dags(tmp_path, monkeypatch) -> Path:
+    """A folder for DAG files a test writes, configured as a second DAG bundle beside dags/ (dag.test() runs
+    only DAGs of a configured bundle); the metadata DB migrated."""
+    folder = tmp_path / "probe-dags"
+    folder.mkdir()
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+        {"name": "probe-dags", "classpath": local, "kwargs": {"path": str(folder)}}]))
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def standin_sql(tmp_path_factory):
     """One plain stand-in instance for SQL-level tests (no BizTalk group)."""
@@ -91,3 +109,27 @@ def standin_sql(tmp_path_factory):
     instance = start_standin(tmp_path_factory.mktemp("standin-sql"), "STANDIN01", "standin_sql")
     yield instance
     instance.stop()
+
+
+# ---------------------------------------------------------------------------------------------- real backup files
+# Tests that read the real SQL Server backup files skip when the folder is absent (a clone without ../shared).
+# Their skips are folded into one line of the short summary that names the folder, instead of one line each.
+_BACKUPS_MISSING = (f"the real SQL Server backup files are not in {SHARED_BACKUPS} (dbatools' appveyor-lab test "
+                    "data, see the README's Tests section): the tests that read them are skipped")
+_NEEDS_BACKUPS = re.compile(rf"{re.escape(str(SHARED_BACKUPS))}|sqlserver-backups|real [\w ]*backups not available")
+
+
+def needs_backup_files(path: Path = SHARED_BACKUPS) -> pytest.MarkDecorator:
+    """``@needs_backup_files()``: skip unless ``path`` (inside the real backup files' folder) exists."""
+    return pytest.mark.skipif(not path.exists(), reason=f"{SHARED_BACKUPS} not available")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and _NEEDS_BACKUPS.search(str(report.longrepr[2])):
+        report.longrepr = (__file__, _SUMMARY_LINE, f"Skipped: {_BACKUPS_MISSING}")
+    return report
+
+
+_SUMMARY_LINE = sys._getframe().f_lineno  # where the folded skips point

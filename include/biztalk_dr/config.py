@@ -35,6 +35,7 @@ __all__ = [
     "config_path",
     "load_config",
     "parse_config",
+    "read_config",
 ]
 
 CONFIG_ENV_VAR = "BIZTALK_DR_CONFIG"
@@ -512,30 +513,44 @@ def parse_config(text: str, *, source: str = "<config>") -> GroupConfig:
 def config_path() -> Path:
     """The group's file: $BIZTALK_DR_CONFIG, else include/config/group.yaml."""
     value = os.environ.get(CONFIG_ENV_VAR)
-    return Path(value).expanduser() if value else DEFAULT_CONFIG_PATH
+    return Path(value).expanduser().absolute() if value else DEFAULT_CONFIG_PATH
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GroupConfig:
-    """Read and validate the group's file; cached per file version, so DAG parsing reads it once."""
-    target = Path(path) if path is not None else config_path()
+    """The group's configuration.
+
+    With ``path``: that file, validated (``ConfigError`` lists every problem with its line). Without: the
+    group's file ($BIZTALK_DR_CONFIG) as the DAGs run on it: while it is broken, its last valid version,
+    with the problems logged and alerted (``config_fallback``); ``ConfigError`` only when no valid version
+    was ever seen. Cached per file version, so DAG parsing reads it once."""
+    if path is not None:
+        return read_config(Path(path))[0]
+    from biztalk_dr import config_fallback  # noqa: I001 - imported here: it imports this module
+
+    return config_fallback.group_config(config_path())
+
+
+def read_config(path: Path) -> tuple[GroupConfig, str]:
+    """``path`` validated, and the exact text that validated (what a last-valid copy keeps)."""
     try:
-        stat = target.stat()
+        stat = path.stat()
     except FileNotFoundError:
-        hint = f"; set {CONFIG_ENV_VAR} to the group's file" if path is None else ""
-        raise ConfigError([ConfigProblem(str(target), None, "", f"no such file{hint}")]) from None
+        hint = (f"; set {CONFIG_ENV_VAR} to the group's file (for make run's group: source var/env.sh)"
+                if os.environ.get(CONFIG_ENV_VAR) is None else "")
+        raise ConfigError([ConfigProblem(str(path), None, "", f"no such file{hint}")]) from None
     except OSError as exc:
-        raise ConfigError([ConfigProblem(str(target), None, "", f"cannot be read: {exc.strerror}")]) from None
-    return _load_cached(str(target.resolve()), stat.st_mtime_ns, stat.st_size)
+        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot be read: {exc.strerror}")]) from None
+    return _read_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
 
 
-@functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int, size: int) -> GroupConfig:
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: str, mtime_ns: int, size: int, source: str) -> tuple[GroupConfig, str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except IsADirectoryError:
-        raise ConfigError([ConfigProblem(path, None, "", "is a directory, expected a YAML file")]) from None
+        raise ConfigError([ConfigProblem(source, None, "", "is a directory, expected a YAML file")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigProblem(path, None, "", f"is not UTF-8 text ({exc.reason})")]) from None
+        raise ConfigError([ConfigProblem(source, None, "", f"is not UTF-8 text ({exc.reason})")]) from None
     except OSError as exc:
-        raise ConfigError([ConfigProblem(path, None, "", f"cannot be read: {exc.strerror}")]) from None
-    return parse_config(text, source=path)
+        raise ConfigError([ConfigProblem(source, None, "", f"cannot be read: {exc.strerror}")]) from None
+    return parse_config(text, source=source), text

@@ -11,7 +11,9 @@ temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import secrets
 import shutil
@@ -25,12 +27,61 @@ from typing import Any
 
 from biztalk_dr.operator_desk import Action, OperatorDesk
 
-__all__ = ["run_drill", "standin_operator"]
+__all__ = ["check_prerequisites", "quiet_repeated_waits", "run_drill", "standin_operator"]
 
 _REPO = Path(__file__).resolve().parents[2]
 _LOGIN = "drill_admin"
 _FAILOVER_GROUPS = ("assess", "stop_source", "recover_databases", "repoint_biztalk", "enable_processing",
                     "protect_new_primary")
+
+
+def check_prerequisites() -> None:
+    """What the drill needs, before it starts anything (PrerequisiteMissing: one line, what and how): unixODBC
+    and the FreeTDS driver its stand-in connections name, the stand-in and Airflow in this installation."""
+    import importlib.util
+
+    from biztalk_dr.prerequisites import Missing, check_driver, check_driver_manager, require
+    from sqlserver_standin.launcher import odbc_connection
+
+    missing = [Missing(f"the Python package {name} is not installed", "run `make install` in a checkout of "
+                                                                      "biztalk-dr (the drill runs from one)")
+               for name in ("airflow", "sqlserver_standin") if importlib.util.find_spec(name) is None]
+    driver = odbc_connection(0, "", "")["extra"]["driver"]
+    require(missing, check_driver_manager(), check_driver(driver, "which the drill's stand-in connections use"))
+
+
+class _OncePerWait(logging.Filter):
+    """Lets a waiting message of dag.test() through once, not every second it repeats: "No tasks to run"
+    while a task waits for its retry, "Waiting for Human-in-the-loop input" while a person decides."""
+
+    _WAITS = ("No tasks to run", "Waiting for Human-in-the-loop input")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self._WAITS):
+            return True
+        message = record.getMessage()
+        if message == self._last:
+            return False
+        self._last = message
+        return True
+
+
+@contextlib.contextmanager
+def quiet_repeated_waits():  # noqa: ANN201 - a context manager
+    """While dag.test() runs: each of its waiting messages logged once per wait (see _OncePerWait)."""
+    import airflow.sdk.definitions.dag as loop_module
+
+    logger = logging.getLogger(loop_module.__name__)
+    once = _OncePerWait()
+    logger.addFilter(once)
+    try:
+        yield
+    finally:
+        logger.removeFilter(once)
 
 
 def _prepare(root: Path) -> Path:
@@ -42,8 +93,12 @@ def _prepare(root: Path) -> Path:
         "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(_REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA": "True",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING", "BIZTALK_DR_CONFIG": str(config),
+        "BIZTALK_DR_STATE_DIR": str(root / "state"),
     })
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    os.environ.pop("BIZTALK_DR_ALERT_CONN_ID", None)  # a rehearsal pages nobody
+    migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed in {root / 'airflow'}: {migrate.stderr.strip()[-500:]}")
     return config
 
 
@@ -77,8 +132,9 @@ def _run(name: str, **conf: Any):
     dag = DagBag(dag_folder=str(_REPO / "dags" / f"{name}.py")).dags[name]
     dag.deadline = None  # deadlines are the scheduler's; dag.test() cannot look them up (Airflow 3.3)
     if name != "dr_failover":
-        return dag.test(run_conf=conf or None)
-    with OperatorDesk(name, standin_operator(load_config(), _on_standby)) as desk:
+        with quiet_repeated_waits():
+            return dag.test(run_conf=conf or None)
+    with OperatorDesk(name, standin_operator(load_config(), _on_standby)) as desk, quiet_repeated_waits():
         run = dag.test(run_conf=conf or None)
     if desk.errors:
         raise RuntimeError("the operator desk could not answer: " + "; ".join(desk.errors))
@@ -86,7 +142,9 @@ def _run(name: str, **conf: Any):
 
 
 def run_drill() -> dict[str, Any]:
-    """Rehearse a disaster failover; the report (``result`` pass or fail with the reasons)."""
+    """Rehearse a disaster failover; the report (``result`` pass or fail with the reasons). Raises
+    PrerequisiteMissing, before anything starts, when the machine lacks what the drill needs."""
+    check_prerequisites()
     root = Path(tempfile.mkdtemp(prefix="biztalk-dr-drill-"))
     phases: list[dict[str, Any]] = []
     problems: list[str] = []

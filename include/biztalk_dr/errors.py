@@ -5,7 +5,8 @@
     ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
     ├── PathOutsideRootError        a file path escapes its configured root
     ├── SetupError                  the environment is not set up (an Airflow connection, the ODBC driver):
-    │                               the CLI exits 2 with one line
+    │   │                           the CLI exits 2 with one line
+    │   └── PrerequisiteMissing     (prerequisites.py) unixODBC, a driver or a connection a command needs
     ├── PreflightError              a check before a backup/restore step failed (with what to do)
     │   └── FailoverRefused         the failover assessment: a database cannot reach the target mark
     ├── StandbyStateUnreadable      the standby state file cannot be read (a re-seed rebuilds it)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlserver_standin import faults
 
-__all__ = ["build_parser", "main"]
+__all__ = ["PASSWORD_ENV_VAR", "build_parser", "main"]
+
+PASSWORD_ENV_VAR = "BIZTALK_DR_STANDIN_PASSWORD"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", required=True, type=_port, help="TCP port (0: any free one)")
     serve.add_argument("--name", required=True, help="instance name (@@SERVERNAME)")
     serve.add_argument("--login", required=True, help="the SQL login clients use")
-    serve.add_argument("--password", required=True, help="its password")
+    serve.add_argument("--password-file", type=Path, metavar="FILE",
+                       help=f"a file (mode 0600) holding its password; else ${PASSWORD_ENV_VAR}. Never on the "
+                            "command line, which every user of the machine can read (ps)")
+    serve.add_argument("--password", help=argparse.SUPPRESS)  # refused with the reason, see _password
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--workload-interval", type=float, default=2.0, metavar="SECONDS",
                        help="background activity in every database every SECONDS (0: none); default 2")
@@ -45,12 +52,36 @@ def _port(text: str) -> int:
     return port
 
 
+def _password(args: argparse.Namespace) -> str:
+    """The login's password: from --password-file (0600) or $BIZTALK_DR_STANDIN_PASSWORD (then removed from
+    this process's environment, so nothing it starts inherits it)."""
+    if args.password is not None:
+        raise SystemExit("biztalk-dr-standin serve: --password is refused: a command line is visible to every user "
+                         f"of the machine (ps); give --password-file FILE (mode 0600) or set ${PASSWORD_ENV_VAR}")
+    if args.password_file is not None:
+        try:
+            mode = args.password_file.stat().st_mode
+            text = args.password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SystemExit(f"biztalk-dr-standin serve: --password-file {args.password_file}: {exc.strerror}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SystemExit(f"biztalk-dr-standin serve: --password-file {args.password_file} can be read by other "
+                             f"users (mode {stat.S_IMODE(mode):04o}): chmod 600 it")
+        password = text.rstrip("\r\n")
+    else:
+        password = os.environ.pop(PASSWORD_ENV_VAR, "")
+    if not password:
+        raise SystemExit(f"biztalk-dr-standin serve: no password: give --password-file FILE (mode 0600) or set "
+                         f"${PASSWORD_ENV_VAR}")
+    return password
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .engine import StandinEngine  # the behaviour model; imported only when serving
     from .server import serve
 
     engine = StandinEngine(data_dir=args.data_dir, instance_name=args.name, login=args.login,
-                           password=args.password, workload=args.workload_interval > 0,
+                           password=_password(args), workload=args.workload_interval > 0,
                            workload_interval=args.workload_interval or 1.0)
 
     def ready(host: str, port: int) -> None:

@@ -115,6 +115,7 @@ class BackgroundServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="standin-server", daemon=True)
         self.server: StandinServer | None = None
+        self._listening_port: int | None = None  # kept: after stop() the server has no socket to ask
 
     @property
     def port(self) -> int:
@@ -127,6 +128,7 @@ class BackgroundServer:
         self._thread.start()
         self.server = StandinServer(self._engine, self._host, self._port)
         self._call(self.server.start())
+        self._listening_port = self.server.port
         return self
 
     def open_connections(self) -> int:
@@ -144,7 +146,7 @@ class BackgroundServer:
             pass  # the loop is not running any more
         except TimeoutError:
             log.warning("the stand-in server on port %s did not stop within 30 s; its loop is left to a daemon "
-                        "thread", self.server.port if self.server else "?")
+                        "thread", self._listening_port)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():

@@ -6,6 +6,7 @@ everything else is the driver's own behaviour, so a test here is what a product 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import signal
@@ -20,6 +21,7 @@ import pymssql
 import pyodbc
 import pytest
 
+from sqlserver_standin.cli import PASSWORD_ENV_VAR
 from tests.conftest import free_port
 from tests.sqlserver_standin.tds.conftest import odbc_connection_string
 
@@ -105,8 +107,8 @@ class Instance:
     def start(self, *, workload: float = 0) -> Instance:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sqlserver_standin.cli", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--name", self.name, "--login", LOGIN, f"--password={self.password}",
-             "--workload-interval", str(workload)],
+             "--port", str(self.port), "--name", self.name, "--login", LOGIN, "--workload-interval", str(workload)],
+            env={**os.environ, PASSWORD_ENV_VAR: self.password},  # never on the command line (ps)
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.process.stdout.readline()
         if "ready" not in line:

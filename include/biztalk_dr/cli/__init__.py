@@ -1,15 +1,19 @@
 """``biztalk-dr``: what an operator needs outside the Airflow UI.
 
 Each sub-command module exposes ``register(subparsers)``; its handlers return the exit status:
-0 done, 1 the check found a problem in the group, 2 bad input (file, argument).
+0 done, 1 the check found a problem in the group, 2 bad input (file, argument) or a missing prerequisite.
+What a command needs (``_PREREQUISITES``: unixODBC, the ODBC driver and the connections of the instances it
+reaches) is checked before it starts; a missing one is one line on stderr, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["main", "build_parser", "group_config_or_none"]
 
@@ -23,17 +27,83 @@ _COMMAND_MODULES = (
 
 
 def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, imported lazily
-    """The group's configuration (``path`` or $BIZTALK_DR_CONFIG); None after printing its problems to stderr,
-    for the command to exit 2."""
-    from biztalk_dr.config import load_config
+    """The group's configuration (``path``, validated; or $BIZTALK_DR_CONFIG as the DAGs see it: its last valid
+    version while the file is broken, said on stderr); None after printing its problems to stderr, for the
+    command to exit 2."""
+    from biztalk_dr.config import config_path
+    from biztalk_dr.config_fallback import current_fallback
     from biztalk_dr.errors import ConfigError
 
     try:
-        return load_config(path) if path else load_config()
+        cfg = _load(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return None
+    if not path and (fallback := current_fallback(config_path())) is not None:
+        print(f"warning: {fallback.file} is broken ({len(fallback.problems)} problem(s): biztalk-dr config check "
+              f"{fallback.file}); as the DAGs do, this uses its last valid version of "
+              f"{fallback.saved:%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
+    return cfg
+
+
+def _load(path: str | None):  # noqa: ANN202 - GroupConfig
+    """``load_config`` for a command: the fallback's log record (meant for DAG and task logs) is left out, the
+    command says it on stderr in its own words."""
+    from biztalk_dr.config import load_config
+
+    if path:
+        return load_config(path)
+    logger = logging.getLogger("biztalk_dr.config")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return load_config()
+    finally:
+        logger.setLevel(level)
+
+
+def _sql_instances(*sites: str) -> Callable[[argparse.Namespace], None]:
+    """unixODBC, and every instance's connection at ``sites`` defined with a loadable driver."""
+    def check(args: argparse.Namespace) -> None:
+        from biztalk_dr.errors import ConfigError
+        from biztalk_dr.prerequisites import check_connections, check_driver_manager, connection_ids, require
+
+        require(check_driver_manager())
+        try:
+            cfg = _load(getattr(args, "config", None))
+        except ConfigError:
+            return  # the command reports the file's problems itself
+        require(check_connections(connection_ids(cfg, sites)))
+
+    return check
+
+
+def _drill(args: argparse.Namespace) -> None:
+    from biztalk_dr.drill import check_prerequisites
+
+    check_prerequisites()
+
+
+def _airflow_logs_to_stderr() -> None:
+    """Airflow writes its log lines to stdout, where a command's report goes (``status --json`` is read by
+    monitoring): let it configure its logging while stdout is stderr, and give its structlog loggers stderr
+    too (they would take stdout when first used). Only when this process is the command: a caller of main()
+    in-process keeps its own logging."""
+    with contextlib.redirect_stdout(sys.__stderr__):
+        import airflow  # noqa: F401 - configures Airflow's logging on import
+        import structlog
+
+        factory = structlog.get_config().get("logger_factory")
+        if getattr(factory, "io", False) is None:
+            factory.io = sys.__stderr__
+
+
+_AIRFLOW_COMMANDS = ("status", "resume-backups")  # the drill sets Airflow's home up first, then imports it
+_PREREQUISITES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "status": _sql_instances("primary", "standby"),
+    "drill": _drill,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,13 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     from biztalk_dr.errors import SetupError
 
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
     try:
+        if argv is None and args.command in _AIRFLOW_COMMANDS:  # run as the program, not called in-process
+            _airflow_logs_to_stderr()
+        if (check := _PREREQUISITES.get(args.command)) is not None:
+            with contextlib.redirect_stdout(sys.stderr):
+                check(args)
         return int(args.handler(args))
-    except SetupError as exc:  # the environment, not the group: one clear line, exit 2
+    except SetupError as exc:  # the environment, not the group (a prerequisite missing too): one line, exit 2
         print(f"biztalk-dr {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

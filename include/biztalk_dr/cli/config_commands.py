@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config import config_path, load_config
+from biztalk_dr.config_fallback import last_valid
 from biztalk_dr.errors import ConfigError
 
 __all__ = ["register"]
@@ -29,6 +31,9 @@ def _check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {args.file}", file=sys.stderr)
+        if Path(args.file).absolute() == config_path() and (copy := last_valid(config_path())) is not None:
+            print(f"until it is fixed the DAGs run on its last valid version of {copy[2]:%Y-%m-%d %H:%M:%S} UTC "
+                  f"({copy[1]}), and every run alerts", file=sys.stderr)
         return 2
     sites = ", ".join(name for name in ("primary", "standby", "validation") if getattr(cfg.sites, name))
     print(f"{args.file}: OK: group {cfg.group.name!r}, {len(cfg.databases)} databases, sites: {sites}")

@@ -149,9 +149,20 @@ def engine() -> ScriptedEngine:
 
 
 @pytest.fixture
-def server(engine: ScriptedEngine) -> Iterator[BackgroundServer]:
+def client_connections() -> list[ClosingConnection]:
+    """Every client connection a test opened through ``connect``."""
+    return []
+
+
+@pytest.fixture
+def server(engine: ScriptedEngine, client_connections: list[ClosingConnection]) -> Iterator[BackgroundServer]:
     with BackgroundServer(engine) as running:
         yield running
+        # before the server stops, on this thread: a connection left to the garbage collector is closed on
+        # whichever thread collects it, and FreeTDS's close waits for the server's answer — on the server's
+        # own event-loop thread that wait never ends (the server cannot answer while that thread waits)
+        for conn in client_connections:
+            conn.close()
 
 
 def _odbc_password(password: str) -> str:
@@ -171,21 +182,54 @@ def odbc_connection_string(stack: str, port: int, login: str, password: str, dat
     return text + f"UID={login};PWD=" + _odbc_password(password)
 
 
+class ClosingConnection:
+    """A client connection (pyodbc or pymssql) that ``with`` closes on exit — pyodbc's own context manager
+    only commits — so it never outlives its block, e.g. held by the traceback a ``pytest.raises`` keeps."""
+
+    def __init__(self, conn: object) -> None:
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "closed", False)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._conn, name, value)
+
+    def __enter__(self) -> object:
+        return self._conn.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._conn.__exit__(*exc_info)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            object.__setattr__(self, "closed", True)
+            self._conn.close()
+
+
 @pytest.fixture
-def connect() -> Callable[..., object]:
+def connect(client_connections: list[ClosingConnection]) -> Callable[..., ClosingConnection]:
     """connect(stack, port, password=..., autocommit=True, timeout=0) -> a DB-API connection.
 
     stack: "freetds" (pyodbc + FreeTDS ODBC), "msodbc" (pyodbc + ODBC Driver 18), "pymssql".
+    ``with connect(...) as conn`` closes it at the end of the block; any left open close before the
+    ``server`` fixture stops its server.
     """
 
     def open_connection(stack: str, port: int, *, password: str = PASSWORD, autocommit: bool = True,
-                        timeout: int = 0):
+                        timeout: int = 0) -> ClosingConnection:
         if stack == "pymssql":
-            return pymssql.connect(server="127.0.0.1", port=port, user=LOGIN, password=password,
+            conn = pymssql.connect(server="127.0.0.1", port=port, user=LOGIN, password=password,
                                    login_timeout=5, timeout=timeout or 60, autocommit=autocommit)
-        conn = pyodbc.connect(odbc_connection_string(stack, port, LOGIN, password), autocommit=autocommit,
-                              timeout=5)
-        conn.timeout = timeout
-        return conn
+        else:
+            conn = pyodbc.connect(odbc_connection_string(stack, port, LOGIN, password), autocommit=autocommit,
+                                  timeout=5)
+            conn.timeout = timeout
+        client_connections.append(ClosingConnection(conn))
+        return client_connections[-1]
 
     return open_connection

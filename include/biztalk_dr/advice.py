@@ -284,6 +284,12 @@ ADVICE: dict[str, Advice] = {
     "validation_nothing_shipped": Advice(
         "no complete log set is shipped and verified at the standby site yet",
         "Let dr_log_shipping ship a full set and a log set first.", ("dr_log_shipping",)),
+    # ------------------------------------------------------------------ the group's configuration file
+    "config_file_broken": Advice(
+        "the group's configuration file does not validate: the DAGs run on its last valid version",
+        "Fix {file}: `biztalk-dr config check {file}` lists the same lines. Backups and shipping go on meanwhile, "
+        "with the settings of the last valid version; each run alerts until the file validates, and the first run "
+        "after that uses it."),
 }
 
 # SQL Server errors on the standby, by number, to the entry that says what to do (biztalk-dr.md section 6).

@@ -53,15 +53,14 @@ def on_task_start(task_instance: Any) -> list[str]:
 
 
 def alert_for(fallback: Fallback, *, dag_id: str, task_id: str, run_id: str, url: str = ""):  # noqa: ANN201
+    from biztalk_dr.advice import advice
     from biztalk_dr.alerts import Alert
 
     return Alert(
         title=f"[{fallback.config.group.name}] biztalk-dr: the group's configuration file is broken; {dag_id} "
               "runs on its last valid version",
         dag_id=dag_id, task_id=task_id, run_id=run_id, detail=fallback.text(),
-        advice=(f"Fix {fallback.file}: `biztalk-dr config check {fallback.file}` lists the same lines. Backups and "
-                "shipping go on meanwhile, with the settings of the last valid version; each run alerts until the "
-                "file validates, and the first run after that uses it."),
+        advice=advice("config_file_broken", file=fallback.file),
         url=url)
 
 

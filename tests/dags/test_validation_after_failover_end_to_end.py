@@ -110,10 +110,6 @@ def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_fo
             query(group.validation, f"DROP DATABASE [{name}]")
 
 
-@pytest.mark.xfail(reason="dr_restore_validation reads the backup history from cfg.sites.primary's management "
-                          "instance (backup_jobs.management_server), which after a failover is the lost old primary; "
-                          "the acting primary after the role swap (site_roles) is not used there yet: failover and "
-                          "site roles are issue 15's. The planning it does is checked by the test above.", strict=False)
 def test_the_validation_dag_after_a_failover_proves_the_new_primarys_mark(group, failed_over):
     landing, mark = failed_over
     run, st = run_dag("dr_restore_validation")

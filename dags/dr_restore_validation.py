@@ -35,8 +35,8 @@ from airflow.sdk import Param, TriggerRule, dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
-from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.schedules import cron_timetable
+from biztalk_dr.site_roles import load_acting_config
 
 CONFIG = load_config()
 

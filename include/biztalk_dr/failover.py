@@ -30,7 +30,6 @@ mark. The restores are the planner's steps.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import PurePath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -252,8 +251,10 @@ def _recovery(database: str, recorded: DatabaseState, target: BackupSet, sets: S
     if position >= target.set_id:
         return None, (f"the standby has already restored set {position}, past the mark of set "
                       f"{target.set_id}: a mark before what is restored cannot be reached without a re-seed")
-    steps = []
+    steps, rows, restored_row = [], [], None
     for bset in sets:
+        if bset.set_id == position:
+            restored_row = bset.row_for(database)
         if not position < bset.set_id <= target.set_id:
             continue
         if not bset.complete:
@@ -264,28 +265,27 @@ def _recovery(database: str, recorded: DatabaseState, target: BackupSet, sets: S
         if not shipped(row):
             return None, f"the log of set {bset.set_id} ({row.base_name}) is not shipped and verified"
         steps.append(StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, database, row.base_name, "log"))
+        rows.append(row)
     if not steps or steps[-1].set_id != target.set_id:
         return None, f"no log backup holding mark {target.mark_name}"
     if headers is not None:
-        planned, problem = _planned(database, recorded, target, sets, steps, headers)
+        planned, problem = _planned(database, recorded, target, list(zip(steps, rows, strict=True)), restored_row,
+                                    headers)
         if planned is None:
             return None, problem
         steps = planned
     return DatabaseRecovery(database, position, tuple(steps)), f"{len(steps)} log(s) to restore"
 
 
-def _planned(database: str, recorded: DatabaseState, target: BackupSet, sets: Sequence[BackupSet],
-             steps: Sequence[StandbyStep], headers: HeaderOf) -> tuple[list[StandbyStep] | None, str]:
+def _planned(database: str, recorded: DatabaseState, target: BackupSet, steps: Sequence[tuple[StandbyStep, HistoryRow]],
+             restored_row: HistoryRow | None, headers: HeaderOf) -> tuple[list[StandbyStep] | None, str]:
     """The restore planner's continuation from where the database stands to the mark, over the shipped files'
     headers: the steps as StandbySteps, or (None, why not: the LSN gap, the other recovery branch...)."""
-    by_file = {s.file_name: s for s in steps}
-    found = [(s, headers(row)) for s in steps if (row := _row(sets, s)) is not None]
-    missing = [s.file_name for s, h in found if h is None]
+    found = [(step, headers(row)) for step, row in steps]
+    missing = [step.file_name for step, h in found if h is None]
     if missing:
         return None, f"the header of {missing[0]} cannot be read from its manifest or the shipped file"
     logs = [h for _, h in found if h is not None]
-    restored_row = next((r for b in sets if b.set_id == recorded.last_restored_set
-                         for r in b.rows if r.database_name.lower() == database.lower()), None)
     restored = headers(restored_row) if restored_row is not None else None
     lsn = recorded.last_restored_lsn if recorded.last_restored_lsn is not None else \
         (restored.last_lsn if restored is not None else None)
@@ -294,16 +294,15 @@ def _planned(database: str, recorded: DatabaseState, target: BackupSet, sets: Se
                       "recorded and its file is not at the standby site: re-seed it")
     point = RestorePoint(lsn, restored.recovery_fork_id if restored else None,
                          restored.family_guid if restored else None)
-    holder = logs[-1]
     try:
         plan = plan_continuation(logs, database, point, Target(mark=target.mark_name),
-                                 marks=[LogMark.held_by(target.mark_name, holder)])
+                                 marks=[LogMark.held_by(target.mark_name, logs[-1])])
     except RestorePlanError as exc:
         return None, "; ".join(exc.problems)
-    names = [PurePath(step.backup.paths[0]).name for step in plan.steps]
-    return [by_file[name] for name in names], ""
-
-
-def _row(sets: Sequence[BackupSet], step: StandbyStep) -> HistoryRow | None:
-    bset = next((b for b in sets if b.set_id == step.set_id), None)
-    return bset.row_for(step.database) if bset is not None else None
+    leaves = next((step for step in plan.steps if step.stop_before_lsn is not None), None)
+    if leaves is not None:  # the failover restores whole logs and stops at the mark: it cannot do this
+        return None, (f"reaching the mark leaves a recovery branch at its fork point in {leaves.backup.where()} "
+                      f"(STOPBEFOREMARK = 'lsn:{leaves.stop_before_lsn}'), which the failover's restores do not do: "
+                      "restore this database by hand as `biztalk-dr plan` says, or re-seed it")
+    by_header = {id(h): step for step, h in found}
+    return [by_header[id(step.backup.header)] for step in plan.steps], ""

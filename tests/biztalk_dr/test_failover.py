@@ -119,3 +119,20 @@ def test_a_shipped_file_whose_header_cannot_be_had_refuses_rather_than_promises(
     result = assess_failover(SETS, AT_SET_2, DBS, lambda r: True, observed=_observed(),
                              headers=lambda r: None if r.backup_set_id == 3 else none(r))
     assert not result.ok and all("header of SQL1_" in p for p in result.problems[:len(DBS)]), result.problems
+
+
+def test_a_mark_reached_only_by_leaving_a_branch_at_its_fork_point_is_refused_not_restored_whole():
+    """Set 3's log runs on past the point where set 4's branch forked off (LSN 25): the planner stops it there
+    (STOPBEFOREMARK), which the failover's whole-log restores cannot: refused, naming the fork point."""
+    from tests.biztalk_dr.test_restore_planner_rules import hdr
+
+    sets = [*SETS, _set(4, "log")]
+    known = {f"SQL1_{db}_{n}.bak": h for db in DBS for n, h in (
+        (2, hdr(f"/l/SQL1_{db}_2.bak", "LOG", 10 * L, 20 * L, db=db)),
+        (3, hdr(f"/l/SQL1_{db}_3.bak", "LOG", 20 * L, 30 * L, db=db, minutes=3)),
+        (4, hdr(f"/l/SQL1_{db}_4.bak", "LOG", 25 * L, 40 * L, fork="f1", parent="f0", point=25 * L, db=db,
+                minutes=4)))}
+    result = assess_failover(sets, AT_SET_2, DBS, lambda r: True, observed=_observed(), target_mark=sets[3].mark_name,
+                             headers=lambda r: known.get(r.base_name))
+    assert not result.ok, result
+    assert all(f"'lsn:{25 * L}'" in p for p in result.problems), result.problems

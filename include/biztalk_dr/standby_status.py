@@ -5,7 +5,8 @@ promises a mark a failover would refuse.
 
 The reachable mark comes from the standby as it is: each database's state on the standby instance and where its
 last restore stopped, the standby state (last set restored), plus what shipped and verified files can still
-apply. Reasons, each with its level:
+apply — the restore planner's continuation from each database's redo point and recovery branch over the shipped
+files' headers (``headers``), as in the failover. Reasons, each with its level:
 
 - CRITICAL: no mark every database can reach (a database recovered, missing, suspect, a file missing); the
   standby instance cannot be reached; the window over ``rpo.critical_minutes``;

@@ -144,6 +144,21 @@ ADVICE: dict[str, Advice] = {
         "Read the reason per database above. A database ONLINE or missing on the standby needs " + _RESEED
         + "; a file quarantined or missing is copied again by the next dr_log_shipping run if the source still "
         "has it.", ("dr_log_shipping", "dr_standby_reseed")),
+    "standby_restores_waiting": Advice(
+        "shipped sets wait to be restored on the standby for longer than the warn threshold (a stuck restore)",
+        "Open the latest dr_log_shipping runs: the log of restore_standby_set_by_set says which restore fails and "
+        "SQL Server's error; its alert says what to do for that error. Nothing shipped is lost meanwhile.",
+        ("dr_log_shipping", "dr_log_shipping.restore_standby_set_by_set")),
+    "status_not_recorded": Advice(
+        "no status has been recorded at the standby site yet",
+        "dr_log_shipping records it at every run (check_data_loss_window): unpause and trigger dr_log_shipping; "
+        "`biztalk-dr status` measures it now from a terminal.", ("dr_log_shipping",
+                                                                 "dr_log_shipping.check_data_loss_window")),
+    "status_stale": Advice(
+        "the status recorded at the standby site is older than a few log-shipping intervals",
+        "Is dr_log_shipping running (paused, failing before check_data_loss_window, no scheduler)? Look at its "
+        "latest runs; `biztalk-dr status` measures the standby now from a terminal.",
+        ("dr_log_shipping", "dr_log_shipping.check_data_loss_window")),
     # ------------------------------------------------------------------ failover
     "failover_refused": Advice(
         "the failover assessment found databases that cannot reach the target mark",

@@ -106,11 +106,22 @@ class DrView:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A record, every text in it passed through ``redact``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return _redacted(data) if isinstance(data, dict) else None
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _mtime(path: Path) -> str:
@@ -205,7 +216,7 @@ def _recorded_window_level(status: StandbyStatus) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- for the plugin
-_SECRET = re.compile(r"(?i)\b(pwd|password|passwd|secret|token)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;,\s\"']+)")
+_SECRET = re.compile(r"(?i)\b(pwd|password|passwd|secret|token)([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;,\s\"']+)")
 
 
 def redact(text: str) -> str:

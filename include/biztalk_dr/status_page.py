@@ -86,6 +86,7 @@ def _database_rows(view: DrView) -> str:
         level = _database_level(db, view.window.level)
         reach = db.reachable_mark if db.can_reach else f"cannot reach it: {db.why}" if db.why else "-"
         minutes = "-" if view.window.minutes is None else f"{view.window.minutes:.0f} min"
+        lag = None if db.restore_lag_seconds is None else db.restore_lag_seconds + (view.status_age_seconds or 0)
         rows.append(
             f'<tr class="level-{level}" data-database="{_e(db.name)}" data-level="{level}">'
             f"<td><b>{_e(db.name)}</b></td>"
@@ -96,7 +97,7 @@ def _database_rows(view: DrView) -> str:
             f'<td data-cell="state">{_e(_standby_state(db, status.standby_reachable))}</td>'
             f"<td>{_e(reach)}</td>"
             f'<td data-cell="window">{_badge(level, minutes)}</td>'
-            f"<td>{_e(_ago(db.restore_lag_seconds))}</td></tr>")
+            f"<td>{_e(_ago(lag))}</td></tr>")
     return "\n".join(rows)
 
 
@@ -183,7 +184,8 @@ def render_history_svg(points: tuple[Point, ...] | list[Point], *, warn_minutes:
                      f'fill="{COLOURS[level][0]}">{minutes}</text>')
     for day in range(days + 1):
         tick = (start + dt.timedelta(days=day))
-        parts.append(f'<text x="{x(tick):.1f}" y="{height - 12}" font-size="10" text-anchor="middle" '
+        anchor = "start" if day == 0 else "end" if day == days else "middle"
+        parts.append(f'<text x="{x(tick):.1f}" y="{height - 12}" font-size="10" text-anchor="{anchor}" '
                      f'fill="#57606a">{tick:%m-%d}</text>')
     line = [f"{x(p.when):.1f},{y(p.data_loss_seconds / 60):.1f}" for p in points if p.data_loss_seconds is not None]
     if line:
@@ -208,12 +210,12 @@ def render_page(view: DrView, *, days: int) -> str:
     source = "" if status is None or status.source_reachable else " (primary unreachable: from the standby's records)"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DR status: {_e(view.group)}</title>
-<style>{_CSS}</style></head>
+<base target="_top"><style>{_CSS}</style></head>
 <body>
 <h1>DR status of {_e(view.group)} {_badge(view.health)}</h1>
 <p id="summary" class="level-{view.window.level}" data-level="{view.window.level}">If the primary were lost now:
 {_e(view.window.describe())}. Thresholds: {thresholds}.{_e(source) if source else ""}
-<span class="small">Status {measured}; page at {_e(view.now)} UTC.
+<span class="small">Status {measured}; page at {_e(view.now.replace("T", " ").replace("+00:00", ""))} UTC.
 <a href="status.json">status.json</a> · <a href="metrics">metrics</a></span></p>
 <h2>Problems and what to do</h2>
 {_reasons(view)}

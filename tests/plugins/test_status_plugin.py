@@ -13,7 +13,6 @@ import json
 import math
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -195,12 +194,18 @@ def test_a_logged_in_operator_sees_the_warn_state_in_chromium(api_server):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)  # a loaded 2-core machine; every wait below is on an element
             page.goto(f"{api_server.url}/auth/login?next={api_server.url}/")
             page.locator("input[name=username]").fill("admin")
             page.locator("input[name=password]").fill(api_server.password)
             page.locator("button[type=submit]").click()
-            page.wait_for_url(f"{api_server.url}/**")
-            expect(page.get_by_role("link", name="DR status")).to_be_attached()
+            page.get_by_role("button", name="Browse").click()  # the plugin's entry in Airflow's navigation
+            page.get_by_text("DR status", exact=True).click()
+            page.wait_for_url("**/plugin/biztalk-dr-status")
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#databases tbody tr")).to_have_count(len(cfg_databases))
+            expect(frame.locator("h1 .badge")).to_have_text("WARN")
+            page.screenshot(path=str(SCREENSHOTS / "dr-status-in-airflow.png"))
 
             page.goto(f"{api_server.url}/biztalk-dr/")
             rows = page.locator("#databases tbody tr")
@@ -219,10 +224,5 @@ def test_a_logged_in_operator_sees_the_warn_state_in_chromium(api_server):
             expect(page.locator("#failover")).to_contain_text("DRY RUN")
             assert PASSWORD not in page.content()
             page.screenshot(path=str(SCREENSHOTS / "dr-status-warn.png"), full_page=True)
-
-            page.goto(f"{api_server.url}/plugin/biztalk-dr-status")
-            frame = page.frame_locator("iframe")
-            expect(frame.locator("#databases tbody tr")).to_have_count(len(cfg_databases))
-            page.screenshot(path=str(SCREENSHOTS / "dr-status-in-airflow.png"))
         finally:
             browser.close()

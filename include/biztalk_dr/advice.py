@@ -146,7 +146,7 @@ ADVICE: dict[str, Advice] = {
         "has it.", ("dr_log_shipping", "dr_standby_reseed")),
     "standby_restores_waiting": Advice(
         "shipped sets wait to be restored on the standby for longer than the warn threshold (a stuck restore)",
-        "Open the latest dr_log_shipping runs: the log of restore_standby_set_by_set says which restore fails and "
+        "Open the latest dr_log_shipping runs: the log of dr_log_shipping.restore_standby_set_by_set says which restore fails and "
         "SQL Server's error; its alert says what to do for that error. Nothing shipped is lost meanwhile.",
         ("dr_log_shipping", "dr_log_shipping.restore_standby_set_by_set")),
     "status_not_recorded": Advice(

@@ -151,13 +151,13 @@ ADVICE: dict[str, Advice] = {
         ("dr_log_shipping", "dr_log_shipping.restore_standby_set_by_set")),
     "status_not_recorded": Advice(
         "no status has been recorded at the standby site yet",
-        "dr_log_shipping records it at every run (check_data_loss_window): unpause and trigger dr_log_shipping; "
-        "`biztalk-dr status` measures it now from a terminal.", ("dr_log_shipping",
-                                                                 "dr_log_shipping.check_data_loss_window")),
+        "dr_log_shipping records it at every run (dr_log_shipping.check_data_loss_window): unpause and trigger "
+        "dr_log_shipping; `biztalk-dr status` measures it now from a terminal.",
+        ("dr_log_shipping", "dr_log_shipping.check_data_loss_window")),
     "status_stale": Advice(
         "the status recorded at the standby site is older than a few log-shipping intervals",
-        "Is dr_log_shipping running (paused, failing before check_data_loss_window, no scheduler)? Look at its "
-        "latest runs; `biztalk-dr status` measures the standby now from a terminal.",
+        "Is dr_log_shipping running (paused, failing before dr_log_shipping.check_data_loss_window, no scheduler)? "
+        "Look at its latest runs; `biztalk-dr status` measures the standby now from a terminal.",
         ("dr_log_shipping", "dr_log_shipping.check_data_loss_window")),
     # ------------------------------------------------------------------ failover
     "failover_refused": Advice(

@@ -405,8 +405,8 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
         standby_error=standby_error)
     if state_problem:
-        report = report.with_reason(standby_status.Reason(
-            "critical", state_problem, advice("standby_state_unreadable", kept="standby-state.json.unreadable-<time>")),
+        report = report.with_reason(standby_status.Reason.advised(
+            "critical", state_problem, "standby_state_unreadable", kept="standby-state.json.unreadable-<time>"),
             first=True)
     return report
 

@@ -44,6 +44,11 @@ class Reason:
     level: Level
     reason: str
     advice: str = ""  # what to do: an action of the advice table
+    advice_key: str = ""  # its entry (the DAGs and tasks it names link from the status page)
+
+    @classmethod
+    def advised(cls, level: Level, reason: str, key: str, **values: object) -> Reason:
+        return cls(level, reason, advice(key, **values), key)
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ class StandbyStatus:
         thresholds = data.get("thresholds_minutes") or {}
         values["warn_minutes"] = thresholds.get("warn", 0)
         values["critical_minutes"] = thresholds.get("critical", 0)
-        values["reasons"] = tuple(Reason(r["level"], r["reason"], r.get("advice", "")) for r in data["reasons"])
+        values["reasons"] = tuple(Reason(r["level"], r["reason"], r.get("advice", ""), r.get("advice_key", ""))
+                                  for r in data["reasons"])
         db_names = {f.name for f in fields(DatabaseStatus)}
         values["databases"] = tuple(
             DatabaseStatus(**{n: d.get(n) for n in db_names} | {"why": d.get("why") or ""}) for d in data["databases"])
@@ -149,35 +155,35 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
     assessment = assess_failover(sets, state, names, shipped, observed=observed if observed is not None else None,
                                  required=[cfg.management_database.name])
     if observed is None:
-        reasons.append(Reason("critical", f"the standby instance cannot be asked ({standby_error}): what it can "
-                                          "deliver is unknown; the figures below are from the standby's records",
-                              advice("standby_unreachable")))
+        reasons.append(Reason.advised(
+            "critical", f"the standby instance cannot be asked ({standby_error}): what it can deliver is unknown; "
+                        "the figures below are from the standby's records", "standby_unreachable"))
     if assessment.ok and assessment.set_time is not None:
         minutes = max(0.0, (now - assessment.set_time).total_seconds() / 60)
         level = window_level(minutes, cfg.rpo)
         window = DataLossWindow(level, minutes, assessment.set_id, assessment.mark, assessment.set_time)
         if level != "ok":
-            reasons.append(Reason(level, f"data-loss window {window.describe()}", advice("data_loss_window")))
+            reasons.append(Reason.advised(level, f"data-loss window {window.describe()}", "data_loss_window"))
     else:
         window = DataLossWindow("critical", None, None, None, None)
-        reasons.append(Reason("critical", "no mark every standby database can reach: "
-                                          + "; ".join(assessment.problems), advice("standby_cannot_deliver")))
+        reasons.append(Reason.advised("critical", "no mark every standby database can reach: "
+                                                  + "; ".join(assessment.problems), "standby_cannot_deliver"))
     for note in assessment.notes:
-        reasons.append(Reason("warn", note, advice("standby_cannot_deliver")))
+        reasons.append(Reason.advised("warn", note, "standby_cannot_deliver"))
     shipped_names = {r.base_name for s in sets for r in s.rows if shipped(r)}
     for name, why in sorted(quarantined.items()):
         if name not in shipped_names:
-            reasons.append(Reason("warn", f"{name} is quarantined and not shipped again yet: {why}",
-                                  advice("shipped_copy_quarantined")))
+            reasons.append(Reason.advised("warn", f"{name} is quarantined and not shipped again yet: {why}",
+                                          "shipped_copy_quarantined"))
     plan = plan_standby_restores(sets, state, names, shipped, source_failed)
     if plan.blocked:
-        reasons.append(Reason("warn", f"the standby cannot go on until a re-seed: {plan.blocked}",
-                              advice("partial_set_blocks")))
+        reasons.append(Reason.advised("warn", f"the standby cannot go on until a re-seed: {plan.blocked}",
+                                      "partial_set_blocks"))
     waiting = [s for s in plan.steps if (now - s.backup_time).total_seconds() / 60 >= cfg.rpo.warn_minutes]
     if waiting:
-        reasons.append(Reason("warn", f"{len(waiting)} restore(s) on the standby have waited since set "
-                                      f"{waiting[0].set_id} ({waiting[0].mark_name}): is dr_log_shipping's "
-                                      "restore_standby_set_by_set failing?", advice("standby_restores_waiting")))
+        reasons.append(Reason.advised("warn", f"{len(waiting)} restore(s) on the standby have waited since set "
+                                              f"{waiting[0].set_id} ({waiting[0].mark_name}): is dr_log_shipping's "
+                                              "restore_standby_set_by_set failing?", "standby_restores_waiting"))
     health: Level = max((r.level for r in reasons), key=LEVELS.__getitem__, default="ok")
     data_loss = None if window.minutes is None else round(window.minutes * 60)
     return StandbyStatus(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from biztalk_dr.advice import ADVICE
 from biztalk_dr.standby_status import DatabaseStatus
 from biztalk_dr.status_history import Point
 from biztalk_dr.status_view import DrView
@@ -105,9 +106,22 @@ def _reasons(view: DrView) -> str:
     if not view.reasons:
         return "<p>No problem: the standby can deliver the mark above within the thresholds.</p>"
     items = [f'<li data-level="{r.level}">{_badge(r.level)} {_e(r.reason)}'
-             + (f'<br><span class="advice">What to do: {_e(r.advice)}</span>' if r.advice else "") + "</li>"
-             for r in view.reasons]
+             + (f'<br><span class="advice">What to do: {_e(r.advice)}</span>' if r.advice else "")
+             + _named_links(r.advice_key) + "</li>" for r in view.reasons]
     return '<ul class="reasons">' + "".join(items) + "</ul>"
+
+
+def _named_links(advice_key: str) -> str:
+    """Links to the DAGs' runs and the tasks an advice names (``dag_id`` or ``dag_id.task_id``)."""
+    entry = ADVICE.get(advice_key)
+    if entry is None or not entry.names:
+        return ""
+    links = []
+    for name in entry.names:
+        dag_id, _, task_id = name.partition(".")
+        href = f"../dags/{escape(dag_id)}/tasks/{escape(task_id)}" if task_id else f"../dags/{escape(dag_id)}/runs"
+        links.append(f'<a href="{href}">{escape(name)}</a>')
+    return '<br><span class="small">Runs: ' + " · ".join(links) + "</span>"
 
 
 def _run_link(dag_id: str, run_id: str | None) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr.advice import advice
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.data_loss import DataLossWindow
 from biztalk_dr.site_roles import read_roles
@@ -171,8 +170,8 @@ def dr_view(cfg: GroupConfig, now: dt.datetime | None = None) -> DrView:
     history_now: dt.datetime | None = None
     window = DataLossWindow("critical", None, None, None, None)
     if status is None:
-        reasons.append(Reason("warn", "no status has been measured at the standby site yet",
-                              advice("status_not_recorded")))
+        reasons.append(Reason.advised("warn", "no status has been measured at the standby site yet",
+                                      "status_not_recorded"))
     else:
         written = dt.datetime.fromisoformat(status.written_at) if status.written_at else now
         age = max(0, round((now - written).total_seconds()))
@@ -184,39 +183,42 @@ def dr_view(cfg: GroupConfig, now: dt.datetime | None = None) -> DrView:
         reasons.extend(status.reasons)
         recorded_window = LEVELS[_recorded_window_level(status)]
         if window.minutes is not None and LEVELS[window.level] > recorded_window:
-            reasons.append(Reason(window.level, f"data-loss window now {window.describe()} (measured "
-                                                f"{age // 60} min ago: no newer mark has reached the standby since)",
-                                  advice("data_loss_window")))
+            reasons.append(Reason.advised(
+                window.level, f"data-loss window now {window.describe()} (measured {age // 60} min ago: no newer "
+                              "mark has reached the standby since)", "data_loss_window"))
         stale_after = 3 * cfg.schedules.log_shipping_minutes * 60 + 300
         if age > stale_after:
-            reasons.append(Reason("warn", f"the status was measured {age // 60} min ago ({status.written_at}): "
-                                          f"dr_log_shipping records it every {cfg.schedules.log_shipping_minutes} "
-                                          "min", advice("status_stale")))
+            reasons.append(Reason.advised(
+                "warn", f"the status was measured {age // 60} min ago ({status.written_at}): dr_log_shipping "
+                        f"records it every {cfg.schedules.log_shipping_minutes} min", "status_stale"))
     roles = read_roles(cfg.sites.standby.landing_dir)
     hold = BackupHold(str(roles["backups_held_by"]), roles.get("backups_held_since")) \
         if roles.get("backups_held_by") else None
     validation = _validation(records)
     if validation is not None and not validation.passed:
         what = ", ".join(validation.failed_databases) or validation.problem or "see its report"
-        reasons.append(Reason("warn", f"the last restore validation ({validation.run_id}) FAILED: {what}",
-                              advice("validation_failed")))
+        reasons.append(Reason.advised("warn", f"the last restore validation ({validation.run_id}) FAILED: {what}",
+                                      "validation_failed"))
     health = max((r.level for r in reasons), key=LEVELS.__getitem__, default="ok")
     return DrView(
         group=cfg.group.name, now=now.isoformat(timespec="seconds"), health=health, reasons=tuple(reasons),
         status=status, status_age_seconds=age,
-        history_now=history_now.isoformat(timespec="seconds") if history_now else None, window=window, validation=validation, failover=_failover(records),
+        history_now=history_now.isoformat(timespec="seconds") if history_now else None, window=window,
+        validation=validation, failover=_failover(records),
         hold=hold, primary_site=str(roles.get("primary_site") or "primary"),
         history=tuple(read(records, now - dt.timedelta(days=HISTORY_DAYS))),
         warn_minutes=cfg.rpo.warn_minutes, critical_minutes=cfg.rpo.critical_minutes)
 
 
 def _recorded_window_level(status: StandbyStatus) -> str:
-    levels = [r.level for r in status.reasons if r.reason.startswith("data-loss window")]
+    levels = [r.level for r in status.reasons if r.advice_key == "data_loss_window"]
     return max(levels, key=LEVELS.__getitem__, default="ok")
 
 
 # ---------------------------------------------------------------------------------------------- for the plugin
-_SECRET = re.compile(r"(?i)\b(pwd|password|passwd|secret|token)([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;,\s\"']+)")
+_SECRET = re.compile(r"(?i)\b(pwd|password|passwd|secret|token)"  # the key,
+                     r"([\"']?\s*[=:]\s*)"  # = or : (after a closing quote in JSON-like text),
+                     r"(\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;,\s\"']+)")  # the value: quoted, braced (ODBC) or bare
 
 
 def redact(text: str) -> str:

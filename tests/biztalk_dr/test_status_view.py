@@ -64,6 +64,7 @@ def test_a_warn_state_colours_every_database_row_and_the_summary(cfg):  # noqa: 
     for db in cfg.databases:
         assert f'<tr class="level-warn" data-database="{db.name}" data-level="warn">' in page
     assert COLOURS["warn"][1] in page and "What to do: " + advice("data_loss_window") in page
+    assert '<a href="../dags/dr_log_shipping/runs">dr_log_shipping</a>' in page  # the runs the advice names
     assert '<svg xmlns="http://www.w3.org/2000/svg" id="history"' in page and "<polyline" in page
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
 

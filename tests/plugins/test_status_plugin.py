@@ -35,6 +35,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 BIN = Path(sys.executable).parent
 PASSWORD = "conn-secret-" + secrets.token_hex(6)  # a connection's password: must appear nowhere
+# the module's server (db migrate, api-server start) is set up inside its first test's time
+pytestmark = pytest.mark.timeout(900)
 ENDPOINTS = ("/biztalk-dr/", "/biztalk-dr/status.json", "/biztalk-dr/metrics", "/biztalk-dr/runs/dr_failover/r1",
              "/biztalk-dr/records/failover/r1/timeline.md")
 

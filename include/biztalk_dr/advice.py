@@ -149,6 +149,11 @@ ADVICE: dict[str, Advice] = {
         "Open the latest dr_log_shipping runs: the log of dr_log_shipping.restore_standby_set_by_set says which restore fails and "
         "SQL Server's error; its alert says what to do for that error. Nothing shipped is lost meanwhile.",
         ("dr_log_shipping", "dr_log_shipping.restore_standby_set_by_set")),
+    "quarantined_not_reshipped": Advice(
+        "a file quarantined at the standby site has not been shipped again yet",
+        "The next dr_log_shipping run copies it again from the source (its alert said why it was quarantined; the "
+        "copy is kept in the landing folder's quarantine/). If the source no longer has it, the standby can only "
+        "reach the marks before this file: a full backup, then a re-seed.", ("dr_log_shipping",)),
     "status_not_recorded": Advice(
         "no status has been recorded at the standby site yet",
         "dr_log_shipping records it at every run (dr_log_shipping.check_data_loss_window): unpause and trigger "

@@ -174,7 +174,7 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
     for name, why in sorted(quarantined.items()):
         if name not in shipped_names:
             reasons.append(Reason.advised("warn", f"{name} is quarantined and not shipped again yet: {why}",
-                                          "shipped_copy_quarantined"))
+                                          "quarantined_not_reshipped"))
     plan = plan_standby_restores(sets, state, names, shipped, source_failed)
     if plan.blocked:
         reasons.append(Reason.advised("warn", f"the standby cannot go on until a re-seed: {plan.blocked}",

@@ -118,3 +118,13 @@ def test_an_unreachable_standby_is_critical_and_the_figures_come_from_the_record
                             shipped=lambda r: True, observed=None, quarantined={}, standby_error="timeout")
     assert status.health == "critical" and not status.standby_reachable
     assert status.reasons[0].advice == advice("standby_unreachable") and "(timeout)" in status.reasons[0].reason
+
+
+def test_a_quarantined_file_not_shipped_again_warns_with_what_follows(cfg):
+    sets = group_sets(cfg)
+    status = standby_report(cfg, sets, restored_at(cfg, 3), sets[-1].backup_time + dt.timedelta(minutes=5),
+                            shipped=lambda r: r.file_name != "DemoOrders_4.bak", observed=restoring(cfg),
+                            quarantined={"DemoOrders_4.bak": "content hash differs"})
+    reason = next(r for r in status.reasons if "quarantined" in r.reason)
+    assert reason.level == "warn" and reason.advice == advice("quarantined_not_reshipped")
+    assert "DemoOrders_4.bak is quarantined and not shipped again yet: content hash differs" == reason.reason

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -201,9 +202,12 @@ def test_a_logged_in_operator_sees_the_warn_state_in_chromium(api_server):
             page.locator("input[name=username]").fill("admin")
             page.locator("input[name=password]").fill(api_server.password)
             page.locator("button[type=submit]").click()
+            expect(page.get_by_role("heading", name="Welcome")).to_be_visible()  # Airflow's home page, logged in
             page.get_by_role("button", name="Browse").click()  # the plugin's entry in Airflow's navigation
-            page.get_by_text("DR status", exact=True).click()
-            page.wait_for_url("**/plugin/biztalk-dr-status")
+            entry = page.get_by_text("DR status", exact=True)
+            expect(entry).to_be_visible()
+            entry.click()
+            expect(page).to_have_url(re.compile(r"/plugin/biztalk-dr-status$"))  # a route of the UI, no page load
             frame = page.frame_locator("iframe")
             expect(frame.locator("#databases tbody tr")).to_have_count(len(cfg_databases))
             expect(frame.locator("h1 .badge")).to_have_text("WARN")

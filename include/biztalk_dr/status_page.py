@@ -221,14 +221,17 @@ def render_page(view: DrView, *, days: int) -> str:
                 f"{_run_link(*status.run.split('/', 1)) if status and status.run and '/' in status.run else 'a run'}"
                 if status else "not measured yet")
     thresholds = f"warn at {view.warn_minutes} min, critical at {view.critical_minutes} min"
+    summary_level = view.window.level if status else "unknown"
+    summary = (f"If the primary were lost now: {_e(view.window.describe())}." if status else
+               "What the standby can deliver has not been measured yet (no status recorded at the standby site).")
     source = "" if status is None or status.source_reachable else " (primary unreachable: from the standby's records)"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DR status: {_e(view.group)}</title>
 <base target="_top"><style>{_CSS}</style></head>
 <body>
 <h1>DR status of {_e(view.group)} {_badge(view.health)}</h1>
-<p id="summary" class="level-{view.window.level}" data-level="{view.window.level}">If the primary were lost now:
-{_e(view.window.describe())}. Thresholds: {thresholds}.{_e(source) if source else ""}
+<p id="summary" class="level-{summary_level}" data-level="{summary_level}">{summary}
+Thresholds: {thresholds}.{_e(source) if source else ""}
 <span class="small">Status {measured}; page at {_e(view.now.replace("T", " ").replace("+00:00", ""))} UTC.
 <a href="status.json">status.json</a> · <a href="metrics">metrics</a></span></p>
 <h2>Problems and what to do</h2>

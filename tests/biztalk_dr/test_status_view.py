@@ -44,7 +44,9 @@ def test_a_group_never_measured_says_so_with_what_to_do(cfg):  # noqa: F811
     view = dr_view(cfg, NOW)
     assert view.status is None and view.health == "warn"
     assert [r.advice for r in view.reasons] == [advice("status_not_recorded")]
-    assert "nothing measured yet" in render_page(view, days=7)
+    page = render_page(view, days=7)
+    assert "nothing measured yet" in page and "has not been measured yet" in page
+    assert "everything would be lost" not in page  # unknown is not said as a loss
 
 
 def test_the_window_grows_while_nobody_measures_and_a_stale_record_warns(cfg):  # noqa: F811

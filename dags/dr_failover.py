@@ -58,6 +58,8 @@ from biztalk_dr.windows_steps import servers_of
 CONFIG = load_config()
 SOURCE_SERVERS = servers_of(CONFIG, "primary")
 STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
+# every human step's form says DRY RUN first in a dry run (the approval's body does too: its summary starts with it)
+DRY_RUN_PREFIX = "{{ 'DRY RUN: ' if params.dry_run else '' }}"
 _UPDATE_INFO = "{{ ti.xcom_pull(task_ids='repoint_biztalk.generate_update_info')['server_path'] }}"
 # the human steps, whose answers (who, when) the timeline reports: task id -> the servers it is mapped over
 HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_processing": SOURCE_SERVERS,
@@ -117,7 +119,7 @@ def dr_failover():
 
         plan = assess_standby(check_request())
         approve_failover = RecordedApprovalOperator(
-            task_id="approve_failover", subject="Approve the BizTalk failover?",
+            task_id="approve_failover", subject=DRY_RUN_PREFIX + "Approve the BizTalk failover?",
             body="{{ ti.xcom_pull(task_ids='assess.assess_standby')['summary'] }}",
             defaults="Reject", response_timeout=ANSWER_WITHIN, fail_on_reject=True,
             doc_md="A person reads the plan (mark, data loss, source, each standby database's state, any database "
@@ -266,8 +268,8 @@ def dr_failover():
     @task_group(group_id="enable_processing")
     def enable_phase():
         return ApprovalOperator(
-            task_id="confirm_processing_enabled", subject="Processing enabled in the BizTalk console?",
-            body=("In the BizTalk Administration console on the standby site: reconnect to the group (now on the "
+            task_id="confirm_processing_enabled", subject=DRY_RUN_PREFIX + "Processing enabled in the BizTalk console?",
+            body=(DRY_RUN_PREFIX + "In the BizTalk Administration console on the standby site: reconnect to the group (now on the "
                   "standby SQL Server), apply the DR bindings, enable the receive locations, start the send ports "
                   "and orchestrations, check the host instances run. Approve when messages flow."),
             defaults="Reject", response_timeout=ANSWER_WITHIN, fail_on_reject=True,
@@ -311,7 +313,7 @@ def dr_failover():
         return roles, resumed
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def write_failover_timeline(run_id: str, ti=None) -> dict:
+    def write_failover_timeline(run_id: str, ti=None, params=None) -> dict:
         """The run's timeline (each step's start, end and outcome; who approved what and when; the measured
         recovery time) as Markdown and JSON beside SampleUpdateInfo.xml. Runs whatever happened before."""
         from biztalk_dr import failover_jobs
@@ -323,7 +325,9 @@ def dr_failover():
                 approvals[f"{task_id}[{server}]" if servers else task_id] = failover_jobs.answers_of(answer)
         plan = ti.xcom_pull(task_ids="assess.assess_standby") if ti else None
         result = failover_jobs.write_timeline(load_config(), run_id, approvals,
-                                              left_out=(plan or {}).get("left_out"))
+                                              left_out=(plan or {}).get("left_out"),
+                                              dry_run=(params or {}).get("dry_run", True),
+                                              mode=(params or {}).get("mode"), mark=(plan or {}).get("mark"))
         print(f"timeline: {result['timeline']} (recovery time {result['recovery_seconds']} s)")
         return result
 

@@ -113,7 +113,8 @@ def dr_health_check():
         cfg = load_config()
         if reason := shipping_jobs.stood_down(cfg):
             raise AirflowSkipException(reason)
-        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context))
+        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
+                                                     run=f"{context['ti'].dag_id}/{context['run_id']}")
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return {"health": report["health"], "reasons": report["reasons"]}
 

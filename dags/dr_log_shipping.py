@@ -134,7 +134,8 @@ def dr_log_shipping():
 
         cfg = load_config()
         _stand_down_after_failover(cfg)
-        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context))
+        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
+                                                     run=f"{context['ti'].dag_id}/{context['run_id']}")
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return report
 

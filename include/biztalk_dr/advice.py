@@ -144,6 +144,26 @@ ADVICE: dict[str, Advice] = {
         "Read the reason per database above. A database ONLINE or missing on the standby needs " + _RESEED
         + "; a file quarantined or missing is copied again by the next dr_log_shipping run if the source still "
         "has it.", ("dr_log_shipping", "dr_standby_reseed")),
+    "standby_restores_waiting": Advice(
+        "shipped sets wait to be restored on the standby for longer than the warn threshold (a stuck restore)",
+        "Open the latest dr_log_shipping runs: the log of dr_log_shipping.restore_standby_set_by_set says which restore fails and "
+        "SQL Server's error; its alert says what to do for that error. Nothing shipped is lost meanwhile.",
+        ("dr_log_shipping", "dr_log_shipping.restore_standby_set_by_set")),
+    "quarantined_not_reshipped": Advice(
+        "a file quarantined at the standby site has not been shipped again yet",
+        "The next dr_log_shipping run copies it again from the source (its alert said why it was quarantined; the "
+        "copy is kept in the landing folder's quarantine/). If the source no longer has it, the standby can only "
+        "reach the marks before this file: a full backup, then a re-seed.", ("dr_log_shipping",)),
+    "status_not_recorded": Advice(
+        "no status has been recorded at the standby site yet",
+        "dr_log_shipping records it at every run (dr_log_shipping.check_data_loss_window): unpause and trigger "
+        "dr_log_shipping; `biztalk-dr status` measures it now from a terminal.",
+        ("dr_log_shipping", "dr_log_shipping.check_data_loss_window")),
+    "status_stale": Advice(
+        "the status recorded at the standby site is older than a few log-shipping intervals",
+        "Is dr_log_shipping running (paused, failing before dr_log_shipping.check_data_loss_window, no scheduler)? "
+        "Look at its latest runs; `biztalk-dr status` measures the standby now from a terminal.",
+        ("dr_log_shipping", "dr_log_shipping.check_data_loss_window")),
     # ------------------------------------------------------------------ failover
     "failover_refused": Advice(
         "the failover assessment found databases that cannot reach the target mark",

@@ -24,7 +24,7 @@ from biztalk_dr.update_info import update_info_xml
 __all__ = ["assess", "hold_backup_schedule", "check_no_biztalk_sessions", "take_final_log_set", "ship_final_log_set",
            "plan_recovery", "recover_databases", "verify_database", "fix_orphaned_users", "write_update_info", "record_new_roles",
            "check_group_repointed", "force_full_backup_on_new_primary", "resume_backup_schedule", "run_folder",
-           "run_step", "timed_step", "answers_of", "write_timeline"]
+           "run_step", "timed_step", "answers_of", "write_timeline", "describe_answer"]
 
 log = logging.getLogger("biztalk_dr.failover")
 
@@ -468,7 +468,7 @@ def record_answer(cfg: GroupConfig, run_id: str, step: str, outcome: str, who: A
     XCom would carry it)."""
     name = who.get("name") if isinstance(who, dict) else who
     at = when.isoformat() if hasattr(when, "isoformat") else str(when or dt.datetime.now(dt.UTC).isoformat())
-    entry = {"step": step, "start": at, "end": at, "outcome": f"{outcome} by {name or 'nobody'} at {at}",
+    entry = {"step": step, "start": at, "end": at, "outcome": f"{outcome} by {name or 'nobody'} at {_when(at)}",
              "answer": {"outcome": outcome, "responded_by_user": who, "responded_at": at}}
     with open(run_folder(cfg, run_id) / "timeline.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
@@ -483,8 +483,38 @@ def answers_of(output: Any) -> Any:
     return {k: output.get(k) for k in ("chosen_options", "responded_by_user", "responded_at")}
 
 
+def _when(value: Any) -> str:
+    """A time as a person reads it: ``2026-11-25 02:13:04 UTC``."""
+    try:
+        when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _who(user: Any) -> str:
+    if isinstance(user, dict):
+        return str(user.get("name") or user.get("id") or "an unnamed user")
+    return str(user) if user else "nobody"
+
+
+def describe_answer(step: str, answer: Any) -> str:
+    """One human step's answer in words: who approved or rejected it and when; what ran instead of a person."""
+    if not isinstance(answer, dict):
+        return f"{step}: {answer}"
+    if answer.get("dry_run"):
+        return f"{step}: DRY RUN on {answer.get('server', '?')}: nobody was asked, nothing was run"
+    if answer.get("ran_through"):
+        return f"{step}: run through {str(answer['ran_through']).upper()} on {answer.get('server', '?')}"
+    chosen = answer.get("outcome") or ", ".join(answer.get("chosen_options") or []) or "no answer"
+    return f"{step}: {chosen} by {_who(answer.get('responded_by_user'))} at {_when(answer.get('responded_at'))}"
+
+
 def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any],
-                   left_out: list[str] | None = None) -> dict[str, Any]:
+                   left_out: list[str] | None = None, *, dry_run: bool | None = None, mode: str | None = None,
+                   mark: str | None = None) -> dict[str, Any]:
     """The run's timeline report (Markdown and JSON): each step's start, end and outcome, who approved or
     rejected what and when, the databases left out (loudly), and the measured recovery time (first step's start
     to last step's end)."""
@@ -498,18 +528,24 @@ def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any],
     starts = [dt.datetime.fromisoformat(s["start"]) for s in steps]
     ends = [dt.datetime.fromisoformat(s["end"]) for s in steps]
     total = round((max(ends) - min(starts)).total_seconds(), 3) if steps else None
-    report = {"run_id": run_id, "group": cfg.group.name, "recovery_seconds": total, "steps": steps,
-              "approvals": approvals, "left_out": list(left_out or [])}
+    report = {"run_id": run_id, "group": cfg.group.name, "dry_run": dry_run, "mode": mode, "mark": mark,
+              "recovery_seconds": total, "steps": steps, "approvals": approvals, "left_out": list(left_out or []),
+              "approvals_in_words": [describe_answer(task, a) for task, a in approvals.items()]}
     (folder / "timeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    lines = [f"# Failover timeline of {cfg.group.name}", "", f"- run: `{run_id}`",
-             f"- measured recovery time (first step to last): **{total} s**", ""]
+    kind = ("DRY RUN — nothing was changed: " if dry_run else "REAL FAILOVER — " if dry_run is False else "")
+    lines = [f"# {kind}Failover timeline of {cfg.group.name}", ""]
+    if dry_run:
+        lines += ["**DRY RUN: every step below said what it would do; no server, database or file was changed.**",
+                  ""]
+    lines += [f"- run: `{run_id}`", f"- mode: {mode or 'unknown'}; mark: {mark or 'none reached'}",
+              f"- measured recovery time (first step to last): **{total} s**", ""]
     if left_out:
         lines += [f"**WARNING: {', '.join(left_out)} NOT RECOVERED: left out by the operator (leave_out); they are not "
                   "at the mark of the others.**", ""]
     lines += ["| step | start (UTC) | end (UTC) | "
              "outcome |", "|---|---|---|---|"]
-    lines += [f"| {s['step']} | {s['start']} | {s['end']} | {s['outcome']} |" for s in steps]
-    lines += ["", "## Approvals", ""]
-    lines += [f"- {task}: {a}" for task, a in approvals.items()] or ["- none recorded"]
+    lines += [f"| {s['step']} | {_when(s['start'])} | {_when(s['end'])} | {s['outcome']} |" for s in steps]
+    lines += ["", "## Who approved what, and when", ""]
+    lines += [f"- {line}" for line in report["approvals_in_words"]] or ["- none recorded"]
     (folder / "timeline.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"timeline": str(folder / "timeline.md"), "recovery_seconds": total}

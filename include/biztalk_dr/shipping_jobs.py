@@ -6,6 +6,7 @@ copies, restores and records. Everything that changes the standby happens under 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status
+from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status, status_history
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -288,11 +289,11 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
                 advice=advice("standby_unknown_databases"))
 
 
-def check_data_loss_window(cfg: GroupConfig, *, send_warning) -> dict[str, Any]:
-    """What the standby can deliver now (``standby_status``), written to the status file; warn alerts with the
-    reasons, critical fails with them."""
-    report = status(cfg)
-    _write_status(cfg, report)
+def check_data_loss_window(cfg: GroupConfig, *, send_warning, run: str = "") -> dict[str, Any]:
+    """What the standby can deliver now (``standby_status``), written to the status file and its history (``run``:
+    the DAG run that measured it, for the status page's links); warn alerts with the reasons, critical fails with
+    them."""
+    report = _write_status(cfg, status(cfg), run)
     numbers = (f"data-loss window {report['data_loss']}; thresholds: warn at {cfg.rpo.warn_minutes} min, "
                f"critical at {cfg.rpo.critical_minutes} min")
     why = "".join(f"\n- {r['level'].upper()}: {r['reason']}" for r in report["reasons"])
@@ -323,15 +324,20 @@ def observe_standby(cfg: GroupConfig) -> dict[str, StandbyObservation]:
     return observed
 
 
-def _write_status(cfg: GroupConfig, report: dict[str, Any]) -> Path:
+def _write_status(cfg: GroupConfig, record: standby_status.StandbyStatus, run: str) -> dict[str, Any]:
+    """The status file (the last measured status, atomically) and one line of the status history (the status
+    page's chart); returns the report as recorded."""
     folder = state_dir(cfg.sites.standby.landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    written = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report = dataclasses.replace(record, written_at=written, run=run).as_json()
     path = folder / STATUS_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**report, "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
-                              indent=2, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     tmp.replace(path)
-    return path
+    status_history.append(folder, status_history.Point(
+        written, record.health, record.data_loss_seconds, record.reachable_mark, run))
+    return report
 
 
 def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
@@ -367,7 +373,7 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
     return {"dry_run": False, "full_set": full.set_id, "restored": done, "notes": list(plan.notes)}
 
 
-def status(cfg: GroupConfig) -> dict[str, Any]:
+def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
     """For ``biztalk-dr status`` and the data-loss check: what the standby can deliver now, from the standby as it
     is (its databases' states, where their restores stopped, the standby state, the shipped and verified files)
     and the primary's history — or, when the primary does not answer, the standby's manifests."""
@@ -399,8 +405,9 @@ def status(cfg: GroupConfig) -> dict[str, Any]:
         source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
         standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r))
     if state_problem:
-        report["reasons"].insert(0, {"level": "critical", "reason": state_problem})
-        report["health"] = "critical"
+        report = report.with_reason(standby_status.Reason.advised(
+            "critical", state_problem, "standby_state_unreadable", kept="standby-state.json.unreadable-<time>"),
+            first=True)
     return report
 
 

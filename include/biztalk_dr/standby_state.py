@@ -21,7 +21,7 @@ from pathlib import Path
 
 from biztalk_dr.errors import BizTalkDrError, StandbyStateUnreadable
 
-__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "read_state",
+__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "run_folder_name", "read_state",
            "locked_state", "set_aside_state"]
 
 _STATE_DIR = ".biztalk-dr"
@@ -60,9 +60,14 @@ def state_dir(landing_dir: str | Path) -> Path:
     return Path(landing_dir) / _STATE_DIR
 
 
+def run_folder_name(run_id: str) -> str:
+    """The name of a DAG run's records folder: its run id with every character but ``A-Za-z0-9_.-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+
+
 def run_records_dir(landing_dir: str | Path, kind: str, run_id: str) -> Path:
     """The folder (created) for one DAG run's records at the standby site, e.g. a validation report."""
-    folder = state_dir(landing_dir) / kind / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    folder = state_dir(landing_dir) / kind / run_folder_name(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -150,3 +150,17 @@ def test_failover_is_manual_phased_and_restricted(dagbag):
             "repoint_biztalk.start_biztalk_services", "recover_databases.verify_at_mark"} <= mapped
     assert dag.get_task("write_failover_timeline").trigger_rule == "all_done"
     assert "DR Operator" in dag.access_control
+
+
+@pytest.mark.parametrize("task_id", ["assess.approve_failover", "enable_processing.confirm_processing_enabled"])
+def test_every_human_step_of_a_dry_run_says_dry_run_first(dagbag, task_id):
+    from jinja2 import Environment
+
+    task = dagbag.dags["dr_failover"].get_task(task_id)
+    for dry_run, prefix in ((True, "DRY RUN: "), (False, "")):
+        subject = Environment().from_string(task.subject).render(params={"dry_run": dry_run})
+        assert subject.startswith(prefix) and subject.removeprefix(prefix)[:1].isupper(), subject
+    if task_id == "enable_processing.confirm_processing_enabled":
+        assert Environment().from_string(task.body).render(params={"dry_run": True}).startswith("DRY RUN: In the")
+    else:  # the approval's body is the assessment's summary, which starts with the request: "DRY RUN (nothing..."
+        assert "['summary']" in task.body

@@ -28,7 +28,7 @@ def _status(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's logging writes to stdout; stdout is the report
-        report = shipping_jobs.status(cfg)
+        report = shipping_jobs.status(cfg).as_json()
     if args.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()

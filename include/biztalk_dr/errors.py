@@ -17,6 +17,7 @@
     │   └── ShippedFileDamaged      a shipped copy is damaged (hash or SQL Server); quarantined
     ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
     ├── BackupScheduleMissed        no new backup set where the schedule promised one
+    ├── FirstFullSetPending         a new group's check waits for its first full set (the task skips)
     ├── BackupFileError             a file is not a readable SQL Server backup (which file, why)
     ├── RestorePlanError            the backups cannot reach the target (gap, missing stripe, no full)
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
@@ -42,6 +43,7 @@ __all__ = [
     "PreflightError",
     "BackupSetProblem",
     "BackupScheduleMissed",
+    "FirstFullSetPending",
     "BackupFileError",
     "ShippingError",
     "ShippedFileDamaged",
@@ -156,6 +158,11 @@ class BackupScheduleMissed(BizTalkDrError):
 
         self.advice = advice("backup_schedule_missed")
         super().__init__("; ".join(self.problems))
+
+
+class FirstFullSetPending(BizTalkDrError):
+    """A new group, within its grace (``first_full_set``): what the check needs is not there yet. Not a failure:
+    the DAG task skips with this reason."""
 
 
 class ShippingError(BizTalkDrError):

@@ -11,6 +11,10 @@ apply. Reasons, each with its level:
   standby instance cannot be reached; the window over ``rpo.critical_minutes``;
 - WARN: the window over ``rpo.warn_minutes``; a file quarantined and not shipped again; restores waiting
   longer than ``rpo.warn_minutes`` (a stuck restore); the standby blocked until a re-seed.
+
+A new group (``first_full_set``: nothing restored on the standby yet, within its grace) is WAITING instead of
+CRITICAL for what only the first full set can bring (no reachable mark, no data-loss window); what is wrong
+regardless (the standby unreachable, a quarantined file, a standby blocked) keeps its level.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from biztalk_dr.standby_state import StandbyState
 
 __all__ = ["Reason", "standby_report", "LEVELS"]
 
-Level = Literal["ok", "warn", "critical"]
-LEVELS: dict[str, int] = {"ok": 0, "warn": 1, "critical": 2}
+Level = Literal["ok", "waiting", "warn", "critical"]
+LEVELS: dict[str, int] = {"ok": 0, "waiting": 0, "warn": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,10 @@ class Reason:
 def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbyState, now: dt.datetime, *,
                    shipped: Callable[[HistoryRow], bool], observed: Mapping[str, StandbyObservation] | None,
                    quarantined: Mapping[str, str], source_failed: Callable[[HistoryRow], bool] = lambda r: False,
-                   source_reachable: bool = True, standby_error: str = "") -> dict[str, Any]:
+                   source_reachable: bool = True, standby_error: str = "", waiting: str = "") -> dict[str, Any]:
     """The status report (JSON-ready): health, reasons, reachable mark and data-loss window, per database.
-    ``observed`` None: the standby instance could not be asked (``standby_error`` says why)."""
+    ``observed`` None: the standby instance could not be asked (``standby_error`` says why). ``waiting``: the
+    new group's reason to wait for its first full set (``first_full_set.standby_waiting``), or empty."""
     names = [d.name for d in cfg.databases]
     reasons: list[Reason] = []
     assessment = assess_failover(sets, state, names, shipped, observed=observed if observed is not None else None,
@@ -59,11 +64,14 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
         window = DataLossWindow(level, minutes, assessment.set_id, assessment.mark, assessment.set_time)
         if level != "ok":
             reasons.append(Reason(level, f"data-loss window {window.describe()}"))
+    elif waiting:
+        window = DataLossWindow("critical", None, None, None, None)
+        reasons.append(Reason("waiting", waiting))
     else:
         window = DataLossWindow("critical", None, None, None, None)
         reasons.append(Reason("critical", "no mark every standby database can reach: "
                                           + "; ".join(assessment.problems)))
-    for note in assessment.notes:
+    for note in [] if waiting else assessment.notes:
         reasons.append(Reason("warn", note))
     shipped_names = {r.base_name for s in sets for r in s.rows if shipped(r)}
     for name, why in sorted(quarantined.items()):
@@ -72,12 +80,13 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
     plan = plan_standby_restores(sets, state, names, shipped, source_failed)
     if plan.blocked:
         reasons.append(Reason("warn", f"the standby cannot go on until a re-seed: {plan.blocked}"))
-    waiting = [s for s in plan.steps if (now - s.backup_time).total_seconds() / 60 >= cfg.rpo.warn_minutes]
-    if waiting:
-        reasons.append(Reason("warn", f"{len(waiting)} restore(s) on the standby have waited since set "
-                                      f"{waiting[0].set_id} ({waiting[0].mark_name}): is dr_log_shipping's "
+    stuck = [s for s in plan.steps if (now - s.backup_time).total_seconds() / 60 >= cfg.rpo.warn_minutes]
+    if stuck and not waiting:
+        reasons.append(Reason("warn", f"{len(stuck)} restore(s) on the standby have waited since set "
+                                      f"{stuck[0].set_id} ({stuck[0].mark_name}): is dr_log_shipping's "
                                       "restore_standby_set_by_set failing?"))
-    health: Level = max((r.level for r in reasons), key=LEVELS.__getitem__, default="ok")
+    health: Level = max((r.level for r in reasons if r.level != "waiting"), key=LEVELS.__getitem__,
+                        default="waiting" if waiting and not assessment.ok else "ok")
     by_id = {s.set_id: s for s in sets}
     standings = {s.database: s for s in assessment.standings}
     databases = []
@@ -106,6 +115,7 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
     return {
         "group": cfg.group.name,
         "health": health,
+        "waiting": waiting if health == "waiting" else "",
         "reasons": [{"level": r.level, "reason": r.reason} for r in reasons],
         "source_reachable": source_reachable,
         "standby_reachable": observed is not None,

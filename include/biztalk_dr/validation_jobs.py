@@ -11,13 +11,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, restore_validation, shipping_jobs, tsql
+from biztalk_dr import backup_jobs, first_full_set, log_shipping, restore_validation, shipping_jobs, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BackupMediaDamaged,
     BizTalkDrError,
+    FirstFullSetPending,
     PreflightError,
     ShippedFileDamaged,
     SqlServerError,
@@ -61,9 +62,14 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     val = _validation(cfg)
     landing = cfg.sites.standby.landing_dir
     with backup_jobs.management_server(cfg) as mgmt:
-        sets = backup_jobs.read_sets(cfg, mgmt)
+        sets, now = backup_jobs.read_sets(cfg, mgmt), backup_jobs.history_clock_now(cfg, mgmt)
 
-    chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+    try:
+        chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+    except PreflightError:
+        if set_id is None:
+            _wait_for_first_full_set(cfg, run_id, sets, now)
+        raise
     replaced = verify_copies(cfg, sets, chosen, full)
     if replaced and send_warning is not None:
         send_warning("WARNING: shipped file(s) this validation restores no longer matched their manifests: "
@@ -95,6 +101,21 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     log.info("proving set %s (mark %s) from full set %s: %d database(s), %.1f MB to restore, %.1f GB free",
              chosen.set_id, chosen.mark_name, full.set_id, len(plans), need / 1024**2, free / 1024**3)
     return [{"run_id": run_id, **p.as_json()} for p in plans]
+
+
+_WAITING_FILE = "waiting.txt"
+
+
+def _wait_for_first_full_set(cfg: GroupConfig, run_id: str, sets: Sequence[BackupSet], now: dt.datetime) -> None:
+    """Nothing provable yet on a new group within its grace: the reason is recorded for the run's report and
+    raised as FirstFullSetPending (the task skips); past the grace, returns (the refusal stands)."""
+    left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(cfg.sites.standby.landing_dir))
+    if left is None:
+        return
+    reason = first_full_set.waiting_text("no complete log set is shipped and verified at the standby site yet with "
+                                         "its full set (restore validation proves one)", left, cfg)
+    (_run_dir(cfg, run_id) / _WAITING_FILE).write_text(reason + "\n", encoding="utf-8")
+    raise FirstFullSetPending(reason)
 
 
 def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet, full: BackupSet) -> list[str]:
@@ -269,9 +290,12 @@ def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult
 
 def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, Any]:
     """The run's Markdown and JSON report (per database: bytes, each step's time, checks; the group's restore
-    time; the proved mark and its age); fails when any database failed, warns over the restore objective."""
+    time; the proved mark and its age); fails when any database failed, warns over the restore objective. A run
+    that waited for a new group's first full set returns ``{"waiting": reason}`` and writes no report."""
     val = _validation(cfg)
     folder = _run_dir(cfg, run_id)
+    if (waiting := folder / _WAITING_FILE).exists():  # a new group: nothing to prove yet, nothing restored
+        return {"waiting": waiting.read_text(encoding="utf-8").strip()}
     plan_file = folder / "plan.json"
     plan = json.loads(plan_file.read_text()) if plan_file.exists() else {}
     results = [_load_result(cfg, run_id, d.name) for d in cfg.databases]

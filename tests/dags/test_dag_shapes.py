@@ -101,6 +101,15 @@ def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
     assert upstream_chain(dag, "reseed_standby") == ["check_request", "reseed_standby"]
 
 
+def test_standby_retention_is_hourly_one_task_and_a_dry_run_by_default(dagbag):
+    from biztalk_dr.config import load_config
+
+    dag = dagbag.dags["dr_standby_retention"]
+    assert [t.task_id for t in dag.tasks] == ["apply_standby_retention"]
+    assert dag.schedule == "@hourly" and dag.max_active_runs == 1 and dag.catchup is False
+    assert load_config(ROOT / "include" / "config" / "example_group.yaml").retention.standby.delete is False
+
+
 def test_restore_validation_plans_restores_checks_reports_and_always_cleans_up(dagbag):
     dag = dagbag.dags["dr_restore_validation"]
     assert upstream_chain(dag, "write_validation_report") == [

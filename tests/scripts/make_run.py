@@ -23,7 +23,8 @@ import psutil
 
 from tests.conftest import ROOT, free_port
 
-SCHEDULED_DAGS = ("dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_health_check", "dr_restore_validation")
+SCHEDULED_DAGS = ("dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_health_check", "dr_restore_validation",
+                  "dr_standby_retention")
 FINISHED = {"success", "failed"}
 
 

@@ -114,7 +114,7 @@ def test_the_first_cycle_of_a_new_group(tmp_path):
         assert json.loads(second.stdout)["group"] == "DEMO-BTS"
 
         expected = {"dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_health_check", "dr_restore_validation",
-                    "dr_failover", "dr_standby_reseed"}
+                    "dr_failover", "dr_standby_reseed", "dr_standby_retention"}
         assert run.dag_ids(expected) >= expected
         assert run.api("/api/v2/importErrors")["total_entries"] == 0
         first = run.first_runs()

@@ -32,6 +32,11 @@ WARN alerts.
 check_backup_schedules and check_standby_can_deliver skip with "waiting for the first full set" and what is
 missing; past the grace with still nothing there, they fail and alert as usual.
 
+**check_group_file** fails while the group's configuration file does not validate (the DAGs then run on its last
+valid version): each problem with its file:line, alerted through the channels that do not depend on that file
+(`BIZTALK_DR_ALERT_CONN_ID`, the last valid version's targets, the task log), until the file is fixed
+(`biztalk-dr config check FILE` shows the same lines).
+
 The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
 
@@ -131,6 +136,18 @@ def dr_health_check():
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return {"health": report["health"], "reasons": report["reasons"]}
 
+    @task
+    def check_group_file() -> str:
+        """The group's configuration file validates. While it does not, the DAGs run on its last valid version
+        and this fails (red, alerted through `BIZTALK_DR_ALERT_CONN_ID`, the last valid targets and the task
+        log) with each problem's file:line, every hour until the file is fixed."""
+        from biztalk_dr.config_alerts import check_group_file as check
+
+        said = check()
+        print(said)
+        return said
+
+    check_group_file()
     check_backup_schedules()
     check_standby_can_deliver()
     # expand() does not copy the docstring into doc_md as a plain @task call does

@@ -26,7 +26,7 @@ from typing import Any
 from biztalk_dr.config import config_path
 from biztalk_dr.config_fallback import Fallback, current_fallback, state_dir
 
-__all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "on_task_start", "send_fallback_alert"]
+__all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "check_group_file", "on_task_start", "send_fallback_alert"]
 
 log = logging.getLogger("biztalk_dr.alerts")
 
@@ -50,6 +50,19 @@ def on_task_start(task_instance: Any) -> list[str]:
         return []
     return send_fallback_alert(alert_for(fallback, dag_id=dag_id, task_id=task_instance.task_id, run_id=run_id,
                                          url=getattr(task_instance, "log_url", "") or ""))
+
+
+def check_group_file() -> str:
+    """For the health check: what it says while the group's file validates; raises GroupFileBroken — every
+    problem with its file:line and the version in use — while the DAGs run on its last valid version."""
+    from biztalk_dr.advice import advice
+    from biztalk_dr.errors import GroupFileBroken
+
+    path = config_path()
+    fallback = current_fallback(path)
+    if fallback is not None:
+        raise GroupFileBroken(fallback.text(), advice("config_file_broken", file=fallback.file))
+    return f"{path} validates: the DAGs run on it"
 
 
 def alert_for(fallback: Fallback, *, dag_id: str, task_id: str, run_id: str, url: str = ""):  # noqa: ANN201

@@ -2,6 +2,7 @@
 
     BizTalkDrError
     ├── ConfigError                 the group's YAML file is invalid (every problem, with its line)
+    ├── GroupFileBroken             the DAGs run on the file's last valid version (the health check fails)
     ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
     ├── PathOutsideRootError        a file path escapes its configured root
     ├── SetupError                  the environment is not set up (an Airflow connection, the ODBC driver):
@@ -38,6 +39,7 @@ __all__ = [
     "BizTalkDrError",
     "ConfigError",
     "ConfigProblem",
+    "GroupFileBroken",
     "TsqlBuildError",
     "PathOutsideRootError",
     "PreflightError",
@@ -97,6 +99,15 @@ class ConfigError(BizTalkDrError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GroupFileBroken(BizTalkDrError):
+    """The group's file does not validate and the DAGs run on its last valid version: backups go on, and the
+    health check is red until the file is fixed."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
 
 
 class TsqlBuildError(BizTalkDrError, ValueError):

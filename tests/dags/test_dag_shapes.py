@@ -64,7 +64,7 @@ def test_full_backup_schedule_follows_the_config(dagbag):
 def test_every_backup_and_health_task_alerts_on_failure(dagbag):
     from biztalk_dr.alerts import DrAlertNotifier
 
-    assert "check_backup_schedules" in dagbag.dags["dr_health_check"].task_ids
+    assert {"check_backup_schedules", "check_group_file"} <= set(dagbag.dags["dr_health_check"].task_ids)
     for dag_id in ("dr_full_backup", "dr_log_backup", "dr_health_check"):
         for t in dagbag.dags[dag_id].tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]

@@ -18,7 +18,9 @@ manifest to `.biztalk-dr/retired/` first (nothing trusts the file from then on),
 that stopped in between is finished by the next one. It runs under the standby lock, so never while a restore,
 a re-seed or a failover reads the landing folder; a busy standby skips the run (the next one goes on).
 
-Quarantined files (`quarantine/`) and the DR records (`.biztalk-dr/`) are never touched.
+Quarantined files (`quarantine/`) and the DR records (`.biztalk-dr/`) are never touched. Each run also says how
+much space the landing folder has left, and warns when it is less than two full sets of the group need (the
+next full set, and one more while the older chain is still kept): a full landing disk stops shipping.
 """
 
 from __future__ import annotations
@@ -45,21 +47,28 @@ CONFIG = load_config()
 )
 def dr_standby_retention():
     @task
-    def apply_standby_retention() -> dict:
+    def apply_standby_retention(**context) -> dict:
         """Every file of the landing folder decided (kept with its reason, or deleted — in a dry run: would be),
-        under the standby lock; a deletion interrupted by a crash is finished first."""
+        under the standby lock; a deletion interrupted by a crash is finished first. Warns when the landing folder
+        has less free space than two full sets of the group need."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr.standby_retention import retain_landing_folder
+        from biztalk_dr.advice import advice
+        from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.standby_retention import retain_landing_folder, space_warning
         from biztalk_dr.standby_state import StandbyBusy
 
+        cfg = load_config()
         try:
-            result = retain_landing_folder(load_config())
+            result = retain_landing_folder(cfg)
         except StandbyBusy as busy:
             raise AirflowSkipException(str(busy)) from None
         gone = result.get("deleted", result.get("would_delete", []))
         print(f"{'dry run: would delete' if result['dry_run'] else 'deleted'} {len(gone)} file(s), kept "
-              f"{result['kept']}" + ("" if result["dry_run"] else f", {result['bytes_freed']} bytes freed"))
+              f"{result['kept']}" + ("" if result["dry_run"] else f", {result['bytes_freed']} bytes freed")
+              + f"; {result['free_bytes'] / 1024**3:.1f} GB free")
+        if warning := space_warning(result, cfg.sites.standby.landing_dir):
+            warning_sender(cfg, context)(warning, advice("landing_space_low", path=cfg.sites.standby.landing_dir))
         return result
 
     apply_standby_retention()

@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ from biztalk_dr.paths import inside_root, plain_file_name
 from biztalk_dr.standby_state import locked_state
 
 __all__ = ["ShippedFile", "Decision", "plan_standby_retention", "newest_validated_chain", "landing_files",
-           "apply_standby_retention", "retain_landing_folder"]
+           "apply_standby_retention", "retain_landing_folder", "space_warning"]
 
 log = logging.getLogger("biztalk_dr.standby_retention")
 
@@ -234,7 +235,35 @@ def apply_standby_retention(landing_dir: str | Path, *, databases: Sequence[str]
     pruned = _prune_retired(root, retired_days) if delete else 0
     kept = sum(not d.delete for d in decisions)
     return {"dry_run": not delete, "deleted" if delete else "would_delete": deleted, "kept": kept,
-            "bytes_freed": freed, "finished_interrupted": finished, "retired_manifests_pruned": pruned}
+            "bytes_freed": freed, "finished_interrupted": finished, "retired_manifests_pruned": pruned,
+            "free_bytes": disk_free(root), "full_set_bytes": _newest_full_set_bytes(decisions, databases)}
+
+
+def _newest_full_set_bytes(decisions: Sequence[Decision], databases: Sequence[str]) -> int:
+    """The size of the newest complete full set still in the landing folder (0: none)."""
+    fulls: dict[int, dict[str, int]] = {}
+    for d in decisions:
+        m = d.file.manifest
+        if not d.delete and d.file.verified and m.backup_type == "db":
+            fulls.setdefault(m.set_id, {})[m.database_name.lower()] = d.file.size
+    complete = [of for _, of in sorted(fulls.items()) if set(of) >= {n.lower() for n in databases}]
+    return sum(complete[-1].values()) if complete else 0
+
+
+def disk_free(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def space_warning(result: Mapping[str, Any], landing_dir: str | Path) -> str:
+    """A warning when the landing folder cannot take two more full sets of the group's size (the next full set,
+    and the one after it while retention still keeps the older chain); empty otherwise."""
+    need = 2 * int(result.get("full_set_bytes") or 0)
+    free = int(result.get("free_bytes") or 0)
+    if not need or free >= need:
+        return ""
+    return (f"WARNING: {landing_dir} has {free / 1024**3:.2f} GB free; two full sets of the group need "
+            f"{need / 1024**3:.2f} GB (the newest is {need / 2 / 1024**3:.2f} GB)"
+            + (" — and retention is a dry run (retention.standby.delete: false)" if result.get("dry_run") else ""))
 
 
 def retain_landing_folder(cfg: GroupConfig) -> dict[str, Any]:

@@ -167,3 +167,18 @@ def test_it_never_runs_beside_a_restore(tmp_path):
             pytest.raises(StandbyBusy, match="dr_log_shipping restore"):
         retain_landing_folder(cfg)
     assert _sets_left(cfg) == list(SETS)
+
+
+def test_a_landing_folder_short_of_two_full_sets_warns(tmp_path, monkeypatch):
+    import biztalk_dr.standby_retention as module
+
+    cfg = _config(tmp_path)
+    _ship(cfg, validated=None)
+    full = 7 * 108  # set 8, the newest complete full set, one file per database
+    monkeypatch.setattr(module, "disk_free", lambda folder: 2 * full)
+    result = module.retain_landing_folder(cfg)
+    assert result["full_set_bytes"] == full and module.space_warning(result, "/landing") == ""
+    monkeypatch.setattr(module, "disk_free", lambda folder: 2 * full - 1)
+    warning = module.space_warning(module.retain_landing_folder(cfg), "/landing")
+    assert warning.startswith("WARNING: /landing has 0.00 GB free; two full sets of the group need")
+    assert warning.endswith("— and retention is a dry run (retention.standby.delete: false)")

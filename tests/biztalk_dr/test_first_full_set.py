@@ -106,8 +106,8 @@ def test_backup_schedules_wait_for_a_kind_never_taken_but_a_late_one_is_late(cfg
 
 
 def test_the_grace_is_validated_with_its_line():
-    text = EXAMPLE_CONFIG.read_text().replace("  critical_minutes: 60\n",
-                                              "  critical_minutes: 60\n  first_full_set_grace_minutes: 10\n")
+    assert "first_full_set_grace_minutes: 360 " in EXAMPLE_CONFIG.read_text()
+    text = EXAMPLE_CONFIG.read_text().replace("first_full_set_grace_minutes: 360 ", "first_full_set_grace_minutes: 10 ")
     with pytest.raises(ConfigError) as err:
         parse_config(text, source="group.yaml")
     [problem] = err.value.problems
@@ -116,3 +116,21 @@ def test_the_grace_is_validated_with_its_line():
     assert parse_config(text.replace("grace_minutes: 10", "grace_minutes: 0")).rpo.first_full_set_grace_minutes == 0
     with pytest.raises(ConfigError, match="first_full_set_grace_minutes"):
         parse_config(text.replace("grace_minutes: 10", "grace_minutes: -5"))
+
+
+def test_restore_validation_of_a_new_group_skips_with_the_reason_and_writes_no_report(cfg, tmp_path):
+    from biztalk_dr import validation_jobs
+    from biztalk_dr.errors import FirstFullSetPending
+
+    landing = tmp_path / "landing"
+    cfg = cfg.model_copy(update={"sites": cfg.sites.model_copy(update={
+        "standby": cfg.sites.standby.model_copy(update={"landing_dir": str(landing)})})})
+    sets = group_sets(rows_for(1, "db", T0, dbs=DBS))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with pytest.raises(FirstFullSetPending, match="^waiting for the first full set: no complete log set is shipped"):
+        validation_jobs._wait_for_first_full_set(cfg, "manual__1", sets, T0 + dt.timedelta(minutes=30))
+    result = validation_jobs.write_report(cfg, "manual__1", send_warning=None)
+    assert result["waiting"].startswith("waiting for the first full set: ")
+    assert not list(landing.rglob("report.json"))
+    # past the grace it returns, and plan_validation's refusal stands (a red run, alerted)
+    validation_jobs._wait_for_first_full_set(cfg, "manual__2", sets, now + dt.timedelta(days=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.biztalk_dr.test_standby_retention import SETS, _ship, _sets_left
+from tests.biztalk_dr.test_standby_retention import SETS, _sets_left, _ship
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 pytestmark = pytest.mark.airflow

@@ -152,12 +152,17 @@ class DrAlertNotifier(BaseNotifier):
 
     def notify(self, context: Mapping[str, Any]) -> None:
         from biztalk_dr.config import config_path
-        from biztalk_dr.config_alerts import send_fallback_alert
+        from biztalk_dr.config_alerts import alerted_in_run, send_fallback_alert
         from biztalk_dr.config_fallback import current_fallback
+        from biztalk_dr.errors import GroupFileBroken
 
         cfg = load_config()
         alert = alert_from_context(context, group=cfg.group.name)
         if current_fallback(config_path()) is not None:  # the file's own targets may be what is broken
+            if isinstance(context.get("exception"), GroupFileBroken) and alerted_in_run(alert.dag_id, alert.run_id):
+                log.error("%s\n(the same problems were alerted at the start of this run: not sent twice)",
+                          alert.text())
+                return
             send_fallback_alert(alert, context)
             return
         send_alert(alert, cfg, context)

@@ -279,5 +279,16 @@ def test_the_health_check_is_red_while_the_file_is_broken_and_alerts_outside_it(
     assert subject == "[CONTOSO-BTS] biztalk-dr: dr_health_check failed at check_group_file"
     assert problem in body and f"biztalk-dr config check {group_file}" in body
 
+    # a run whose first task alerted already (the listener plugin) is not paged twice for the same lines
+    from biztalk_dr.config_alerts import on_task_start
+
+    started = SimpleNamespace(dag_id="dr_health_check", task_id="list_instances", run_id="scheduled__2",
+                              log_url="", task=SimpleNamespace(dag=SimpleNamespace(tags=["biztalk-dr"])))
+    assert on_task_start(started)
+    before = len(mail.messages)
+    DrAlertNotifier().notify({"ti": SimpleNamespace(dag_id="dr_health_check", task_id="check_group_file",
+                                                    run_id="scheduled__2", log_url=""), "exception": red.value})
+    assert len(mail.messages) == before
+
     write(group_file, VALID)  # fixed: green again
     assert check_group_file() == f"{group_file} validates: the DAGs run on it"

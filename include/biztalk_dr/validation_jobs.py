@@ -121,8 +121,9 @@ def _wait_for_first_full_set(cfg: GroupConfig, run_id: str, sets: Sequence[Backu
 def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet, full: BackupSet) -> list[str]:
     """Every shipped file from ``full`` to ``chosen`` hashed again against its manifest before anything is restored:
     a copy that changed since shipping is quarantined (as log shipping does) and copied once more from the source.
-    Returns what was replaced; raises ShippedFileDamaged (saying what was done) when it cannot be. A file that is
-    missing is left to the planner, which names the LSN gap."""
+    Returns what was replaced; raises ShippedFileDamaged (saying what was done) when it cannot be, PreflightError
+    for a file there without a verified manifest. A file that is missing is left to the planner, which names the
+    LSN gap."""
     landing = Path(cfg.sites.standby.landing_dir)
     recopy = shipping_jobs.recopier(cfg, sets)
     replaced = []
@@ -131,6 +132,11 @@ def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet
             continue
         for row in bset.rows:
             check = check_content(landing, plain_file_name(row.base_name))
+            if check.outcome == "no_manifest" and (landing / plain_file_name(row.base_name)).is_file():
+                # a file nothing vouches for (its deletion by dr_standby_retention begun, or put there by hand)
+                raise PreflightError([f"{row.base_name} (set {bset.set_id}) is in the landing folder without a verified "
+                                      "manifest: it is not shipped and verified, so it is never restored"],
+                                     advice=advice("validation_set_not_shipped"))
             if check.outcome not in ("size", "digest"):
                 continue
             step = log_shipping.StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, row.database_name,

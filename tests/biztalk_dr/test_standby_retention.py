@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.config import load_config
+from biztalk_dr.content_hash import digest_of
 from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, was_retired, write_manifest
 from biztalk_dr.standby_retention import landing_files, plan_standby_retention, retain_landing_folder
 from biztalk_dr.standby_state import StandbyBusy, StandbyState, locked_state
@@ -52,7 +53,7 @@ def _ship(cfg, set_ids=SETS, *, restored_to=9, validated=(4, 5)):
                 file_name=name, size=path.stat().st_size, sha256=None, set_id=set_id,
                 mark_name=f"BTS_{set_id:04d}", database_name=db.name, backup_type=kind, first_lsn=set_id * 100,
                 last_lsn=set_id * 100 + 99, source_path=f"\\\\fs\\bk\\{name}", shipped_at=when.isoformat(),
-                verified_at=when.isoformat(), backup_time=when.isoformat(), blake3="00" * 32))
+                verified_at=when.isoformat(), backup_time=when.isoformat(), blake3=digest_of(path, "blake3")[0]))
     with locked_state(landing, purpose="test") as session:
         state = StandbyState()
         for db in cfg.databases:
@@ -182,3 +183,23 @@ def test_a_landing_folder_short_of_two_full_sets_warns(tmp_path, monkeypatch):
     warning = module.space_warning(module.retain_landing_folder(cfg), "/landing")
     assert warning.startswith("WARNING: /landing has 0.00 GB free; two full sets of the group need")
     assert warning.endswith("— and retention is a dry run (retention.standby.delete: false)")
+
+
+def test_restore_validation_never_restores_a_file_whose_deletion_was_begun(tmp_path):
+    """A crash after the manifest was retired leaves the file without one: restore validation refuses it."""
+    from biztalk_dr import validation_jobs
+    from biztalk_dr.backup_sets import HistoryRow, group_sets
+    from biztalk_dr.errors import PreflightError
+    from biztalk_dr.manifest import retire_manifest
+
+    cfg = _config(tmp_path)
+    _ship(cfg, validated=None)
+    landing = cfg.sites.standby.landing_dir
+    retire_manifest(landing, _name(9, "SSODB"))  # the first step of a deletion; the crash before the second
+    rows = [HistoryRow(set_id * 100 + i, set_id, f"BTS_{set_id:04d}", db.name, "SQLPRD01", _name(set_id, db.name),
+                       "\\\\fs\\bk\\", SETS[set_id][0], NOW - dt.timedelta(days=SETS[set_id][1]), True)
+            for set_id in (8, 9, 10) for i, db in enumerate(cfg.databases)]
+    sets = group_sets(rows)
+    with pytest.raises(PreflightError, match="SSODB_Log_BTS_0009.bak .set 9. is in the landing folder without a "
+                                             "verified manifest"):
+        validation_jobs.verify_copies(cfg, sets, sets[-1], sets[0])

@@ -7,8 +7,9 @@ would do and changes nothing. A real run needs the group's name typed in `confir
 
 1. **assess** — standby reachable; every standby database classified (RESTORING at which set and LSN, ONLINE
    at the mark or without it, missing, another state); the target mark (default: the newest complete set
-   shipped and verified at the standby) reachable by every database from verified files, or the run is
-   refused with nothing changed; the data loss in minutes; whether the source answers. A database ONLINE
+   shipped and verified at the standby) reachable by every database from verified files — each database's
+   logs planned by the restore planner from where it stands (redo point and recovery branch), so an LSN gap or
+   a log of another branch is found here — or the run is refused with nothing changed; the data loss in minutes; whether the source answers. A database ONLINE
    without the mark (recovered by hand) refuses the run: re-seed, or — only if you accept it is NOT recovered
    with the others — name it in `leave_out` (the plan, the approval and the timeline then say so loudly). Then
    **approve_failover**: a person reads the plan, each database's state in it, and approves (a timeout or a

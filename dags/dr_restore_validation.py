@@ -39,6 +39,7 @@ from airflow.sdk import Param, TriggerRule, dag, task
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
 from biztalk_dr.schedules import cron_timetable
+from biztalk_dr.site_roles import load_acting_config
 
 CONFIG = load_config()
 
@@ -67,7 +68,7 @@ def dr_restore_validation():
         from biztalk_dr.alerts import warning_sender
         from biztalk_dr.errors import FirstFullSetPending
 
-        cfg = load_config()
+        cfg = load_acting_config()  # after a failover: the new primary's history, its files copied again
         try:
             plans = validation_jobs.plan_validation(cfg, run_id, params.get("set_id"),
                                                     send_warning=warning_sender(cfg, context))
@@ -84,7 +85,7 @@ def dr_restore_validation():
         from biztalk_dr import validation_jobs
         from biztalk_dr.alerts import warning_sender
 
-        cfg = load_config()
+        cfg = load_acting_config()
         return validation_jobs.restore_database(cfg, plan, send_warning=warning_sender(cfg, context))
 
     @task(map_index_template="{{ task.op_kwargs['restored']['database'] }}")

@@ -17,6 +17,14 @@ Every database is classified (``Standing.kind``):
 
 A failover is refused unless every database can reach the one target mark, except databases the operator
 named in ``leave_out`` (never the management database): they are reported, loudly, as not recovered.
+
+Whether a RESTORING database can reach a mark is two questions. BizTalk's: every set between the one it is
+restored at and the mark's is complete, and this database's log of each is shipped and verified. SQL Server's,
+answered by the restore planner (``restore_planner.plan_continuation``, the same rules restore validation and
+``biztalk-dr plan`` use): from where the database stands (its redo point, the recovery branch and database of
+the file restored last), the shipped files' own headers (``headers``: the manifest's copy of each file's
+RESTORE HEADERONLY) continue the log chain without a gap, on one recovery branch, to the log that holds the
+mark. The restores are the planner's steps.
 """
 
 from __future__ import annotations
@@ -26,13 +34,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from biztalk_dr.backup_files import BackupSetHeader
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
+from biztalk_dr.errors import RestorePlanError
 from biztalk_dr.log_shipping import StandbyStep
-from biztalk_dr.standby_state import StandbyState
+from biztalk_dr.restore_planner import LogMark, RestorePoint, Target, plan_continuation
+from biztalk_dr.standby_state import DatabaseState, StandbyState
 
-__all__ = ["StandbyObservation", "Standing", "DatabaseRecovery", "FailoverAssessment", "assess_failover",
+__all__ = ["HeaderOf", "StandbyObservation", "Standing", "DatabaseRecovery", "FailoverAssessment", "assess_failover",
            "classify"]
 
+HeaderOf = Callable[[HistoryRow], BackupSetHeader | None]  # a shipped file's header; None: not shipped
 Kind = Literal["restoring", "online_at_mark", "online_without_mark", "missing", "other", "unrecorded"]
 
 
@@ -117,10 +129,11 @@ class FailoverAssessment:
 
 
 def classify(database: str, observed: StandbyObservation | None, state: StandbyState, target: BackupSet | None,
-             sets: Sequence[BackupSet], shipped: Callable[[HistoryRow], bool]
+             sets: Sequence[BackupSet], shipped: Callable[[HistoryRow], bool], *, headers: HeaderOf | None = None
              ) -> tuple[Standing, DatabaseRecovery | None]:
     """This database against ``target`` (None: no reachable target at all): its standing, and its remaining
-    restores when it is RESTORING and can reach the target."""
+    restores when it is RESTORING and can reach the target. ``headers``: the header of a shipped row's file,
+    for the restore planner (without it only BizTalk's set rules are applied: for records without files)."""
     recorded = state.of(database)
     base = {"database": database, "state": observed.state if observed else None,
             "restored_set": recorded.last_restored_set, "restored_mark": recorded.last_restored_mark,
@@ -141,19 +154,21 @@ def classify(database: str, observed: StandbyObservation | None, state: StandbyS
     if target is None:
         return Standing(kind="restoring", can_reach=False, reason="no complete log set is shipped and verified",
                         **base), None
-    recovery, problem = _recovery(database, recorded.last_restored_set, target, sets, shipped)
+    recovery, problem = _recovery(database, recorded, target, sets, shipped, headers)
     return Standing(kind="restoring", can_reach=recovery is not None, reason=problem, **base), recovery
 
 
 def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: Sequence[str],
                     shipped: Callable[[HistoryRow], bool], target_mark: str | None = None, *,
                     observed: Mapping[str, StandbyObservation] | None = None, leave_out: Sequence[str] = (),
-                    required: Sequence[str] = ()) -> FailoverAssessment:
+                    required: Sequence[str] = (), headers: HeaderOf | None = None) -> FailoverAssessment:
     """The target (the mark asked for, or the newest one every database can reach) and each database's
     standing and remaining restores; problems name the database and what blocks it. ``observed`` (by database
     name, any case) is what the standby instance says; without it every database is taken as RESTORING where
     the standby state records it. ``leave_out``: databases the operator accepts NOT to recover (those in
-    ``required`` never)."""
+    ``required`` never). ``headers``: each shipped file's header (see :func:`classify`), asked once a file."""
+    if headers is not None:
+        headers = _once(headers)
     seen = {k.lower(): v for k, v in (observed or {}).items()}
 
     def look(database: str) -> StandbyObservation | None:
@@ -182,7 +197,7 @@ def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: S
     for target in candidates:
         standings, recoveries, problems = [], [], list(problems_up_front)
         for database in databases:
-            standing, recovery = classify(database, look(database), state, target, sets, shipped)
+            standing, recovery = classify(database, look(database), state, target, sets, shipped, headers=headers)
             if not standing.can_reach and database.lower() in out and not problems_up_front:
                 standing = Standing(**{**asdict(standing), "left_out": True})
             elif not standing.can_reach:
@@ -218,13 +233,28 @@ def assess_failover(sets: Sequence[BackupSet], state: StandbyState, databases: S
     return first  # the problems against the newest candidate: what the operator would try first
 
 
-def _recovery(database: str, position: int, target: BackupSet, sets: Sequence[BackupSet],
-              shipped: Callable[[HistoryRow], bool]) -> tuple[DatabaseRecovery | None, str]:
+def _once(headers: HeaderOf) -> HeaderOf:
+    known: dict[str, BackupSetHeader | None] = {}
+
+    def header_of(row: HistoryRow) -> BackupSetHeader | None:
+        if row.base_name not in known:
+            known[row.base_name] = headers(row)
+        return known[row.base_name]
+    return header_of
+
+
+def _recovery(database: str, recorded: DatabaseState, target: BackupSet, sets: Sequence[BackupSet],
+              shipped: Callable[[HistoryRow], bool], headers: HeaderOf | None
+              ) -> tuple[DatabaseRecovery | None, str]:
+    position = recorded.last_restored_set
+    assert position is not None
     if position >= target.set_id:
         return None, (f"the standby has already restored set {position}, past the mark of set "
                       f"{target.set_id}: a mark before what is restored cannot be reached without a re-seed")
-    steps = []
+    steps, rows, restored_row = [], [], None
     for bset in sets:
+        if bset.set_id == position:
+            restored_row = bset.row_for(database)
         if not position < bset.set_id <= target.set_id:
             continue
         if not bset.complete:
@@ -235,6 +265,44 @@ def _recovery(database: str, position: int, target: BackupSet, sets: Sequence[Ba
         if not shipped(row):
             return None, f"the log of set {bset.set_id} ({row.base_name}) is not shipped and verified"
         steps.append(StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, database, row.base_name, "log"))
+        rows.append(row)
     if not steps or steps[-1].set_id != target.set_id:
         return None, f"no log backup holding mark {target.mark_name}"
+    if headers is not None:
+        planned, problem = _planned(database, recorded, target, list(zip(steps, rows, strict=True)), restored_row,
+                                    headers)
+        if planned is None:
+            return None, problem
+        steps = planned
     return DatabaseRecovery(database, position, tuple(steps)), f"{len(steps)} log(s) to restore"
+
+
+def _planned(database: str, recorded: DatabaseState, target: BackupSet, steps: Sequence[tuple[StandbyStep, HistoryRow]],
+             restored_row: HistoryRow | None, headers: HeaderOf) -> tuple[list[StandbyStep] | None, str]:
+    """The restore planner's continuation from where the database stands to the mark, over the shipped files'
+    headers: the steps as StandbySteps, or (None, why not: the LSN gap, the other recovery branch...)."""
+    found = [(step, headers(row)) for step, row in steps]
+    missing = [step.file_name for step, h in found if h is None]
+    if missing:
+        return None, f"the header of {missing[0]} cannot be read from its manifest or the shipped file"
+    logs = [h for _, h in found if h is not None]
+    restored = headers(restored_row) if restored_row is not None else None
+    lsn = recorded.last_restored_lsn if recorded.last_restored_lsn is not None else \
+        (restored.last_lsn if restored is not None else None)
+    if lsn is None:
+        return None, (f"where the standby stands in the log (the LSN after set {recorded.last_restored_set}) is not "
+                      "recorded and its file is not at the standby site: re-seed it")
+    point = RestorePoint(lsn, restored.recovery_fork_id if restored else None,
+                         restored.family_guid if restored else None)
+    try:
+        plan = plan_continuation(logs, database, point, Target(mark=target.mark_name),
+                                 marks=[LogMark.held_by(target.mark_name, logs[-1])])
+    except RestorePlanError as exc:
+        return None, "; ".join(exc.problems)
+    leaves = next((step for step in plan.steps if step.stop_before_lsn is not None), None)
+    if leaves is not None:  # the failover restores whole logs and stops at the mark: it cannot do this
+        return None, (f"reaching the mark leaves a recovery branch at its fork point in {leaves.backup.where()} "
+                      f"(STOPBEFOREMARK = 'lsn:{leaves.stop_before_lsn}'), which the failover's restores do not do: "
+                      "restore this database by hand as `biztalk-dr plan` says, or re-seed it")
+    by_header = {id(h): step for step, h in found}
+    return [by_header[id(step.backup.header)] for step in plan.steps], ""

@@ -89,7 +89,8 @@ def _assessment(cfg: GroupConfig, sets, target_mark: str | None, leave_out) -> f
     return failover.assess_failover(
         sets, read_state(cfg.sites.standby.landing_dir), [d.name for d in cfg.databases],
         lambda r: log_shipping.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
-        leave_out=leave_out, required=[cfg.management_database.name])
+        leave_out=leave_out, required=[cfg.management_database.name],
+        headers=lambda r: log_shipping.row_header(cfg, r))
 
 
 def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:

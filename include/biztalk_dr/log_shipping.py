@@ -44,6 +44,7 @@ from biztalk_dr.manifest import (
     is_shipped_and_verified,
     manifest_path,
     read_manifest,
+    shipped_header,
     write_manifest,
 )
 from biztalk_dr.paths import inside_root, plain_file_name, sql_join
@@ -61,6 +62,7 @@ __all__ = [
     "plan_standby_restores",
     "restore_on_standby",
     "row_shipped",
+    "row_header",
     "row_source_failed",
     "ship_database_file",
     "quarantine",
@@ -116,6 +118,18 @@ def row_shipped(cfg: GroupConfig, row: HistoryRow) -> bool:
         return is_shipped_and_verified(_landing(cfg), plain_file_name(row.base_name))
     except PathOutsideRootError:
         return False
+
+
+def row_header(cfg: GroupConfig, row: HistoryRow) -> BackupSetHeader | None:
+    """The header of this history row's shipped and verified file (its manifest's copy, or read from the file
+    for a manifest written before manifests kept it); None when it is not shipped and verified."""
+    try:
+        return shipped_header(_landing(cfg), plain_file_name(row.base_name))
+    except PathOutsideRootError:
+        return None
+    except BackupFileError as exc:  # an old manifest's file that cannot be read: not a file to plan with
+        log.warning("%s: the shipped file's header cannot be read: %s", row.base_name, exc)
+        return None
 
 
 def row_source_failed(cfg: GroupConfig, row: HistoryRow) -> bool:
@@ -265,7 +279,8 @@ def _copy_and_prove(cfg: GroupConfig, bset: BackupSet, row: HistoryRow, entry: C
                     blake3=copied.digest if copied.algorithm == "blake3" else None, set_id=bset.set_id,
                     mark_name=bset.mark_name, database_name=row.database_name, backup_type=row.backup_type,
                     first_lsn=header.first_lsn, last_lsn=header.last_lsn, source_path=row.sql_path,
-                    shipped_at=now, verified_at=now, backup_time=bset.backup_time.isoformat())
+                    shipped_at=now, verified_at=now, backup_time=bset.backup_time.isoformat(),
+                    header=header.as_json())
                 write_manifest(landing, manifest)
                 how = "copied" if copied.copied else "already in place"
                 return manifest, (f"{name}: {how}, {copied.size} bytes, {copied.algorithm} {copied.digest[:12]}..., "

@@ -9,6 +9,11 @@ Two checks, for two costs: ``is_shipped_and_verified`` (manifest and size: cheap
 thousands of files) and ``check_content`` (the whole file hashed again and compared with the manifest: before
 any restore reads the file, so a byte flipped since shipping is caught). New manifests record BLAKE3
 (``blake3``); those written before record SHA-256 (``sha256``) and keep verifying with it.
+
+New manifests also keep the backup set's header as the backup-file reader read it at shipping (``header``:
+``RESTORE HEADERONLY``'s identity — FamilyGUID, BackupSetGUID, RecoveryForkID and the fork point, First/Last
+LSN...), so the restore planner plans from the landing folder without reading every file again
+(``shipped_header``); for a manifest written before, the file itself is read.
 """
 
 from __future__ import annotations
@@ -18,15 +23,16 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.content_hash import Algorithm, digest_of
 from biztalk_dr.errors import PathOutsideRootError
 from biztalk_dr.paths import inside_root, plain_file_name
 
 __all__ = ["Manifest", "MANIFEST_SUFFIX", "RETIRED_DIR", "manifest_path", "read_manifest", "write_manifest",
            "is_shipped_and_verified", "ContentCheck", "check_content", "remove_manifest", "retire_manifest",
-           "retired_path", "was_retired"]
+           "retired_path", "shipped_header", "was_retired"]
 
 MANIFEST_SUFFIX = ".manifest.json"
 RETIRED_DIR = ".biztalk-dr/retired"  # the manifests of files standby retention deleted (dr_standby_retention)
@@ -48,6 +54,7 @@ class Manifest:
     verified_at: str | None = None
     backup_time: str | None = None  # the set's BackupDateTime (the history's clock): what a failover recovers to
     blake3: str | None = None
+    header: dict[str, Any] | None = None  # BackupSetHeader.as_json() of the set in the file; None before issue 16
 
     @property
     def digest(self) -> tuple[Algorithm, str]:
@@ -69,7 +76,8 @@ def read_manifest(landing_dir: str | Path, file_name: str) -> Manifest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    return Manifest(**data)
+    known = Manifest.__dataclass_fields__
+    return Manifest(**{k: v for k, v in data.items() if k in known})  # a field a later version adds is not an error
 
 
 def write_manifest(landing_dir: str | Path, manifest: Manifest) -> Path:
@@ -97,6 +105,20 @@ def is_shipped_and_verified(landing_dir: str | Path, file_name: str) -> bool:
         return shipped.stat().st_size == manifest.size
     except FileNotFoundError:
         return False
+
+
+def shipped_header(landing_dir: str | Path, file_name: str) -> BackupSetHeader | None:
+    """The header of the backup set in a shipped and verified file, at its place in the landing folder: the
+    manifest's (written at shipping from the file itself), or, for a manifest written before manifests kept it,
+    read from the file. None when the file is not shipped and verified."""
+    if not is_shipped_and_verified(landing_dir, file_name):
+        return None
+    manifest = read_manifest(landing_dir, file_name)
+    assert manifest is not None
+    path = Path(landing_dir) / plain_file_name(file_name)  # as the caller names the folder (inside it: checked)
+    if manifest.header is not None:
+        return BackupSetHeader.from_json(manifest.header, str(path))
+    return read_backup_file(path)[-1]
 
 
 def remove_manifest(landing_dir: str | Path, file_name: str) -> None:

@@ -21,6 +21,7 @@ from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import PreflightError, RestorePlanError
+from biztalk_dr.manifest import shipped_header
 from biztalk_dr.paths import plain_file_name, sql_join
 from biztalk_dr.restore_planner import LogMark, Target, plan_restore
 
@@ -100,7 +101,10 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
         if row is None:
             continue
         path = Path(landing_dir) / plain_file_name(row.base_name)
-        if path.is_file():
+        shipped = shipped_header(landing_dir, path.name)  # the manifest's copy of the header: no file read again
+        if shipped is not None:
+            headers.append(shipped)
+        elif path.is_file():
             headers.extend(read_backup_file(path))
     mark_row = chosen.row_for(database)
     if mark_row is None:

@@ -402,7 +402,7 @@ def status(cfg: GroupConfig) -> dict[str, Any]:
         cfg, sets, state, now, shipped=lambda r: log_shipping.row_shipped(cfg, r), observed=observed,
         quarantined=log_shipping.quarantined_files(Path(landing)),
         source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
-        standby_error=standby_error,
+        standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r),
         waiting="" if state_problem else first_full_set.standby_waiting(cfg, sets, state, left))
     if state_problem:
         report["reasons"].insert(0, {"level": "critical", "reason": state_problem})

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.manifest import MANIFEST_SUFFIX, RETIRED_DIR, Manifest, manifest_path, retire_manifest
+from biztalk_dr.manifest import (
+    MANIFEST_SUFFIX,
+    RETIRED_DIR,
+    Manifest,
+    manifest_path,
+    read_manifest,
+    retire_manifest,
+)
 from biztalk_dr.paths import inside_root, plain_file_name
 from biztalk_dr.standby_state import locked_state
 
@@ -163,10 +170,7 @@ def landing_files(landing_dir: str | Path) -> list[ShippedFile]:
             continue
         manifest = None
         try:
-            data = json.loads(manifest_path(root, entry.name).read_text(encoding="utf-8"))
-            manifest = Manifest(**data)
-        except FileNotFoundError:
-            pass
+            manifest = read_manifest(root, entry.name)
         except (OSError, ValueError, TypeError) as exc:
             log.warning("the manifest of %s cannot be read (%s): the file is kept", entry.name, exc)
         files.append(ShippedFile(entry.name, entry.stat(follow_symlinks=False).st_size, manifest))

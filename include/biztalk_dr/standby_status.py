@@ -5,7 +5,8 @@ promises a mark a failover would refuse.
 
 The reachable mark comes from the standby as it is: each database's state on the standby instance and where its
 last restore stopped, the standby state (last set restored), plus what shipped and verified files can still
-apply. Reasons, each with its level:
+apply — the restore planner's continuation from each database's redo point and recovery branch over the shipped
+files' headers (``headers``), as in the failover. Reasons, each with its level:
 
 - CRITICAL: no mark every database can reach (a database recovered, missing, suspect, a file missing); the
   standby instance cannot be reached; the window over ``rpo.critical_minutes``;
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.data_loss import DataLossWindow
-from biztalk_dr.failover import StandbyObservation, assess_failover
+from biztalk_dr.failover import HeaderOf, StandbyObservation, assess_failover
 from biztalk_dr.log_shipping import plan_standby_restores
 from biztalk_dr.standby_state import StandbyState
 
@@ -46,14 +47,17 @@ class Reason:
 def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbyState, now: dt.datetime, *,
                    shipped: Callable[[HistoryRow], bool], observed: Mapping[str, StandbyObservation] | None,
                    quarantined: Mapping[str, str], source_failed: Callable[[HistoryRow], bool] = lambda r: False,
-                   source_reachable: bool = True, standby_error: str = "", waiting: str = "") -> dict[str, Any]:
+                   source_reachable: bool = True, standby_error: str = "",
+                   headers: HeaderOf | None = None, waiting: str = "") -> dict[str, Any]:
     """The status report (JSON-ready): health, reasons, reachable mark and data-loss window, per database.
-    ``observed`` None: the standby instance could not be asked (``standby_error`` says why). ``waiting``: the
-    new group's reason to wait for its first full set (``first_full_set.standby_waiting``), or empty."""
+    ``observed`` None: the standby instance could not be asked (``standby_error`` says why). ``headers``: each
+    shipped file's header, so the reachable mark is the restore planner's, as in a failover's assessment.
+    ``waiting``: the new group's reason to wait for its first full set (``first_full_set.standby_waiting``), or
+    empty."""
     names = [d.name for d in cfg.databases]
     reasons: list[Reason] = []
     assessment = assess_failover(sets, state, names, shipped, observed=observed if observed is not None else None,
-                                 required=[cfg.management_database.name])
+                                 required=[cfg.management_database.name], headers=headers)
     if observed is None:
         reasons.append(Reason("critical", f"the standby instance cannot be asked ({standby_error}): what it can "
                                           "deliver is unknown; the figures below are from the standby's records"))

@@ -68,3 +68,71 @@ def test_a_missing_or_suspect_database_or_an_unshipped_log_cannot_reach_the_mark
     older = assess_failover(SETS, StandbyState({db: DatabaseState(1, SETS[0].mark_name, 1) for db in DBS}), DBS,
                             lambda r: not (r.database_name == "SSODB" and r.backup_set_id == 3), observed=_observed())
     assert older.ok and older.mark == SETS[1].mark_name
+
+
+# --------------------------------------------------------------------- the restore planner's rules (issue 16)
+L = 10**15
+
+
+def _headers(**ranges):
+    """The shipped files' headers, by file name: ``SQL1_<db>_<set>.bak`` -> (first, last[, fork])."""
+    from tests.biztalk_dr.test_restore_planner_rules import hdr
+
+    by_set = {1: ("FULL", 10 * L, 12 * L, "f0"), 2: ("LOG", 10 * L, 20 * L, "f0"), 3: ("LOG", 20 * L, 30 * L, "f0")}
+    by_set.update({int(k.removeprefix("set")): v for k, v in ranges.items()})
+    known = {f"SQL1_{db}_{n}.bak": hdr(f"/landing/SQL1_{db}_{n}.bak", kind, first, last, fork=fork, db=db, minutes=n)
+             for db in DBS for n, (kind, first, last, fork) in by_set.items()}
+    return lambda row: known.get(row.base_name)
+
+
+AT_SET_2 = StandbyState({db: DatabaseState(2, SETS[1].mark_name, 20 * L) for db in DBS})
+
+
+def test_the_planner_confirms_the_chain_from_where_each_database_stands_to_the_mark():
+    result = assess_failover(SETS, AT_SET_2, DBS, lambda r: True, observed=_observed(), headers=_headers())
+    assert result.ok and result.mark == SETS[2].mark_name
+    assert {db.database: [s.set_id for s in db.steps] for db in result.databases} == {db: [3] for db in DBS}
+
+
+def test_a_log_backup_taken_outside_the_sets_is_a_gap_the_set_order_alone_cannot_see():
+    """Someone backed the log up by hand between set 2 and set 3 (LSN 20-25, not in adm_BackupHistory): every set is
+    complete and shipped, but set 3's log starts at 25 and the standby stands at 20: the mark cannot be reached."""
+    gap = _headers(set3=("LOG", 25 * L, 30 * L, "f0"))
+    result = assess_failover(SETS, AT_SET_2, DBS, lambda r: True, observed=_observed(), headers=gap)
+    assert not result.ok and result.mark == SETS[2].mark_name
+    assert all(not s.can_reach for s in result.standings)
+    assert all(str(20 * L) in p and "SQL1_" in p for p in result.problems[:len(DBS)]), result.problems
+
+
+def test_a_log_of_another_recovery_branch_is_never_planned_onto_the_standby():
+    """The standby stands on branch f-new (restored from the new primary's files); set 3's log in the history is of
+    the old branch over the same LSNs (a failover's two branches): SQL Server would refuse it (4330)."""
+    other = _headers(set1=("FULL", 10 * L, 12 * L, "f-new"), set2=("LOG", 10 * L, 20 * L, "f-new"),
+                     set3=("LOG", 20 * L, 30 * L, "f-old"))
+    result = assess_failover(SETS, AT_SET_2, DBS, lambda r: True, observed=_observed(), headers=other)
+    assert not result.ok
+    assert all("recovery fork f-new" in p for p in result.problems[:len(DBS)]), result.problems
+
+
+def test_a_shipped_file_whose_header_cannot_be_had_refuses_rather_than_promises():
+    none = _headers()
+    result = assess_failover(SETS, AT_SET_2, DBS, lambda r: True, observed=_observed(),
+                             headers=lambda r: None if r.backup_set_id == 3 else none(r))
+    assert not result.ok and all("header of SQL1_" in p for p in result.problems[:len(DBS)]), result.problems
+
+
+def test_a_mark_reached_only_by_leaving_a_branch_at_its_fork_point_is_refused_not_restored_whole():
+    """Set 3's log runs on past the point where set 4's branch forked off (LSN 25): the planner stops it there
+    (STOPBEFOREMARK), which the failover's whole-log restores cannot: refused, naming the fork point."""
+    from tests.biztalk_dr.test_restore_planner_rules import hdr
+
+    sets = [*SETS, _set(4, "log")]
+    known = {f"SQL1_{db}_{n}.bak": h for db in DBS for n, h in (
+        (2, hdr(f"/l/SQL1_{db}_2.bak", "LOG", 10 * L, 20 * L, db=db)),
+        (3, hdr(f"/l/SQL1_{db}_3.bak", "LOG", 20 * L, 30 * L, db=db, minutes=3)),
+        (4, hdr(f"/l/SQL1_{db}_4.bak", "LOG", 25 * L, 40 * L, fork="f1", parent="f0", point=25 * L, db=db,
+                minutes=4)))}
+    result = assess_failover(sets, AT_SET_2, DBS, lambda r: True, observed=_observed(), target_mark=sets[3].mark_name,
+                             headers=lambda r: known.get(r.base_name))
+    assert not result.ok, result
+    assert all(f"'lsn:{25 * L}'" in p for p in result.problems), result.problems

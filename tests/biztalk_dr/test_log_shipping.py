@@ -120,6 +120,32 @@ def test_a_file_is_shipped_proven_and_described_by_its_manifest_and_not_copied_t
 
 
 @needs_share
+def test_the_manifest_keeps_the_files_header_for_the_planner_and_old_manifests_still_read(cfg, tmp_path):
+    """The restore planner plans from the landing folder by the manifests' copies of RESTORE HEADERONLY (identity:
+    BackupSetGUID, FamilyGUID, recovery fork, LSNs): the same header a fresh read of the file gives. A manifest
+    written before manifests kept it is read as before, and its header comes from the file."""
+    import json
+
+    from biztalk_dr.backup_files import read_backup_file
+    from biztalk_dr.manifest import manifest_path, shipped_header
+
+    one, row, source = stop_at(tmp_path, "StopAt_1.trn")
+    ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
+    landing = Path(cfg.sites.standby.landing_dir)
+    [fresh] = read_backup_file(landing / "StopAt_1.trn")
+    kept = shipped_header(landing, "StopAt_1.trn")
+    assert kept == fresh and kept.backup_set_id and kept.family_guid == fresh.family_guid
+    assert log_shipping.row_header(cfg, row) == fresh
+    path = manifest_path(landing, "StopAt_1.trn")
+    data = json.loads(path.read_text())
+    del data["header"]
+    path.write_text(json.dumps({**data, "written_by_a_later_version": 1}))
+    assert read_manifest(landing, "StopAt_1.trn").header is None
+    assert shipped_header(landing, "StopAt_1.trn") == fresh  # read from the file
+    assert shipped_header(landing, "StopAt_2.trn") is None  # not shipped
+
+
+@needs_share
 def test_a_corrupt_copy_is_copied_again_and_twice_means_an_error(cfg, tmp_path, monkeypatch):
     one, row, source = stop_at(tmp_path, "StopAt_2.trn")
     calls = []

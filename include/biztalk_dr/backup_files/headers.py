@@ -116,3 +116,27 @@ class BackupSetHeader:
             "files": [{"logical_name": f.logical_name, "physical_name": f.physical_name, "type": f.type}
                       for f in self.files],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: str | None = None) -> BackupSetHeader:
+        """The header :meth:`as_json` wrote (a shipped file's manifest keeps it), read from ``path`` when given.
+        Fields derived from others (``first_recovery_fork_id``, ``fork_point_lsn``) are not read back."""
+        def date(name: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(data[name])
+
+        return cls(
+            path=path if path is not None else data["path"], position=int(data["position"]),
+            database_name=data["database_name"], server_name=data["server_name"], backup_type=data["backup_type"],
+            first_lsn=int(data["first_lsn"]), last_lsn=int(data["last_lsn"]),
+            checkpoint_lsn=int(data["checkpoint_lsn"]), database_backup_lsn=int(data["database_backup_lsn"]),
+            backup_start_date=date("backup_start_date"), backup_finish_date=date("backup_finish_date"),
+            database_creation_date=date("database_creation_date"), compressed=bool(data["compressed"]),
+            software_version=data["software_version"], media_set_id=data["media_set_id"],
+            family_count=int(data["family_count"]), family_sequence=int(data["family_sequence"]),
+            password_protected=bool(data.get("password_protected", False)), copy_only=data.get("copy_only"),
+            backup_set_id=data.get("backup_set_guid") or "",
+            files=tuple(DatabaseFile(f["logical_name"], f["physical_name"], f["type"]) for f in data.get("files", ())),
+            family_guid=data.get("family_guid"), database_guid=data.get("database_guid"),
+            recovery_fork_id=data.get("recovery_fork_id"), branch_parent_id=data.get("branch_parent_id"),
+            branch_lsn=data.get("branch_lsn"), differential_base_guid=data.get("differential_base_guid"),
+            differential_base_lsn=data.get("differential_base_lsn"))

@@ -27,6 +27,16 @@ two log intervals (an abandoned failover must not silence missed backups: `bizta
 with the reasons (a database recovered by hand or missing, a quarantined file, an unreadable standby state...),
 WARN alerts.
 
+**A new group is not an incident**: until its first full set has had time to be taken, shipped and restored
+(`rpo.first_full_set_grace_minutes`, 6 h by default, from when biztalk-dr first saw the group),
+check_backup_schedules and check_standby_can_deliver skip with "waiting for the first full set" and what is
+missing; past the grace with still nothing there, they fail and alert as usual.
+
+**check_group_file** fails while the group's configuration file does not validate (the DAGs then run on its last
+valid version): each problem with its file:line, alerted through the channels that do not depend on that file
+(`BIZTALK_DR_ALERT_CONN_ID`, the last valid version's targets, the task log), until the file is fixed
+(`biztalk-dr config check FILE` shows the same lines).
+
 The task logs have the details; nothing is changed on any server. Every failure alerts.
 """
 
@@ -81,7 +91,9 @@ def dr_health_check():
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
         promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
         schedule, says so instead."""
-        from biztalk_dr import backup_jobs
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from biztalk_dr import backup_jobs, first_full_set
         from biztalk_dr.backup_freshness import check_backup_schedules as check
         from biztalk_dr.errors import BackupScheduleMissed
         from biztalk_dr.site_roles import backups_held, held_for
@@ -93,11 +105,16 @@ def dr_health_check():
             print(held)
             return [held]
         with backup_jobs.management_server(cfg) as server:
-            checks = check(cfg, backup_jobs.read_sets(cfg, server), now=backup_jobs.history_clock_now(cfg, server))
+            sets, now = backup_jobs.read_sets(cfg, server), backup_jobs.history_clock_now(cfg, server)
+        left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(
+            cfg.sites.standby.landing_dir))
+        checks = check(cfg, sets, now=now, grace_left=left)
         for c in checks:
             print(c.text())
         if missed := [c.text() for c in checks if c.missed]:
             raise BackupScheduleMissed(missed)
+        if waiting := [c.text() for c in checks if c.waiting]:
+            raise AirflowSkipException("; ".join(waiting))
         return [c.text() for c in checks]
 
     @task(on_failure_callback=DrAlertNotifier())
@@ -115,9 +132,23 @@ def dr_health_check():
             raise AirflowSkipException(reason)
         report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
                                                      run=f"{context['ti'].dag_id}/{context['run_id']}")
+        if report["health"] == "waiting":
+            raise AirflowSkipException(report["waiting"])
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return {"health": report["health"], "reasons": report["reasons"]}
 
+    @task
+    def check_group_file() -> str:
+        """The group's configuration file validates. While it does not, the DAGs run on its last valid version
+        and this fails (red, alerted through `BIZTALK_DR_ALERT_CONN_ID`, the last valid targets and the task
+        log) with each problem's file:line, every hour until the file is fixed."""
+        from biztalk_dr.config_alerts import check_group_file as check
+
+        said = check()
+        print(said)
+        return said
+
+    check_group_file()
     check_backup_schedules()
     check_standby_can_deliver()
     # expand() does not copy the docstring into doc_md as a plain @task call does

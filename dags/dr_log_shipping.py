@@ -32,7 +32,8 @@ Runs on every backup set the backup DAGs publish, and every few minutes anyway
    the data-loss window, written to the standby's status file; alerts on WARN (the window over
    `rpo.warn_minutes`, a quarantined file, a stuck restore...), fails on CRITICAL (over
    `rpo.critical_minutes`, a database recovered by hand or missing, the standby unreachable), with the
-   reasons.
+   reasons. A new group, nothing restored on the standby yet, skips it with "waiting for the first full
+   set" for `rpo.first_full_set_grace_minutes` (then it alerts as usual).
 
 After `dr_failover` has promoted the standby (its roles record), every task here skips with the reason:
 shipping into the new primary would destroy it.
@@ -136,6 +137,10 @@ def dr_log_shipping():
         _stand_down_after_failover(cfg)
         report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
                                                      run=f"{context['ti'].dag_id}/{context['run_id']}")
+        if report["health"] == "waiting":  # a new group: its first full set is on its way
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(report["waiting"])
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return report
 

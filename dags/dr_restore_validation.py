@@ -25,6 +25,9 @@ every week without anyone's time.
    group's restore time, the proved mark and its age), path in the task log. Fails, with a summary in the
    alert, when any database failed; warns when the restore time is over `restore_objective_minutes`.
 5. **drop_validation_databases** — teardown: always drops the validation databases, also after a failure.
+
+A new group with nothing provable yet skips the run ("waiting for the first full set", in plan_validation and
+the report) for `rpo.first_full_set_grace_minutes`; past that, "nothing shipped" fails and alerts.
 """
 
 from __future__ import annotations
@@ -59,12 +62,18 @@ def dr_restore_validation():
         """Pick the set, hash every file it restores against its manifest (a changed copy is quarantined and
         copied again, with a warning), and plan each database's restore from the standby site's verified copies;
         refuse early on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from biztalk_dr import validation_jobs
         from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.errors import FirstFullSetPending
 
         cfg = load_acting_config()  # after a failover: the new primary's history, its files copied again
-        plans = validation_jobs.plan_validation(cfg, run_id, params.get("set_id"),
-                                                send_warning=warning_sender(cfg, context))
+        try:
+            plans = validation_jobs.plan_validation(cfg, run_id, params.get("set_id"),
+                                                    send_warning=warning_sender(cfg, context))
+        except FirstFullSetPending as waiting:  # a new group: nothing shipped to prove yet
+            raise AirflowSkipException(str(waiting)) from None
         print(f"proving mark {plans[0]['mark']} with {len(plans)} database(s)")
         return plans
 
@@ -94,6 +103,10 @@ def dr_restore_validation():
 
         cfg = load_config()
         result = validation_jobs.write_report(cfg, run_id, send_warning=warning_sender(cfg, context))
+        if "waiting" in result:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(result["waiting"])
         print(f"report: {result['report']}")
         return result
 

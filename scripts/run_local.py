@@ -5,6 +5,8 @@ components (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecut
 each in a process group of its own, and supervises them:
 
 - it refuses to start while a port it needs is taken, naming the process that holds it;
+- it starts the scheduler, dag processor and triggerer only once its API server answers (a task started before
+  it listens fails without running: its execution API is there);
 - it prints the UI address and login only once its own API server answers, its scheduler, dag processor and
   triggerer heartbeat (the health endpoint, with heartbeats newer than their start) and the stand-ins listen;
 - a component that dies later is reported by name, with the end of its log and what to do;
@@ -427,8 +429,9 @@ def migrate(env: dict[str, str]) -> None:
                           [])
 
 
-def start_airflow(env: dict[str, str], started: list[Component]) -> list[Component]:
-    """Airflow's components, each recorded (with ``started``) for `make stop` as soon as it runs."""
+def start_airflow(env: dict[str, str], started: list[Component], names: tuple[str, ...] = AIRFLOW_COMPONENTS,
+                  ) -> list[Component]:
+    """Airflow's components ``names``, each recorded (with ``started``) for `make stop` as soon as it runs."""
     advice = {
         "api-server": "the UI and the REST API are gone (DAGs still run): stop make run (Ctrl-C) and start it again",
         "scheduler": "no DAG run is scheduled or started any more: stop make run (Ctrl-C) and start it again",
@@ -436,7 +439,7 @@ def start_airflow(env: dict[str, str], started: list[Component]) -> list[Compone
         "triggerer": "deferred tasks and deadline alerts wait: stop make run (Ctrl-C) and start it again",
     }
     components = []
-    for name in AIRFLOW_COMPONENTS:
+    for name in names:
         command = [str(BIN / "airflow"), name]
         if name == "api-server":
             command += ["--host", API_HOST, "--port", str(API_PORT)]
@@ -524,6 +527,22 @@ def check_parent(parent: int) -> None:
         raise ParentGone()
 
 
+def wait_for_api_server(components: list[Component], api: Component, parent: int) -> None:
+    """Until our API server answers on its port. The scheduler starts only then: every task it queues calls the
+    API server's execution API as it starts, and one started before it listens fails (connection refused) before
+    it has run — a red first run of a new group for no reason of its own."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        check_parent(parent)
+        if died := report_deaths(components):
+            raise StartFailed(f"the {died[0].name} stopped while starting; nothing was left running", components)
+        if health() is not None and _serves_port(api.process.pid, API_PORT):
+            return
+        time.sleep(0.5)
+    raise StartFailed(f"the API server did not answer on port {API_PORT} within {READY_SECONDS:.0f} s; its log: "
+                      f"{api.log}", components)
+
+
 def wait_until_ready(components: list[Component], airflow: dict[str, Component], parent: int) -> None:
     deadline = time.monotonic() + READY_SECONDS
     waiting = ["the API server does not answer yet"]
@@ -602,8 +621,12 @@ def main() -> int:
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
         say(f"Starting Airflow (SQLite, LocalExecutor; logs in {LOGS}) ...")
         migrate(env)
-        airflow_components = start_airflow(env, components)
+        airflow_components = start_airflow(env, components, ("api-server",))
         components += airflow_components
+        wait_for_api_server(components, airflow_components[0], parent)
+        rest = start_airflow(env, components, tuple(n for n in AIRFLOW_COMPONENTS if n != "api-server"))
+        airflow_components += rest
+        components += rest
         airflow = {c.name: c for c in airflow_components}
         wait_until_ready(components, airflow, parent)
         say(f"\nAirflow UI: {UI}   {login_line()}\nGroup configuration: {config}\nLogs: {LOGS}\n"

@@ -310,6 +310,12 @@ ADVICE: dict[str, Advice] = {
         "Fix {file}: `biztalk-dr config check {file}` lists the same lines. Backups and shipping go on meanwhile, "
         "with the settings of the last valid version; each run alerts until the file validates, and the first run "
         "after that uses it."),
+    "landing_space_low": Advice(
+        "the standby site's landing folder has less free space than two full backup sets of the group need",
+        "Free space on the landing folder's disk ({path}), or let dr_standby_retention delete what no chain needs: "
+        "read its decisions in the task log and set retention.standby.delete: true (or lower "
+        "retention.standby.keep_days / keep_full_chains). When the disk is full, shipping stops and the data-loss "
+        "window grows.", ("dr_standby_retention",)),
 }
 
 # SQL Server errors on the standby, by number, to the entry that says what to do (biztalk-dr.md section 6).

@@ -142,7 +142,8 @@ def _html(text: str) -> str:
 
 
 class DrAlertNotifier(BaseNotifier):
-    """``on_failure_callback`` for every biztalk-dr DAG: builds the alert and sends it to the configured targets."""
+    """``on_failure_callback`` for every biztalk-dr DAG: builds the alert and sends it to the configured targets;
+    while the group's file is broken, through the channels that do not depend on it (``config_alerts``)."""
 
     template_fields = ()
 
@@ -150,8 +151,21 @@ class DrAlertNotifier(BaseNotifier):
         super().__init__()
 
     def notify(self, context: Mapping[str, Any]) -> None:
+        from biztalk_dr.config import config_path
+        from biztalk_dr.config_alerts import alerted_in_run, send_fallback_alert
+        from biztalk_dr.config_fallback import current_fallback
+        from biztalk_dr.errors import GroupFileBroken
+
         cfg = load_config()
-        send_alert(alert_from_context(context, group=cfg.group.name), cfg, context)
+        alert = alert_from_context(context, group=cfg.group.name)
+        if current_fallback(config_path()) is not None:  # the file's own targets may be what is broken
+            if isinstance(context.get("exception"), GroupFileBroken) and alerted_in_run(alert.dag_id, alert.run_id):
+                log.error("%s\n(the same problems were alerted at the start of this run: not sent twice)",
+                          alert.text())
+                return
+            send_fallback_alert(alert, context)
+            return
+        send_alert(alert, cfg, context)
 
 
 async def missed_deadline_alert(context: Mapping[str, Any] | None = None, *, dag_id: str = "", expectation: str = "",

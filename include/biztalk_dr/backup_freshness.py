@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
+from biztalk_dr.first_full_set import waiting_text
 
 __all__ = ["FULL_BACKUP_INTERVAL", "ScheduleCheck", "check_backup_schedules"]
 
@@ -36,13 +37,16 @@ class ScheduleCheck:
     newest: BackupSet | None
     max_age: dt.timedelta
     age: dt.timedelta | None
+    waiting: str = ""  # a new group within its grace, with no set of this kind yet (first_full_set)
 
     @property
     def missed(self) -> bool:
-        return self.age is None or self.age > self.max_age
+        return not self.waiting and (self.age is None or self.age > self.max_age)
 
     def text(self) -> str:
         every = _minutes(self.max_age)
+        if self.waiting:
+            return self.waiting
         if self.newest is None:
             return (f"no complete {self.kind} backup set in adm_BackupHistory: has {self.dag_id} ever run? "
                     f"(expected at least one every {every})")
@@ -56,10 +60,13 @@ def _minutes(delta: dt.timedelta | None) -> str:
     return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
-def check_backup_schedules(cfg: GroupConfig, sets: Sequence[BackupSet], *, now: dt.datetime) -> list[ScheduleCheck]:
+def check_backup_schedules(cfg: GroupConfig, sets: Sequence[BackupSet], *, now: dt.datetime,
+                           grace_left: dt.timedelta | None = None) -> list[ScheduleCheck]:
     """One check per backup kind. A log set is missed after two intervals (one late run is not yet an
     incident: dr_log_backup's own deadline is two intervals too); a full set after its interval plus
-    the time a full set may take."""
+    the time a full set may take. Within a new group's grace (``grace_left``, see ``first_full_set``) a kind
+    with no complete set yet is waiting, not missed; a set that is late is late, grace or not."""
+
     limits = {
         "full": ("dr_full_backup", FULL_BACKUP_INTERVAL[cfg.schedules.full_backup.frequency] + FULL_BACKUP_GRACE),
         "log": ("dr_log_backup", dt.timedelta(minutes=2 * cfg.schedules.log_backup_minutes)),
@@ -68,5 +75,7 @@ def check_backup_schedules(cfg: GroupConfig, sets: Sequence[BackupSet], *, now: 
     for kind, (dag_id, max_age) in limits.items():
         newest = next((s for s in reversed(sets) if s.kind == kind and s.complete), None)
         age = None if newest is None else max(now - newest.backup_time, dt.timedelta())
-        checks.append(ScheduleCheck(kind, dag_id, newest, max_age, age))
+        waiting = (waiting_text(f"no complete {kind} backup set in adm_BackupHistory yet ({dag_id} takes it)",
+                                grace_left, cfg) if newest is None and grace_left is not None else "")
+        checks.append(ScheduleCheck(kind, dag_id, newest, max_age, age, waiting))
     return checks

@@ -359,7 +359,7 @@ class RetentionResult:
 def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
                     now: dt.datetime | None = None) -> RetentionResult:
     """Delete, from the primary's backup folder, the files the chain-aware plan allows; log every decision."""
-    from biztalk_dr.manifest import is_shipped_and_verified
+    from biztalk_dr.manifest import is_shipped_and_verified, was_retired
     from biztalk_dr.retention import plan_retention
 
     sets = read_sets(cfg, mgmt_server, limit=100_000)
@@ -367,7 +367,9 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
     landing = cfg.sites.standby.landing_dir
     result = RetentionResult()
     for decision in plan_retention(sets, now=clock, keep_days=cfg.retention.file_days,
-                                   shipped_and_verified=lambda r: is_shipped_and_verified(landing, r.base_name)):
+                                   # or shipped, verified and since deleted by the standby's own retention
+                                   shipped_and_verified=lambda r: is_shipped_and_verified(landing, r.base_name)
+                                   or was_retired(landing, r.base_name)):
         if not decision.delete:
             result.kept += 1
             log.debug("%s", decision)

@@ -232,12 +232,24 @@ class Backup(_Model):
 class Rpo(_Model):
     warn_minutes: Annotated[int, Field(ge=1)] = 30
     critical_minutes: Annotated[int, Field(ge=1)] = 60
+    # a new group's checks wait this long for its first full set to be shipped and restored (0: no grace)
+    first_full_set_grace_minutes: Annotated[int, Field(ge=0, le=10080)] = 360
+
+
+class StandbyRetention(_Model):
+    """Deleting files at the standby site (dr_standby_retention): a file goes only when it is older than
+    ``keep_days`` and outside the newest ``keep_full_chains`` complete full chains (and nothing still needs it)."""
+
+    keep_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    keep_full_chains: Annotated[int, Field(ge=1, le=100)] = 2
+    delete: bool = False  # False: a dry run, logging what it would delete and why
 
 
 class Retention(_Model):
     history_days: Annotated[int, Field(ge=1, le=3650)] = 14  # sp_DeleteBackupHistory @DaysToKeep
     file_days: Annotated[int, Field(ge=1, le=3650)] = 7
     dry_run: bool = False
+    standby: StandbyRetention = StandbyRetention()
 
 
 class SmtpAlerts(_Model):
@@ -348,6 +360,12 @@ def _cross_checks(cfg: GroupConfig) -> Iterator[tuple[tuple, str]]:
         yield ("rpo", "warn_minutes"), (f"{cfg.rpo.warn_minutes} would warn on every log backup interval "
                                         f"(schedules.log_backup_minutes = {cfg.schedules.log_backup_minutes}); "
                                         "make it larger than the interval")
+    grace = cfg.rpo.first_full_set_grace_minutes
+    needed = cfg.schedules.log_backup_minutes + cfg.schedules.log_shipping_minutes
+    if 0 < grace < needed:
+        yield ("rpo", "first_full_set_grace_minutes"), (
+            f"{grace} is shorter than a log backup and a shipping interval ({needed} min): the first full set is "
+            "restored on the standby only once a log set follows it; give at least that, or 0 for no grace")
     conn_ids: dict[str, tuple] = {}
     for site_name in ("primary", "standby"):
         for key, inst in getattr(cfg.sites, site_name).instances.items():

@@ -26,7 +26,8 @@ from typing import Any
 from biztalk_dr.config import config_path
 from biztalk_dr.config_fallback import Fallback, current_fallback, state_dir
 
-__all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "on_task_start", "send_fallback_alert"]
+__all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "alerted_in_run", "check_group_file", "on_task_start",
+           "send_fallback_alert"]
 
 log = logging.getLogger("biztalk_dr.alerts")
 
@@ -50,6 +51,19 @@ def on_task_start(task_instance: Any) -> list[str]:
         return []
     return send_fallback_alert(alert_for(fallback, dag_id=dag_id, task_id=task_instance.task_id, run_id=run_id,
                                          url=getattr(task_instance, "log_url", "") or ""))
+
+
+def check_group_file() -> str:
+    """For the health check: what it says while the group's file validates; raises GroupFileBroken — every
+    problem with its file:line and the version in use — while the DAGs run on its last valid version."""
+    from biztalk_dr.advice import advice
+    from biztalk_dr.errors import GroupFileBroken
+
+    path = config_path()
+    fallback = current_fallback(path)
+    if fallback is not None:
+        raise GroupFileBroken(fallback.text(), advice("config_file_broken", file=fallback.file))
+    return f"{path} validates: the DAGs run on it"
 
 
 def alert_for(fallback: Fallback, *, dag_id: str, task_id: str, run_id: str, url: str = ""):  # noqa: ANN201
@@ -108,11 +122,22 @@ def _connection_targets(conn_id: str):  # noqa: ANN202 - config.Alerts
     raise ValueError(f"the connection {conn_id!r} is of type {conn.conn_type!r}: expected smtp or slackwebhook")
 
 
+def alerted_in_run(dag_id: str, run_id: str) -> bool:
+    """Whether this run has sent its broken-file alert already (the listener, at its first task)."""
+    fallback = current_fallback(config_path())
+    return fallback is not None and _record(Path(fallback.file), dag_id, run_id).exists()
+
+
+def _record(config_file: Path, dag_id: str, run_id: str) -> Path:
+    name = hashlib.sha256(f"{config_file}\0{dag_id}\0{run_id}".encode()).hexdigest()[:24]
+    return state_dir(config_file) / "config-alerts" / name
+
+
 def _first_in_run(config_file: Path, dag_id: str, run_id: str) -> bool:
     """True for the first task of this run to ask (a record file created exclusively); True as well when no
     record can be written: an alert too many beats none."""
-    folder = state_dir(config_file) / "config-alerts"
-    name = hashlib.sha256(f"{config_file}\0{dag_id}\0{run_id}".encode()).hexdigest()[:24]
+    record = _record(config_file, dag_id, run_id)
+    folder, name = record.parent, record.name
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)

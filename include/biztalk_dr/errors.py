@@ -2,6 +2,7 @@
 
     BizTalkDrError
     ├── ConfigError                 the group's YAML file is invalid (every problem, with its line)
+    ├── GroupFileBroken             the DAGs run on the file's last valid version (the health check fails)
     ├── TsqlBuildError              a T-SQL statement was asked for with values it cannot take
     ├── PathOutsideRootError        a file path escapes its configured root
     ├── SetupError                  the environment is not set up (an Airflow connection, the ODBC driver):
@@ -17,6 +18,7 @@
     │   └── ShippedFileDamaged      a shipped copy is damaged (hash or SQL Server); quarantined
     ├── BackupSetProblem            a backup set is partial, incomplete, or its files are missing
     ├── BackupScheduleMissed        no new backup set where the schedule promised one
+    ├── FirstFullSetPending         a new group's check waits for its first full set (the task skips)
     ├── BackupFileError             a file is not a readable SQL Server backup (which file, why)
     ├── RestorePlanError            the backups cannot reach the target (gap, missing stripe, no full)
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
@@ -37,11 +39,13 @@ __all__ = [
     "BizTalkDrError",
     "ConfigError",
     "ConfigProblem",
+    "GroupFileBroken",
     "TsqlBuildError",
     "PathOutsideRootError",
     "PreflightError",
     "BackupSetProblem",
     "BackupScheduleMissed",
+    "FirstFullSetPending",
     "BackupFileError",
     "ShippingError",
     "ShippedFileDamaged",
@@ -95,6 +99,15 @@ class ConfigError(BizTalkDrError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GroupFileBroken(BizTalkDrError):
+    """The group's file does not validate and the DAGs run on its last valid version: backups go on, and the
+    health check is red until the file is fixed."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
 
 
 class TsqlBuildError(BizTalkDrError, ValueError):
@@ -156,6 +169,11 @@ class BackupScheduleMissed(BizTalkDrError):
 
         self.advice = advice("backup_schedule_missed")
         super().__init__("; ".join(self.problems))
+
+
+class FirstFullSetPending(BizTalkDrError):
+    """A new group, within its grace (``first_full_set``): what the check needs is not there yet. Not a failure:
+    the DAG task skips with this reason."""
 
 
 class ShippingError(BizTalkDrError):

@@ -27,12 +27,15 @@ from typing import Any, Literal
 
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.content_hash import Algorithm, digest_of
+from biztalk_dr.errors import PathOutsideRootError
 from biztalk_dr.paths import inside_root, plain_file_name
 
-__all__ = ["Manifest", "MANIFEST_SUFFIX", "manifest_path", "read_manifest", "write_manifest", "is_shipped_and_verified",
-           "ContentCheck", "check_content", "remove_manifest", "shipped_header"]
+__all__ = ["Manifest", "MANIFEST_SUFFIX", "RETIRED_DIR", "manifest_path", "read_manifest", "write_manifest",
+           "is_shipped_and_verified", "ContentCheck", "check_content", "remove_manifest", "retire_manifest",
+           "retired_path", "shipped_header", "was_retired"]
 
 MANIFEST_SUFFIX = ".manifest.json"
+RETIRED_DIR = ".biztalk-dr/retired"  # the manifests of files standby retention deleted (dr_standby_retention)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,40 @@ def shipped_header(landing_dir: str | Path, file_name: str) -> BackupSetHeader |
 def remove_manifest(landing_dir: str | Path, file_name: str) -> None:
     """The file is no longer shipped and verified (it was quarantined): its manifest goes."""
     manifest_path(landing_dir, file_name).unlink(missing_ok=True)
+
+
+def retired_path(landing_dir: str | Path, file_name: str) -> Path:
+    return inside_root(Path(landing_dir) / RETIRED_DIR / (plain_file_name(file_name) + MANIFEST_SUFFIX), landing_dir)
+
+
+def retire_manifest(landing_dir: str | Path, file_name: str) -> Path:
+    """The first step of deleting a shipped file at the standby site: its manifest moves (one rename) to the
+    retired folder, so from this moment nothing trusts the file — whatever happens next — and the move is the
+    record that it was shipped and verified, and deleted on purpose. Its time is the moment of retirement."""
+    target = retired_path(landing_dir, file_name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(manifest_path(landing_dir, file_name), target)
+    _fsync_folder(target.parent)
+    _fsync_folder(Path(landing_dir))
+    os.utime(target)
+    return target
+
+
+def was_retired(landing_dir: str | Path, file_name: str) -> bool:
+    """Shipped and verified once, then deleted at the standby site by its retention (which found nothing that
+    still needs it)."""
+    try:
+        return retired_path(landing_dir, file_name).exists()
+    except PathOutsideRootError:
+        return False
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

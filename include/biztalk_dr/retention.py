@@ -6,7 +6,8 @@ the wrong one loses recovery, so a file is deleted only when *all* of these hold
 1. a complete full set exists and the file is older than it (the newest restorable chain — the
    newest complete full set and every later set — is never touched);
 2. it is older than the retention period;
-3. a verified copy is at the standby site (shipped, hash and headers checked).
+3. a verified copy is at the standby site (shipped, hash and headers checked) — or was, and the standby's own
+   retention (``standby_retention``) has deleted it since, nothing there needing it any more.
 
 Every file gets a decision with its reason, so the task log explains what was kept as well.
 """

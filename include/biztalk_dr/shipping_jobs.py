@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status, status_history
+from biztalk_dr import backup_jobs, first_full_set, log_shipping, source_checks, standby_status, status_history
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -292,8 +292,12 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
 def check_data_loss_window(cfg: GroupConfig, *, send_warning, run: str = "") -> dict[str, Any]:
     """What the standby can deliver now (``standby_status``), written to the status file and its history (``run``:
     the DAG run that measured it, for the status page's links); warn alerts with the reasons, critical fails with
-    them."""
+    them. A new group waiting for its first full set returns its report with health ``waiting`` (its ``waiting``
+    reason is what the task skips with)."""
     report = _write_status(cfg, status(cfg), run)
+    if report["health"] == "waiting":
+        log.info("%s", report["waiting"])
+        return report
     numbers = (f"data-loss window {report['data_loss']}; thresholds: warn at {cfg.rpo.warn_minutes} min, "
                f"critical at {cfg.rpo.critical_minutes} min")
     why = "".join(f"\n- {r['level'].upper()}: {r['reason']}" for r in report["reasons"])
@@ -399,11 +403,13 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         raise
     except SqlConnectionError as exc:
         observed, standby_error = None, str(exc)
+    left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(landing))
     report = standby_status.standby_report(
         cfg, sets, state, now, shipped=lambda r: log_shipping.row_shipped(cfg, r), observed=observed,
         quarantined=log_shipping.quarantined_files(Path(landing)),
         source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
-        standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r))
+        standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r),
+        waiting="" if state_problem else first_full_set.standby_waiting(cfg, sets, state, left))
     if state_problem:
         report = report.with_reason(standby_status.Reason.advised(
             "critical", state_problem, "standby_state_unreadable", kept="standby-state.json.unreadable-<time>"),

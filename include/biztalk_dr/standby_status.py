@@ -18,6 +18,10 @@ The result is a ``StandbyStatus`` (frozen): ``as_json()`` is what ``status --jso
 ``dr_log_shipping`` records in ``.biztalk-dr/status.json``; ``StandbyStatus.from_json`` reads that record back
 (the status page), and ``window_at(now)`` measures the recorded mark's data-loss window at another moment with
 the same thresholds.
+
+A new group (``first_full_set``: nothing restored on the standby yet, within its grace) is WAITING instead of
+CRITICAL for what only the first full set can bring (no reachable mark, no data-loss window); what is wrong
+regardless (the standby unreachable, a quarantined file, a standby blocked) keeps its level.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from biztalk_dr.standby_state import StandbyState
 
 __all__ = ["Reason", "DatabaseStatus", "StandbyStatus", "standby_report", "window_level", "LEVELS"]
 
-Level = Literal["ok", "warn", "critical"]
-LEVELS: dict[str, int] = {"ok": 0, "warn": 1, "critical": 2}
+Level = Literal["ok", "waiting", "warn", "critical"]
+LEVELS: dict[str, int] = {"ok": 0, "waiting": 0, "warn": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class StandbyStatus:
     databases: tuple[DatabaseStatus, ...]
     written_at: str | None = None  # when dr_log_shipping recorded it (UTC); None: not recorded
     run: str | None = None  # dag_id/run_id of the run that recorded it
+    waiting: str = ""  # health "waiting": why (a new group's first full set is on its way), else empty
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -150,10 +155,12 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
                    shipped: Callable[[HistoryRow], bool], observed: Mapping[str, StandbyObservation] | None,
                    quarantined: Mapping[str, str], source_failed: Callable[[HistoryRow], bool] = lambda r: False,
                    source_reachable: bool = True, standby_error: str = "",
-                   headers: HeaderOf | None = None) -> StandbyStatus:
+                   headers: HeaderOf | None = None, waiting: str = "") -> StandbyStatus:
     """The status report: health, reasons, reachable mark and data-loss window, per database.
     ``observed`` None: the standby instance could not be asked (``standby_error`` says why). ``headers``: each
-    shipped file's header, so the reachable mark is the restore planner's, as in a failover's assessment."""
+    shipped file's header, so the reachable mark is the restore planner's, as in a failover's assessment.
+    ``waiting``: the new group's reason to wait for its first full set (``first_full_set.standby_waiting``), or
+    empty."""
     names = [d.name for d in cfg.databases]
     reasons: list[Reason] = []
     assessment = assess_failover(sets, state, names, shipped, observed=observed if observed is not None else None,
@@ -168,11 +175,14 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
         window = DataLossWindow(level, minutes, assessment.set_id, assessment.mark, assessment.set_time)
         if level != "ok":
             reasons.append(Reason.advised(level, f"data-loss window {window.describe()}", "data_loss_window"))
+    elif waiting:
+        window = DataLossWindow("critical", None, None, None, None)
+        reasons.append(Reason("waiting", waiting))
     else:
         window = DataLossWindow("critical", None, None, None, None)
         reasons.append(Reason.advised("critical", "no mark every standby database can reach: "
                                                   + "; ".join(assessment.problems), "standby_cannot_deliver"))
-    for note in assessment.notes:
+    for note in [] if waiting else assessment.notes:
         reasons.append(Reason.advised("warn", note, "standby_cannot_deliver"))
     shipped_names = {r.base_name for s in sets for r in s.rows if shipped(r)}
     for name, why in sorted(quarantined.items()):
@@ -183,15 +193,17 @@ def standby_report(cfg: GroupConfig, sets: Sequence[BackupSet], state: StandbySt
     if plan.blocked:
         reasons.append(Reason.advised("warn", f"the standby cannot go on until a re-seed: {plan.blocked}",
                                       "partial_set_blocks"))
-    waiting = [s for s in plan.steps if (now - s.backup_time).total_seconds() / 60 >= cfg.rpo.warn_minutes]
-    if waiting:
-        reasons.append(Reason.advised("warn", f"{len(waiting)} restore(s) on the standby have waited since set "
-                                              f"{waiting[0].set_id} ({waiting[0].mark_name}): is dr_log_shipping's "
+    stuck = [s for s in plan.steps if (now - s.backup_time).total_seconds() / 60 >= cfg.rpo.warn_minutes]
+    if stuck and not waiting:
+        reasons.append(Reason.advised("warn", f"{len(stuck)} restore(s) on the standby have waited since set "
+                                              f"{stuck[0].set_id} ({stuck[0].mark_name}): is dr_log_shipping's "
                                               "restore_standby_set_by_set failing?", "standby_restores_waiting"))
-    health: Level = max((r.level for r in reasons), key=LEVELS.__getitem__, default="ok")
+    health: Level = max((r.level for r in reasons if r.level != "waiting"), key=LEVELS.__getitem__,
+                        default="waiting" if waiting and not assessment.ok else "ok")
     data_loss = None if window.minutes is None else round(window.minutes * 60)
     return StandbyStatus(
-        group=cfg.group.name, health=health, reasons=tuple(reasons), source_reachable=source_reachable,
+        group=cfg.group.name, health=health, waiting=waiting if health == "waiting" else "", reasons=tuple(reasons),
+        source_reachable=source_reachable,
         standby_reachable=observed is not None, reachable_mark=window.mark_name, reachable_set=window.set_id,
         reachable_set_time=_iso(window.backup_time), data_loss_seconds=data_loss, data_loss=window.describe(),
         warn_minutes=cfg.rpo.warn_minutes, critical_minutes=cfg.rpo.critical_minutes, measured_at=_iso(now) or "",

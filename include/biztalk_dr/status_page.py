@@ -18,7 +18,8 @@ __all__ = ["render_page", "render_history_svg", "render_run_records", "COLOURS"]
 
 # level: (text/border colour, background)
 COLOURS: dict[str, tuple[str, str]] = {"ok": ("#1a7f37", "#dafbe1"), "warn": ("#9a6700", "#fff8c5"),
-                                       "critical": ("#cf222e", "#ffebe9"), "unknown": ("#57606a", "#f6f8fa")}
+                                       "critical": ("#cf222e", "#ffebe9"), "unknown": ("#57606a", "#f6f8fa"),
+                                       "waiting": ("#0969da", "#ddf4ff")}
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #1f2328; }

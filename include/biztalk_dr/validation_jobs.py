@@ -11,13 +11,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, restore_validation, shipping_jobs, tsql
+from biztalk_dr import backup_jobs, first_full_set, log_shipping, restore_validation, shipping_jobs, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BackupMediaDamaged,
     BizTalkDrError,
+    FirstFullSetPending,
     PreflightError,
     ShippedFileDamaged,
     SqlServerError,
@@ -61,9 +62,14 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     val = _validation(cfg)
     landing = cfg.sites.standby.landing_dir
     with backup_jobs.management_server(cfg) as mgmt:
-        sets = backup_jobs.read_sets(cfg, mgmt)
+        sets, now = backup_jobs.read_sets(cfg, mgmt), backup_jobs.history_clock_now(cfg, mgmt)
 
-    chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+    try:
+        chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+    except PreflightError:
+        if set_id is None:
+            _wait_for_first_full_set(cfg, run_id, sets, now)
+        raise
     replaced = verify_copies(cfg, sets, chosen, full)
     if replaced and send_warning is not None:
         send_warning("WARNING: shipped file(s) this validation restores no longer matched their manifests: "
@@ -97,11 +103,27 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     return [{"run_id": run_id, **p.as_json()} for p in plans]
 
 
+_WAITING_FILE = "waiting.txt"
+
+
+def _wait_for_first_full_set(cfg: GroupConfig, run_id: str, sets: Sequence[BackupSet], now: dt.datetime) -> None:
+    """Nothing provable yet on a new group within its grace: the reason is recorded for the run's report and
+    raised as FirstFullSetPending (the task skips); past the grace, returns (the refusal stands)."""
+    left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(cfg.sites.standby.landing_dir))
+    if left is None:
+        return
+    reason = first_full_set.waiting_text("no complete log set is shipped and verified at the standby site yet with "
+                                         "its full set (restore validation proves one)", left, cfg)
+    (_run_dir(cfg, run_id) / _WAITING_FILE).write_text(reason + "\n", encoding="utf-8")
+    raise FirstFullSetPending(reason)
+
+
 def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet, full: BackupSet) -> list[str]:
     """Every shipped file from ``full`` to ``chosen`` hashed again against its manifest before anything is restored:
     a copy that changed since shipping is quarantined (as log shipping does) and copied once more from the source.
-    Returns what was replaced; raises ShippedFileDamaged (saying what was done) when it cannot be. A file that is
-    missing is left to the planner, which names the LSN gap."""
+    Returns what was replaced; raises ShippedFileDamaged (saying what was done) when it cannot be, PreflightError
+    for a file there without a verified manifest. A file that is missing is left to the planner, which names the
+    LSN gap."""
     landing = Path(cfg.sites.standby.landing_dir)
     recopy = shipping_jobs.recopier(cfg, sets)
     replaced = []
@@ -110,6 +132,11 @@ def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet
             continue
         for row in bset.rows:
             check = check_content(landing, plain_file_name(row.base_name))
+            if check.outcome == "no_manifest" and (landing / plain_file_name(row.base_name)).is_file():
+                # a file nothing vouches for (its deletion by dr_standby_retention begun, or put there by hand)
+                raise PreflightError([f"{row.base_name} (set {bset.set_id}) is in the landing folder without a verified "
+                                      "manifest: it is not shipped and verified, so it is never restored"],
+                                     advice=advice("validation_set_not_shipped"))
             if check.outcome not in ("size", "digest"):
                 continue
             step = log_shipping.StandbyStep(bset.set_id, bset.mark_name, bset.backup_time, row.database_name,
@@ -269,9 +296,12 @@ def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult
 
 def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, Any]:
     """The run's Markdown and JSON report (per database: bytes, each step's time, checks; the group's restore
-    time; the proved mark and its age); fails when any database failed, warns over the restore objective."""
+    time; the proved mark and its age); fails when any database failed, warns over the restore objective. A run
+    that waited for a new group's first full set returns ``{"waiting": reason}`` and writes no report."""
     val = _validation(cfg)
     folder = _run_dir(cfg, run_id)
+    if (waiting := folder / _WAITING_FILE).exists():  # a new group: nothing to prove yet, nothing restored
+        return {"waiting": waiting.read_text(encoding="utf-8").strip()}
     plan_file = folder / "plan.json"
     plan = json.loads(plan_file.read_text()) if plan_file.exists() else {}
     results = [_load_result(cfg, run_id, d.name) for d in cfg.databases]

@@ -251,3 +251,44 @@ def read_problems(path: Path) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         read_config(path)
     return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.airflow
+def test_the_health_check_is_red_while_the_file_is_broken_and_alerts_outside_it(group_file, mail):
+    from types import SimpleNamespace
+
+    from biztalk_dr.alerts import DrAlertNotifier
+    from biztalk_dr.config_alerts import check_group_file
+    from biztalk_dr.errors import GroupFileBroken
+
+    assert check_group_file() == f"{group_file} validates: the DAGs run on it"  # and its last valid copy is kept
+    write(group_file, VALID.replace("  compression: true", "  compresion: true"))
+    with pytest.raises(GroupFileBroken) as red:
+        check_group_file()
+    [problem] = read_problems(group_file)
+    assert problem.startswith(f"{group_file}:") and "backup.compresion: unknown key" in problem
+    assert problem in str(red.value) and "runs use its last valid version" not in str(red.value)
+    assert "Every run uses its last valid version" in str(red.value)
+
+    # its failure alert (the health check's on_failure_callback) goes through the channel outside the file too
+    ti = SimpleNamespace(dag_id="dr_health_check", task_id="check_group_file", run_id="scheduled__1", log_url="")
+    DrAlertNotifier().notify({"ti": ti, "exception": red.value})
+    assert sorted(str(m["To"]) for m in mail.messages) == ["biztalk-ops@contoso.com",
+                                                          "oncall@example.test, dba@example.test"]
+    subject, body = mail.texts()[0]
+    assert subject == "[CONTOSO-BTS] biztalk-dr: dr_health_check failed at check_group_file"
+    assert problem in body and f"biztalk-dr config check {group_file}" in body
+
+    # a run whose first task alerted already (the listener plugin) is not paged twice for the same lines
+    from biztalk_dr.config_alerts import on_task_start
+
+    started = SimpleNamespace(dag_id="dr_health_check", task_id="list_instances", run_id="scheduled__2",
+                              log_url="", task=SimpleNamespace(dag=SimpleNamespace(tags=["biztalk-dr"])))
+    assert on_task_start(started)
+    before = len(mail.messages)
+    DrAlertNotifier().notify({"ti": SimpleNamespace(dag_id="dr_health_check", task_id="check_group_file",
+                                                    run_id="scheduled__2", log_url=""), "exception": red.value})
+    assert len(mail.messages) == before
+
+    write(group_file, VALID)  # fixed: green again
+    assert check_group_file() == f"{group_file} validates: the DAGs run on it"

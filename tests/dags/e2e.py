@@ -83,7 +83,10 @@ def dag_named(name: str):
 
 def run_dag(name: str, **conf):
     """One ``dag.test()`` run of the named DAG with ``conf`` as its trigger form: (the run, its task states)."""
-    run = dag_named(name).test(run_conf=conf or None)
+    from biztalk_dr.drill import quiet_repeated_waits
+
+    with quiet_repeated_waits():  # a task waiting for its retry: said once, not every second
+        run = dag_named(name).test(run_conf=conf or None)
     return run, states(run)
 
 
@@ -96,7 +99,10 @@ def run_failover(group: Group, actions: dict | None = None, logical_date=None, *
     from biztalk_dr.operator_desk import OperatorDesk
 
     desk_actions = {**standin_operator(load_config(), lambda sql: query(group.standby, sql)), **(actions or {})}
-    with OperatorDesk("dr_failover", desk_actions, poll_seconds=0.1) as desk, _answers_seen_sooner():
+    from biztalk_dr.drill import quiet_repeated_waits
+
+    with OperatorDesk("dr_failover", desk_actions, poll_seconds=0.1) as desk, _answers_seen_sooner(), \
+            quiet_repeated_waits():
         run = dag_named("dr_failover").test(run_conf=conf, logical_date=logical_date)
     assert not desk.errors, desk.errors
     return run, states(run), desk.answers

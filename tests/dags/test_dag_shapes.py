@@ -64,7 +64,7 @@ def test_full_backup_schedule_follows_the_config(dagbag):
 def test_every_backup_and_health_task_alerts_on_failure(dagbag):
     from biztalk_dr.alerts import DrAlertNotifier
 
-    assert "check_backup_schedules" in dagbag.dags["dr_health_check"].task_ids
+    assert {"check_backup_schedules", "check_group_file"} <= set(dagbag.dags["dr_health_check"].task_ids)
     for dag_id in ("dr_full_backup", "dr_log_backup", "dr_health_check"):
         for t in dagbag.dags[dag_id].tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
@@ -99,6 +99,15 @@ def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
     assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
     assert dag.params["dry_run"] is True and dag.params["confirm_group"] == ""
     assert upstream_chain(dag, "reseed_standby") == ["check_request", "reseed_standby"]
+
+
+def test_standby_retention_is_hourly_one_task_and_a_dry_run_by_default(dagbag):
+    from biztalk_dr.config import load_config
+
+    dag = dagbag.dags["dr_standby_retention"]
+    assert [t.task_id for t in dag.tasks] == ["apply_standby_retention"]
+    assert dag.schedule == "@hourly" and dag.max_active_runs == 1 and dag.catchup is False
+    assert load_config(ROOT / "include" / "config" / "example_group.yaml").retention.standby.delete is False
 
 
 def test_restore_validation_plans_restores_checks_reports_and_always_cleans_up(dagbag):

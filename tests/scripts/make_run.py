@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ import psutil
 
 from tests.conftest import ROOT, free_port
 
-SCHEDULED_DAGS = ("dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_health_check", "dr_restore_validation")
+SCHEDULED_DAGS = ("dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_health_check", "dr_restore_validation",
+                  "dr_standby_retention")
 FINISHED = {"success", "failed"}
 
 
@@ -117,7 +119,7 @@ class MakeRun:
         return alive
 
     # -- the REST API ------------------------------------------------------------------------------
-    def api(self, path: str, *, method: str = "GET", body: dict | None = None) -> dict:
+    def api(self, path: str, *, method: str = "GET", body: dict | None = None, accept: str = "*/*") -> dict:
         base = f"http://127.0.0.1:{self.api_port}"
         if self._token is None:
             password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated")
@@ -130,9 +132,34 @@ class MakeRun:
         request = urllib.request.Request(f"{base}{path}", method=method,
                                          data=json.dumps(body).encode() if body is not None else None,
                                          headers={"Authorization": f"Bearer {self._token}",
-                                                  "Content-Type": "application/json"})
+                                                  "Content-Type": "application/json", "Accept": accept})
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.loads(resp.read())
+
+    def dag_ids(self, expected: set[str], timeout: float = 180) -> set[str]:
+        """The DAGs the API server knows, once ``expected`` are among them (the dag processor parses them after
+        it has started) or the time is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = {d["dag_id"] for d in self.api("/api/v2/dags")["dags"]}
+            if found >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(2)
+
+    def skip_reasons(self, dag_id: str, run: dict) -> dict[str, str]:
+        """Each task of ``run`` that ran and skipped itself -> the reason it logged ("" when it gave none); tasks
+        skipped without running (their upstream skipped) are not in it."""
+        reasons = {}
+        for key, ti in run["tasks"].items():
+            if ti["state"] != "skipped" or not ti["try_number"]:
+                continue
+            path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances/"
+                    f"{ti['task_id']}/logs/{ti['try_number']}?map_index={ti['map_index']}")
+            content = self.api(path, accept="application/json").get("content") or []
+            said = [e.get("reason") or "" for e in content
+                    if isinstance(e, dict) and e.get("event") == "Skipping task."]
+            reasons[key] = said[-1] if said else ""
+        return reasons
 
     def first_runs(self, dag_ids: tuple[str, ...] = SCHEDULED_DAGS, timeout: float = 420) -> dict[str, dict]:
         """The first run of each DAG once it has finished, with its task instances (``tasks``: task id or
@@ -142,7 +169,12 @@ class MakeRun:
             for dag_id in dag_ids:
                 if dag_id in done:
                     continue
-                runs = self.api(f"/api/v2/dags/{dag_id}/dagRuns?order_by=run_after&limit=1")["dag_runs"]
+                try:
+                    runs = self.api(f"/api/v2/dags/{dag_id}/dagRuns?order_by=run_after&limit=1")["dag_runs"]
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 404:  # 404: the dag processor has not parsed it yet
+                        raise
+                    continue
                 if runs and runs[0]["state"] in FINISHED:
                     run = runs[0]
                     tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=200")

@@ -1,6 +1,7 @@
 """``biztalk-dr status``: where the standby stands — per database the newest set at the source, shipped and
 restored, the mark a failover can reach, and the data-loss window — for an operator at a terminal and for
-monitoring (exit status 0 ok, 1 warn or critical, 2 bad input)."""
+monitoring (exit status 0 ok or waiting — a new group waiting for its first full set —, 1 warn or critical, 2 bad
+input)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,13 @@ def _status(args: argparse.Namespace) -> int:
         print()
     else:
         _print(report)
-    return 0 if report["health"] == "ok" else 1
+    return 0 if report["health"] in ("ok", "waiting") else 1
 
 
 def _print(report: dict) -> None:
     source = "" if report["source_reachable"] else " (primary unreachable: from the standby's records)"
     print(f"{report['group']}: {report['health'].upper()}{source}")
-    print(report["data_loss"])
+    print(report["waiting"] or report["data_loss"])
     columns = ("database", "source set", "shipped set", "restored set", "restored mark")
     rows = [(d["name"], *(str(d[k]) if d[k] is not None else "-" for k in
                           ("source_set", "shipped_set", "restored_set", "restored_mark"))) for d in report["databases"]]

@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, first_full_set, log_shipping, source_checks, standby_status, status_history
+from biztalk_dr import (
+    backup_jobs,
+    first_full_set,
+    log_shipping,
+    source_checks,
+    standby_status,
+    status_history,
+)
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig

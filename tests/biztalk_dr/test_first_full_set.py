@@ -31,7 +31,7 @@ def _report(cfg, sets, state, now, *, seen, observed=None):
     left = first_full_set.grace_left(cfg, sets, now=now, seen=seen, now_utc=now)
     observed = observed if observed is not None else {d: StandbyObservation(d, None) for d in DBS}
     return standby_report(cfg, sets, state, now, shipped=lambda r: True, observed=observed, quarantined={},
-                          waiting=first_full_set.standby_waiting(cfg, sets, state, left))
+                          waiting=first_full_set.standby_waiting(cfg, sets, state, left)).as_json()
 
 
 def test_the_first_seen_record_is_written_once_and_kept(tmp_path):
@@ -84,7 +84,7 @@ def test_a_problem_a_new_group_does_not_explain_still_alerts(cfg):
     left = first_full_set.grace_left(cfg, sets, now=T0, seen=T0, now_utc=T0)
     report = standby_report(cfg, sets, StandbyState(), T0, shipped=lambda r: True, observed=None, quarantined={},
                             standby_error="login timeout",
-                            waiting=first_full_set.standby_waiting(cfg, sets, StandbyState(), left))
+                            waiting=first_full_set.standby_waiting(cfg, sets, StandbyState(), left)).as_json()
     assert report["health"] == "critical"
     assert [r["level"] for r in report["reasons"]] == ["critical", "waiting"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.backup_files import BackupSetHeader
+from biztalk_dr.config import load_config
 from biztalk_dr.errors import BackupSetProblem
 from biztalk_dr.manifest import Manifest, write_manifest
 from biztalk_dr.shipping_jobs import sets_from_manifests
-from biztalk_dr.config import load_config
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT
 

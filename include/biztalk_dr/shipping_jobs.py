@@ -434,11 +434,12 @@ def sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
                                       f"{', '.join(sorted(sources))}), none of them the configured primary's ("
                                       f"{_servers(cfg, 'primary')}): whose sets to plan with cannot be told"],
                                advice=advice("shipped_sets_ambiguous"))
-    sets = []
-    for (source, set_id), files in sorted(by_set.items(), key=lambda item: item[0][1]):
-        if source != wanted:
-            continue
+    mine = sorted(((i, files) for (source, i), files in by_set.items() if source == wanted), key=lambda item: item[0])
+    for set_id, files in mine:
         _refuse_two_files_of_one_database(set_id, files)
+    _refuse_two_eras_in_one_set(mine)
+    sets = []
+    for set_id, files in mine:
         rows = tuple(f.row() for f in sorted(files, key=lambda f: f.manifest.file_name))
         sets.append(BackupSet(set_id, rows[0].mark_name, "full" if all(r.backup_type == "db" for r in rows) else "log",
                               max(r.backup_time for r in rows), len(rows) == len(cfg.databases), rows))
@@ -502,6 +503,39 @@ def _place_unknown(by_set: dict[tuple[str, int], list[_ShippedFile]], unknown: l
                 + (f"; beside it: {'; '.join(others)}" if others else "")],
                 advice=advice("shipped_sets_ambiguous"))
         by_set.setdefault((candidates[0] if candidates else "primary", set_id), []).append(shipped)
+
+
+def _refuse_two_eras_in_one_set(sets: Sequence[tuple[int, Sequence[_ShippedFile]]]) -> None:
+    """One server's history may restart (a failback to it, its management database re-created), so one set id
+    may name two of its eras' sets. A database's recovery branch changes only when it is restored and recovered,
+    which starts an era: each database's branches, counted from its newest set back, give each file its era, and
+    a set whose files are of two eras is refused naming them."""
+    era: dict[str, int] = {}
+    by_database: dict[str, list[_ShippedFile]] = {}
+    for _, files in sets:
+        for shipped in files:
+            by_database.setdefault(shipped.manifest.database_name.lower(), []).append(shipped)
+    for files in by_database.values():
+        count, fork = 0, None
+        for shipped in reversed(files):  # newest set first
+            branch = shipped.header.recovery_fork_id if shipped.header else None
+            if branch is not None:
+                count, fork = count + (fork is not None and branch != fork), branch
+            era[shipped.manifest.file_name] = count
+    for set_id, files in sets:
+        odd = max(files, key=lambda f: era[f.manifest.file_name])
+        other = min(files, key=lambda f: era[f.manifest.file_name])
+        if era[odd.manifest.file_name] == era[other.manifest.file_name]:
+            continue
+        chain = by_database[odd.manifest.database_name.lower()]
+        before, after = next((a, b) for a, b in zip(chain, chain[1:])
+                             if era[a.manifest.file_name] != era[b.manifest.file_name])
+        raise BackupSetProblem(set_id, [
+            f"set {set_id} cannot be told: {odd.manifest.database_name}'s backups change recovery branch between "
+            f"{before.identity()} (set {before.manifest.set_id}) and {after.identity()} (set {after.manifest.set_id}), "
+            f"where {other.identity()} and the other databases' do not; one server numbered two eras' sets with the "
+            "same ids (its history restarted) and which files make one set cannot be told"],
+            advice=advice("shipped_sets_ambiguous"))
 
 
 def _refuse_two_files_of_one_database(set_id: int, files: Sequence[_ShippedFile]) -> None:

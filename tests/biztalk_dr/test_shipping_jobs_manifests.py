@@ -136,3 +136,30 @@ def test_a_file_whose_primary_cannot_be_told_joins_the_only_primary_of_its_set_i
     unknown = ship(cfg, 2, cfg.databases[-1].name, None, minutes=16)
     [one] = sets_from_manifests(cfg)
     assert sorted(r.file_name for r in one.rows) == sorted([*known, unknown]) and one.complete
+
+
+def test_a_set_id_one_server_used_twice_on_two_recovery_branches_is_never_one_set(cfg):
+    """A failback to the same server whose history went on from lower set ids: the old era's set 3 (shipped for one
+    database only, fork of the old era) and the new era's sets 1-3 (every database restored and recovered: a new
+    recovery branch each), the new era's set 3 not shipped yet for that database. Set ids alone would make set 3 a
+    complete set of two eras' files; the files' recovery branches show the old file is not of that set."""
+    db = cfg.databases[0].name
+    old = ship(cfg, 3, db, OLD, minutes=30, fork="fork-old")
+    new = {(set_id, d.name): ship(cfg, set_id, d.name, OLD, minutes=600 + set_id, fork=f"fork-new-{d.name}")
+           for set_id in (1, 2) for d in cfg.databases}
+    for d in cfg.databases[1:]:
+        ship(cfg, 3, d.name, OLD, minutes=603, fork=f"fork-new-{d.name}")
+    with pytest.raises(BackupSetProblem) as err:
+        sets_from_manifests(cfg)
+    text = str(err.value)
+    assert old in text and new[(2, db)] in text and "fork-old" in text and f"fork-new-{db}" in text
+
+
+def test_one_servers_two_eras_with_their_own_set_ids_are_each_their_sets(cfg):
+    """The same server before a failover (sets 1-2, one recovery branch) and after the failback (sets 5-6, its
+    databases on new branches): no set id is shared, so every set is one era's."""
+    for set_id, fork in ((1, "x"), (2, "x"), (5, "z"), (6, "z")):
+        for d in cfg.databases:
+            ship(cfg, set_id, d.name, OLD, minutes=set_id * 100, fork=f"{fork}-{d.name}")
+    sets = sets_from_manifests(cfg)
+    assert [(s.set_id, s.complete) for s in sets] == [(1, True), (2, True), (5, True), (6, True)]

@@ -7,6 +7,7 @@ copies, restores and records. Everything that changes the standby happens under 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -437,7 +438,7 @@ def sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
     mine = sorted(((i, files) for (source, i), files in by_set.items() if source == wanted), key=lambda item: item[0])
     for set_id, files in mine:
         _refuse_two_files_of_one_database(set_id, files)
-    _refuse_two_eras_in_one_set(mine)
+    _refuse_two_eras_in_one_set(mine, {d.name.lower() for d in cfg.databases})
     sets = []
     for set_id, files in mine:
         rows = tuple(f.row() for f in sorted(files, key=lambda f: f.manifest.file_name))
@@ -505,16 +506,18 @@ def _place_unknown(by_set: dict[tuple[str, int], list[_ShippedFile]], unknown: l
         by_set.setdefault((candidates[0] if candidates else "primary", set_id), []).append(shipped)
 
 
-def _refuse_two_eras_in_one_set(sets: Sequence[tuple[int, Sequence[_ShippedFile]]]) -> None:
+def _refuse_two_eras_in_one_set(sets: Sequence[tuple[int, Sequence[_ShippedFile]]], databases: set[str]) -> None:
     """One server's history may restart (a failback to it, its management database re-created), so one set id
     may name two of its eras' sets. A database's recovery branch changes only when it is restored and recovered,
     which starts an era: each database's branches, counted from its newest set back, give each file its era, and
-    a set whose files are of two eras is refused naming them."""
+    a set whose files are of two eras is refused naming them. Only the group's databases count (one the
+    configuration no longer lists has no files of the later era to count from)."""
     era: dict[str, int] = {}
     by_database: dict[str, list[_ShippedFile]] = {}
     for _, files in sets:
         for shipped in files:
-            by_database.setdefault(shipped.manifest.database_name.lower(), []).append(shipped)
+            if shipped.manifest.database_name.lower() in databases:
+                by_database.setdefault(shipped.manifest.database_name.lower(), []).append(shipped)
     for files in by_database.values():
         count, fork = 0, None
         for shipped in reversed(files):  # newest set first
@@ -522,13 +525,16 @@ def _refuse_two_eras_in_one_set(sets: Sequence[tuple[int, Sequence[_ShippedFile]
             if branch is not None:
                 count, fork = count + (fork is not None and branch != fork), branch
             era[shipped.manifest.file_name] = count
-    for set_id, files in sets:
+    for set_id, all_files in sets:
+        files = [f for f in all_files if f.manifest.file_name in era]
+        if not files:
+            continue
         odd = max(files, key=lambda f: era[f.manifest.file_name])
         other = min(files, key=lambda f: era[f.manifest.file_name])
         if era[odd.manifest.file_name] == era[other.manifest.file_name]:
             continue
         chain = by_database[odd.manifest.database_name.lower()]
-        before, after = next((a, b) for a, b in zip(chain, chain[1:])
+        before, after = next((a, b) for a, b in itertools.pairwise(chain)
                              if era[a.manifest.file_name] != era[b.manifest.file_name])
         raise BackupSetProblem(set_id, [
             f"set {set_id} cannot be told: {odd.manifest.database_name}'s backups change recovery branch between "

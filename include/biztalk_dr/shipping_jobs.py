@@ -389,7 +389,11 @@ def status(cfg: GroupConfig) -> dict[str, Any]:
         raise
     except (SqlConnectionError, BizTalkDrError) as exc:
         log.warning("the primary cannot be read (%s): status from the standby's records", exc)
-        sets, now, reachable = sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+        now, reachable = dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+        try:
+            sets = sets_from_manifests(cfg)
+        except BackupSetProblem as problem:  # which primary's sets the files are cannot be told: nothing to deliver
+            sets, state_problem = [], "; ".join(filter(None, [state_problem, f"{problem} ({problem.advice})"]))
     try:
         observed: dict[str, StandbyObservation] | None = observe_standby(cfg)
         standby_error = ""

@@ -163,3 +163,20 @@ def test_one_servers_two_eras_with_their_own_set_ids_are_each_their_sets(cfg):
             ship(cfg, set_id, d.name, OLD, minutes=set_id * 100, fork=f"{fork}-{d.name}")
     sets = sets_from_manifests(cfg)
     assert [(s.set_id, s.complete) for s in sets] == [(1, True), (2, True), (5, True), (6, True)]
+
+
+def test_status_with_the_source_gone_says_critical_naming_the_files_when_the_sets_cannot_be_told(cfg, monkeypatch):
+    from biztalk_dr import shipping_jobs
+    from biztalk_dr.errors import SqlConnectionError
+
+    def gone(*_args, **_kwargs):
+        raise SqlConnectionError(0, "cannot connect", conn_id="biztalk_primary")
+
+    monkeypatch.setattr(shipping_jobs, "primary_sets_and_clock", gone)
+    monkeypatch.setattr(shipping_jobs, "observe_standby", gone)
+    db = cfg.databases[0].name
+    first = ship(cfg, 7, db, OLD, minutes=0, guid="guid-a")
+    second = ship(cfg, 7, db, OLD, minutes=900, guid="guid-b")
+    report = shipping_jobs.status(cfg)
+    assert report["health"] == "critical"
+    assert first in report["reasons"][0]["reason"] and second in report["reasons"][0]["reason"]

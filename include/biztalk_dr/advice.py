@@ -191,6 +191,12 @@ ADVICE: dict[str, Advice] = {
         "BizTalk (or someone) still works on the source: stop its host instances and services "
         "(dr_failover.stop_source.stop_biztalk_processing), end the sessions, then clear this task. Failing over now "
         "would leave two groups writing.", ("dr_failover.stop_source.stop_biztalk_processing",)),
+    "shipped_sets_ambiguous": Advice(
+        "the landing folder's manifests cannot tell which primary's backup set a shipped file belongs to (after a "
+        "failover both primaries' set ids overlap)",
+        "Nothing was changed and nothing was planned. Move the named files that are not the configured primary's "
+        "(sites.primary) out of the landing folder, each with its .manifest.json, into a folder of their own; then "
+        "run again. If the configured primary is not the site that was backing up, correct sites first."),
     "failover_final_set_not_shipped": Advice(
         "the final log set of a planned switchover is not shipped and verified for every database",
         "Look at the failed files above; clear this task to ship them again."),

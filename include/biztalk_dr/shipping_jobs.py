@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,11 @@ from biztalk_dr import (
     status_history,
 )
 from biztalk_dr.advice import advice
+from biztalk_dr.backup_files import BackupSetHeader
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
+    BackupSetProblem,
     BizTalkDrError,
     DataLossWindowExceeded,
     LandingUnwritable,
@@ -38,7 +42,7 @@ from biztalk_dr.errors import (
     StandbyStateUnreadable,
 )
 from biztalk_dr.failover import StandbyObservation
-from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
+from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, shipped_header
 from biztalk_dr.paths import plain_file_name
 from biztalk_dr.sqlserver import SqlServer
 from biztalk_dr.standby_state import StandbyState, locked_state, read_state, state_dir
@@ -402,7 +406,11 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         raise
     except (SqlConnectionError, BizTalkDrError) as exc:
         log.warning("the primary cannot be read (%s): status from the standby's records", exc)
-        sets, now, reachable = sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+        now, reachable = dt.datetime.now(dt.UTC).replace(tzinfo=None), False
+        try:
+            sets = sets_from_manifests(cfg)
+        except BackupSetProblem as problem:  # which primary's sets the files are cannot be told: nothing to deliver
+            sets, state_problem = [], "; ".join(filter(None, [state_problem, f"{problem} ({problem.advice})"]))
     try:
         observed: dict[str, StandbyObservation] | None = observe_standby(cfg)
         standby_error = ""
@@ -425,20 +433,146 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
 
 
 def sets_from_manifests(cfg: GroupConfig) -> list[BackupSet]:
-    """The shipped sets as the manifests at the standby site describe them (the primary is gone)."""
+    """The configured primary's shipped sets as the manifests at the standby site describe them (the primary is
+    gone). After a failover the landing folder holds two primaries' files, and each primary's adm_BackupHistory
+    numbers its own sets, so their set ids overlap: a set is one primary's set id (the server in each file's header,
+    as the configuration's sites name it), never a merge of two primaries' files that share an id. Where that
+    cannot be told, or one set holds two files of one database (other BackupSetGUIDs or recovery branches: a
+    history that restarted on one server), BackupSetProblem names the files; nothing is guessed."""
     landing = Path(cfg.sites.standby.landing_dir)
-    by_set: dict[int, list[HistoryRow]] = {}
-    times: dict[int, dt.datetime] = {}
-    marks: dict[int, str] = {}
+    by_set: dict[tuple[str, int], list[_ShippedFile]] = {}
+    unknown: list[_ShippedFile] = []
     for path in sorted(landing.glob("*.manifest.json")):
         manifest = read_manifest(landing, path.name.removesuffix(".manifest.json"))
         if manifest is None or manifest.verified_at is None:
             continue
-        when = dt.datetime.fromisoformat(manifest.backup_time or manifest.shipped_at).replace(tzinfo=None)
-        row = HistoryRow(0, manifest.set_id, manifest.mark_name, manifest.database_name, "", manifest.file_name,
-                         "", manifest.backup_type, when, True)  # type: ignore[arg-type]
-        by_set.setdefault(manifest.set_id, []).append(row)
-        marks[manifest.set_id] = manifest.mark_name
-        times[manifest.set_id] = max(times.get(manifest.set_id, when), when)
-    return [BackupSet(i, marks[i], "full" if all(r.backup_type == "db" for r in rows) else "log", times[i],
-                      len(rows) == len(cfg.databases), tuple(rows)) for i, rows in sorted(by_set.items())]
+        shipped = _ShippedFile(manifest, _header_or_none(landing, manifest))
+        if shipped.header is None:
+            unknown.append(shipped)
+        else:
+            by_set.setdefault((_source_of(cfg, shipped.header.server_name), manifest.set_id), []).append(shipped)
+    _place_unknown(by_set, unknown)
+    sources = {source for source, _ in by_set}
+    wanted = "primary" if len(sources) > 1 else next(iter(sources), "primary")
+    if wanted not in sources:
+        raise BackupSetProblem(None, [f"the landing folder {landing} holds the backups of several servers ("
+                                      f"{', '.join(sorted(sources))}), none of them the configured primary's ("
+                                      f"{_servers(cfg, 'primary')}): whose sets to plan with cannot be told"],
+                               advice=advice("shipped_sets_ambiguous"))
+    mine = sorted(((i, files) for (source, i), files in by_set.items() if source == wanted), key=lambda item: item[0])
+    for set_id, files in mine:
+        _refuse_two_files_of_one_database(set_id, files)
+    _refuse_two_eras_in_one_set(mine, {d.name.lower() for d in cfg.databases})
+    sets = []
+    for set_id, files in mine:
+        rows = tuple(f.row() for f in sorted(files, key=lambda f: f.manifest.file_name))
+        sets.append(BackupSet(set_id, rows[0].mark_name, "full" if all(r.backup_type == "db" for r in rows) else "log",
+                              max(r.backup_time for r in rows), len(rows) == len(cfg.databases), rows))
+    left = sorted(f"{s} set {i}" for s, i in by_set if s != wanted)
+    if left:
+        log.info("shipped sets of other servers than the configured primary's, not planned with: %s", ", ".join(left))
+    return sets
+
+
+@dataclass(frozen=True)
+class _ShippedFile:
+    manifest: Manifest
+    header: BackupSetHeader | None  # None: an old manifest beside a file that cannot be read
+
+    def row(self) -> HistoryRow:
+        m = self.manifest
+        when = dt.datetime.fromisoformat(m.backup_time or m.shipped_at).replace(tzinfo=None)
+        return HistoryRow(0, m.set_id, m.mark_name, m.database_name, self.header.server_name if self.header else "",
+                          m.file_name, "", m.backup_type, when, True)  # type: ignore[arg-type]
+
+    def identity(self) -> str:
+        h = self.header
+        if h is None:
+            return f"{self.manifest.file_name} (its server, BackupSetGUID and recovery branch cannot be told)"
+        return (f"{self.manifest.file_name} (server {h.server_name}, BackupSetGUID {h.backup_set_id or '?'}, "
+                f"recovery branch {h.recovery_fork_id or '?'})")
+
+
+def _header_or_none(landing: Path, manifest: Manifest) -> BackupSetHeader | None:
+    try:
+        return shipped_header(landing, manifest.file_name)
+    except (OSError, ValueError, BizTalkDrError) as exc:
+        log.warning("%s: the backup set's header cannot be had (%s)", manifest.file_name, exc)
+        return None
+
+
+def _source_of(cfg: GroupConfig, server: str) -> str:
+    """The configuration's site whose instance wrote the file ("primary", "standby"), else the server's name."""
+    for site in ("primary", "standby"):
+        if any(i.server_name.lower() == server.lower() for i in getattr(cfg.sites, site).instances.values()):
+            return site
+    return f"server {server}"
+
+
+def _servers(cfg: GroupConfig, site: str) -> str:
+    return ", ".join(i.server_name for i in getattr(cfg.sites, site).instances.values()) or "none"
+
+
+def _place_unknown(by_set: dict[tuple[str, int], list[_ShippedFile]], unknown: list[_ShippedFile]) -> None:
+    """A file whose server cannot be told joins the one primary that used its set id (or the landing folder's only
+    one); where two primaries used it, it could be either one's."""
+    sources = {source for source, _ in by_set}
+    for shipped in unknown:
+        set_id = shipped.manifest.set_id
+        candidates = sorted(source for source, i in by_set if i == set_id) or sorted(sources)
+        if len(candidates) > 1:
+            others = [f.identity() for source in candidates for f in by_set.get((source, set_id), [])
+                      if f.manifest.database_name.lower() == shipped.manifest.database_name.lower()]
+            raise BackupSetProblem(set_id, [
+                f"set {set_id}: {shipped.identity()} could be the set of any of {', '.join(candidates)}"
+                + (f"; beside it: {'; '.join(others)}" if others else "")],
+                advice=advice("shipped_sets_ambiguous"))
+        by_set.setdefault((candidates[0] if candidates else "primary", set_id), []).append(shipped)
+
+
+def _refuse_two_eras_in_one_set(sets: Sequence[tuple[int, Sequence[_ShippedFile]]], databases: set[str]) -> None:
+    """One server's history may restart (a failback to it, its management database re-created), so one set id
+    may name two of its eras' sets. A database's recovery branch changes only when it is restored and recovered,
+    which starts an era: each database's branches, counted from its newest set back, give each file its era, and
+    a set whose files are of two eras is refused naming them. Only the group's databases count (one the
+    configuration no longer lists has no files of the later era to count from)."""
+    era: dict[str, int] = {}
+    by_database: dict[str, list[_ShippedFile]] = {}
+    for _, files in sets:
+        for shipped in files:
+            if shipped.manifest.database_name.lower() in databases:
+                by_database.setdefault(shipped.manifest.database_name.lower(), []).append(shipped)
+    for files in by_database.values():
+        count, fork = 0, None
+        for shipped in reversed(files):  # newest set first
+            branch = shipped.header.recovery_fork_id if shipped.header else None
+            if branch is not None:
+                count, fork = count + (fork is not None and branch != fork), branch
+            era[shipped.manifest.file_name] = count
+    for set_id, all_files in sets:
+        files = [f for f in all_files if f.manifest.file_name in era]
+        if not files:
+            continue
+        odd = max(files, key=lambda f: era[f.manifest.file_name])
+        other = min(files, key=lambda f: era[f.manifest.file_name])
+        if era[odd.manifest.file_name] == era[other.manifest.file_name]:
+            continue
+        chain = by_database[odd.manifest.database_name.lower()]
+        before, after = next((a, b) for a, b in itertools.pairwise(chain)
+                             if era[a.manifest.file_name] != era[b.manifest.file_name])
+        raise BackupSetProblem(set_id, [
+            f"set {set_id} cannot be told: {odd.manifest.database_name}'s backups change recovery branch between "
+            f"{before.identity()} (set {before.manifest.set_id}) and {after.identity()} (set {after.manifest.set_id}), "
+            f"where {other.identity()} and the other databases' do not; one server numbered two eras' sets with the "
+            "same ids (its history restarted) and which files make one set cannot be told"],
+            advice=advice("shipped_sets_ambiguous"))
+
+
+def _refuse_two_files_of_one_database(set_id: int, files: Sequence[_ShippedFile]) -> None:
+    seen: dict[str, _ShippedFile] = {}
+    for shipped in files:
+        first = seen.setdefault(shipped.manifest.database_name.lower(), shipped)
+        if first is not shipped:
+            raise BackupSetProblem(set_id, [
+                f"set {set_id} holds two backups of {shipped.manifest.database_name}: {first.identity()} and "
+                f"{shipped.identity()}; which one is the set's cannot be told"], advice=advice("shipped_sets_ambiguous"))

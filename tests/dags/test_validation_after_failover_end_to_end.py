@@ -81,6 +81,23 @@ def test_plan_follows_the_new_primarys_branch_in_a_folder_holding_both(failed_ov
         assert latest["recovery_fork_id"] == plan["recovery_fork_id"]  # latest is the new branch too
 
 
+def test_sets_from_the_manifests_are_one_primarys_in_a_folder_holding_both(failed_over):
+    """With the source unreachable (status, a disaster failover's assessment) the sets come from the manifests:
+    the old primary's as the configuration names it, the new primary's once the roles say it is the primary —
+    never a set holding both servers' files, though their BizTalk set ids overlap or follow on."""
+    from biztalk_dr.config import load_config
+    from biztalk_dr.shipping_jobs import sets_from_manifests
+    from biztalk_dr.site_roles import acting_config
+
+    cfg = load_config()
+    for config, server in ((cfg, "SQLPRD01"), (acting_config(cfg), "SQLDR01")):
+        sets = sets_from_manifests(config)
+        assert sets and all(r.file_name.startswith(f"{server}_") and r.server_name == server
+                            for s in sets for r in s.rows), [(s.set_id, [r.file_name for r in s.rows]) for s in sets]
+    new_ids = [s.set_id for s in sets_from_manifests(acting_config(cfg))]
+    assert new_ids == sorted(new_ids) and all(s.complete for s in sets_from_manifests(acting_config(cfg)))
+
+
 def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_folder(group, failed_over):
     """restore_validation's own planning (choose_set, plan_database) on the new primary's history and the
     landing folder holding both branches, and its statements run on the validation instance."""

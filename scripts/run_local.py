@@ -584,7 +584,8 @@ def main() -> int:
                 + "\nStop that process (an earlier make run killed hard? `make stop`), or choose other ports: "
                   "BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, BIZTALK_DR_LOG_PORTS")
             return 2
-        from biztalk_dr.prerequisites import PrerequisiteMissing, check_driver, check_driver_manager, require
+        from biztalk_dr.errors import PrerequisiteMissing
+        from biztalk_dr.prerequisites import check_driver, check_driver_manager, require
 
         try:
             require(check_driver_manager(), check_driver("FreeTDS", "which the stand-ins' connections use"))

@@ -36,11 +36,12 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     plan the approval shows, each database's state in it."""
     try:
         sets, now = shipping_jobs.primary_sets_and_clock(cfg)
-        source = "reachable"
+        source, source_reachable = "reachable", True
     except (SqlConnectionError, BizTalkDrError) as exc:
         sets, now, source = shipping_jobs.sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), \
             f"NOT reachable ({exc})"
-    if request.mode == "planned" and source != "reachable":
+        source_reachable = False
+    if request.mode == "planned" and not source_reachable:
         raise PreflightError([f"mode is planned but the source is {source}"],
                              advice=advice("failover_planned_needs_source"))
     assessment = _assessment(cfg, sets, request.target_mark, request.leave_out)
@@ -53,7 +54,8 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     plan = {
         "mode": request.mode, "dry_run": request.dry_run, "mark": assessment.mark, "set_id": assessment.set_id,
         "set_time": assessment.set_time.isoformat() if assessment.set_time else None,
-        "data_loss_minutes": minutes, "source": source, "already_online": online,
+        "data_loss_minutes": minutes, "source": source,
+        "source_reachable": source_reachable, "already_online": online,
         "left_out": list(assessment.left_out),
         "standby": [s.describe() for s in assessment.standings],
         "failed_over": _completed_failover(cfg),
@@ -278,7 +280,7 @@ def hold_backup_schedule(cfg: GroupConfig, run_id: str, dry_run: bool) -> str:
 def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
     """No session but this one uses a database of the group on the source (runbook step 4): BizTalk is
     stopped, so nothing writes after the final mark. A lost source cannot be checked: says so."""
-    if not plan["source"].startswith("reachable"):
+    if not plan["source_reachable"]:
         return f"the source is {plan['source']}: no session can be checked there"
     problems, checked = [], 0
     names = {d.name.lower() for d in cfg.databases}

@@ -25,16 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biztalk_dr.content_hash import CHUNK_SIZE, DEFAULT_ALGORITHM, Algorithm, digest_of, new_hasher
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import CopyVerificationError
 from biztalk_dr.paths import inside_root, plain_file_name
 
-__all__ = ["CopyResult", "CopyVerificationError", "ship_file", "CHUNK_SIZE"]
+__all__ = ["CopyResult", "ship_file", "CHUNK_SIZE"]
 
 _PARTIAL = ".partial"
 
 
-class CopyVerificationError(BizTalkDrError):
-    """The copy at the destination is not what was read from the source."""
 
 
 @dataclass(frozen=True)

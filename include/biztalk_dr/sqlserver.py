@@ -23,9 +23,11 @@ from typing import Any, Protocol
 
 from biztalk_dr.errors import (
     ConnectionNotConfigured,
+    LoginRefused,
     SqlConnectionError,
     SqlMessage,
     SqlServerError,
+    sql_error_class,
     sql_error_for,
 )
 
@@ -204,12 +206,13 @@ class SqlServer:
                 if not _is_driver_error(exc):
                     raise
                 messages = parse_driver_error(exc)
-                login_refused = any(m.number == 18456 for m in messages) or any(
+                login_refused = any(sql_error_class(m.number) is LoginRefused for m in messages) or any(
                     m.sqlstate == "28000" for m in messages)
                 if login_refused or attempt == policy.connect_attempts:
                     first = messages[0]
                     what = "refused the login" if login_refused else "cannot be reached"
-                    raise SqlConnectionError(
+                    cls = sql_error_class(first.number)  # LoginRefused for 18456
+                    raise (cls if issubclass(cls, SqlConnectionError) else SqlConnectionError)(
                         first.number, f"{what} after {attempt} attempt(s): {first.text}",
                         messages=messages, conn_id=self.conn_id) from None
                 self._log.warning("%s: connection attempt %d/%d failed (%s); retrying in %.0f s",

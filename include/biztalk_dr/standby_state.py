@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from biztalk_dr.errors import BizTalkDrError, StandbyStateUnreadable
+from biztalk_dr.errors import StandbyBusy, StandbyStateUnreadable
 
-__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "read_state",
+__all__ = ["DatabaseState", "StandbyState", "state_dir", "run_records_dir", "read_state",
            "locked_state", "set_aside_state"]
 
 _STATE_DIR = ".biztalk-dr"
@@ -29,8 +29,6 @@ _STATE_FILE = "standby-state.json"
 _LOCK_FILE = "standby.lock"
 
 
-class StandbyBusy(BizTalkDrError):
-    """Another run holds the standby lock (restores must never interleave)."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BackupMediaDamaged,
-    BizTalkDrError,
     PreflightError,
     ShippedFileDamaged,
     SqlServerError,
+    ValidationFailed,
 )
 from biztalk_dr.manifest import check_content, read_manifest
 from biztalk_dr.paths import plain_file_name, sql_join
@@ -28,18 +28,10 @@ from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import run_records_dir
 
-__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases",
-           "ValidationFailed"]
+__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases"]
 
 log = logging.getLogger("biztalk_dr.validation")
 
-
-class ValidationFailed(BizTalkDrError):
-    """The restore validation proved a problem; the report says which database and check."""
-
-    def __init__(self, detail: str, advice: str) -> None:
-        self.advice = advice
-        super().__init__(detail)
 
 
 def _validation(cfg: GroupConfig):

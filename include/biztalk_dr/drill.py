@@ -225,10 +225,9 @@ def _databases(standby, names: list[str]) -> list[dict[str, Any]]:
 
     out = []
     with SqlServer("biztalk_standby") as server:
-        states = {str(r["name"]): str(r["state_desc"]) for r in server.query("SELECT name, state_desc FROM sys.databases")}
+        states = {str(r["name"]): str(r["state_desc"]) for r in server.query(tsql.database_states())}
         for name in names:
-            rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                                f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+            rows = server.query(tsql.last_stop_at_mark(name))
             out.append({"name": name, "state": states.get(name, "MISSING"),
                         "stop_at_mark_name": rows[0]["stop_at_mark_name"] if rows else None})
     return out

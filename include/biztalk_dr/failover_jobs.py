@@ -179,16 +179,15 @@ def _standby_server(cfg: GroupConfig, name: str) -> SqlServer:
 
 
 def _restore_last(cfg: GroupConfig, name: str, file_name: str, mark: str) -> None:
-    statement = tsql.restore_log(name, sql_join(cfg.sites.standby.landing_path, file_name),
-                                 recovery=tsql.Recovery.RECOVERY, stop_at_mark=mark)
+    statement = tsql.restore_statement(name, sql_join(cfg.sites.standby.landing_path, file_name), log=True,
+                                       recovery=tsql.Recovery.RECOVERY, stop_at_mark=mark)
     with _standby_server(cfg, name) as server:
         server.run(statement, kind=CallKind.RESTORE)
 
 
 def _stopped_at(cfg: GroupConfig, name: str) -> str | None:
     with _standby_server(cfg, name) as server:
-        rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                            f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+        rows = server.query(tsql.last_stop_at_mark(name))
     return rows[0]["stop_at_mark_name"] if rows else None
 
 
@@ -197,7 +196,7 @@ def verify_database(cfg: GroupConfig, name: str, mark: str, dry_run: bool) -> st
     if dry_run:
         return f"{name}: would check ONLINE and stop_at_mark_name = {mark}"
     with _standby_server(cfg, name) as server:
-        [row] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+        [row] = server.query(tsql.database_state(name))
     stopped = _stopped_at(cfg, name)
     if row["state_desc"] != "ONLINE" or stopped != mark:
         raise PreflightError([f"{name}: {row['state_desc']}, stopped at mark {stopped!r}, expected ONLINE at {mark!r}"],
@@ -209,25 +208,21 @@ def fix_orphaned_users(cfg: GroupConfig, name: str, dry_run: bool) -> list[str]:
     """Database users of SQL logins whose SID no login of the new instance has (the login was created there
     with another SID) mapped to the login of the same name (ALTER USER ... WITH LOGIN); runbook step 7. A
     user without a login of its name cannot be mapped: the task fails naming it and what to do."""
-    db = tsql.quote_name(name)
     with _standby_server(cfg, name) as server:
-        [state] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+        [state] = server.query(tsql.database_state(name))
         if dry_run and state["state_desc"] != "ONLINE":
             return [f"{name}: would map orphaned users to their logins once recovered (it is {state['state_desc']} now)"]
-        orphans = [str(r["name"]) for r in server.query(
-            f"SELECT dp.name FROM {db}.sys.database_principals AS dp LEFT JOIN sys.server_principals AS sp "
-            "ON sp.sid = dp.sid WHERE dp.type = 'S' AND dp.authentication_type = 1 AND dp.principal_id > 4 "
-            "AND sp.sid IS NULL ORDER BY dp.name")]
+        orphans = [str(r["name"]) for r in server.query(tsql.orphaned_sql_users(name))]
         if not orphans:
             return [f"{name}: no orphaned users"]
-        logins = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.server_principals WHERE type = 'S'")}
+        logins = {str(r["name"]).lower() for r in server.query(tsql.sql_login_names())}
         fixable = [u for u in orphans if u.lower() in logins]
         missing = [u for u in orphans if u.lower() not in logins]
         if dry_run:
             return [f"{name}: would map user {u} to login {u} (ALTER USER ... WITH LOGIN)" for u in fixable] + \
                    [f"{name}: user {u} has no login of that name on the standby instance" for u in missing]
         for user in fixable:
-            server.run(f"USE {db}; ALTER USER {tsql.quote_name(user)} WITH LOGIN = {tsql.quote_name(user)}")
+            server.run(tsql.map_user_to_login(name, user))
     if missing:
         mapped = [f"{name}: mapped {', '.join(fixable)} (fixed)"] if fixable else []
         raise PreflightError([f"{name}: user {u} has no login of that name on the new primary" for u in missing]
@@ -287,11 +282,10 @@ def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
     for inst in cfg.sites.primary.instances.values():
         try:
             with SqlServer(inst.conn_id) as server:
-                [me] = server.query("SELECT @@SPID AS spid")
-                ids = {r["database_id"]: r["name"] for r in server.query("SELECT database_id, name FROM sys.databases")
+                [me] = server.query(tsql.current_session_id())
+                ids = {r["database_id"]: r["name"] for r in server.query(tsql.database_ids())
                        if str(r["name"]).lower() in names}
-                rows = server.query("SELECT session_id, database_id, host_name, program_name, login_name FROM "
-                                    "sys.dm_exec_sessions WHERE is_user_process = 1")
+                rows = server.query(tsql.user_sessions())
         except SqlConnectionError as exc:
             if plan["mode"] == "planned":
                 raise
@@ -373,13 +367,10 @@ def check_group_repointed(acting: GroupConfig) -> list[str]:
     gives it after a failover) names the new primary's servers for every database (UpdateDatabase.vbs ran);
     returns the problems."""
     mgmt = acting.management_database
-    m = tsql.quote_name(mgmt.name)
     expected = {d.name.lower(): acting.sites.primary.instances[acting.instance_of(d, "primary")].server_name
                 for d in acting.databases}
     with backup_jobs.management_server(acting) as server:
-        rows = server.query(f"SELECT DBName AS db, DBServerName AS server, 'adm_MessageBox' AS t FROM "
-                            f"{m}.dbo.adm_MessageBox UNION ALL SELECT DatabaseName, ServerName, 'adm_OtherDatabases' "
-                            f"FROM {m}.dbo.adm_OtherDatabases")
+        rows = server.query(tsql.biztalk_database_servers(mgmt.name))
     return [f"{mgmt.name}.dbo.{r['t']} still names {r['server']} for {r['db']} (expected {expected[str(r['db']).lower()]})"
             for r in rows if str(r["db"]).lower() in expected
             and str(r["server"]).lower() != expected[str(r["db"]).lower()].lower()]

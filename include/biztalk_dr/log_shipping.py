@@ -134,11 +134,6 @@ class CatalogEntry:
     last_lsn: int
 
 
-_CATALOG_QUERY = """SELECT bmf.physical_device_name AS path, bs.database_name, bs.type, bs.first_lsn, bs.last_lsn
-FROM msdb.dbo.backupset AS bs
-JOIN msdb.dbo.backupmediafamily AS bmf ON bmf.media_set_id = bs.media_set_id
-WHERE bmf.physical_device_name IN ({paths})
-ORDER BY bs.backup_set_id"""
 _CATALOG_TYPES: dict[str, Literal["FULL", "DIFF", "LOG"]] = {"D": "FULL", "I": "DIFF", "L": "LOG"}
 
 
@@ -147,9 +142,8 @@ def catalog_entries(server: SqlServer, paths: Iterable[str]) -> dict[str, Catalo
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    sql = _CATALOG_QUERY.replace("{paths}", ", ".join(tsql.literal(p) for p in wanted))
     entries = {}
-    for row in server.query(sql):
+    for row in server.query(tsql.backup_catalog(wanted)):
         kind = _CATALOG_TYPES.get(str(row["type"]).strip().upper())
         if kind is not None:
             entries[str(row["path"])] = CatalogEntry(str(row["path"]), str(row["database_name"]), kind,
@@ -370,13 +364,7 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
 def _moves(cfg: GroupConfig, instance_key: str, header: BackupSetHeader) -> list[tsql.Move]:
     """WITH MOVE for each database file where the standby's folders differ from the primary's."""
     inst = cfg.sites.standby.instances[instance_key]
-    moves = []
-    for f in header.files:
-        folder = inst.log_path if f.type == "L" else inst.data_path
-        if folder is not None:
-            base = f.physical_name.replace("\\", "/").rsplit("/", 1)[-1]
-            moves.append(tsql.Move(f.logical_name, sql_join(folder, base)))
-    return moves
+    return tsql.move_files(header.files, data_folder=inst.data_path, log_folder=inst.log_path)
 
 
 Recopy = Callable[[StandbyStep], None]  # ships the step's file again from the source (raises when it cannot)
@@ -402,11 +390,10 @@ def restore_on_standby(cfg: GroupConfig, steps: Sequence[StandbyStep], session: 
             key = cfg.instance_of(database, "standby")
             header = verified_copy(cfg, step, recopy)
             sql_path = sql_join(cfg.sites.standby.landing_path, step.file_name)
-            if step.action == "seed":
-                statement = tsql.restore_database(step.database, sql_path, moves=_moves(cfg, key, header),
-                                                  replace=replace)
-            else:
-                statement = tsql.restore_log(step.database, sql_path)
+            seed = step.action == "seed"
+            statement = tsql.restore_statement(step.database, sql_path, log=not seed,
+                                               moves=_moves(cfg, key, header) if seed else (),
+                                               replace=replace and seed)
             try:
                 server = servers.get(key) or servers.setdefault(key, connect(cfg.sites.standby.instances[key].conn_id))
                 try:

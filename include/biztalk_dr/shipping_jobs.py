@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status
+from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -278,7 +278,7 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
         if not names:
             continue
         with SqlServer(inst.conn_id) as server:
-            rows = server.query("SELECT name, state_desc FROM sys.databases")
+            rows = server.query(tsql.database_states())
         existing = {str(r["name"]).lower(): str(r["state_desc"]) for r in rows}
         clash = [f"{n} ({existing[n.lower()]})" for n in names if n.lower() in existing]
         if clash:
@@ -313,10 +313,9 @@ def observe_standby(cfg: GroupConfig) -> dict[str, StandbyObservation]:
         names = [d.name for d in cfg.databases if cfg.instance_of(d, "standby") == key]
         with SqlServer(inst.conn_id) as server:
             states = {str(r["name"]).lower(): str(r["state_desc"])
-                      for r in server.query("SELECT name, state_desc FROM sys.databases")}
+                      for r in server.query(tsql.database_states())}
             stops: dict[str, str | None] = {}
-            for row in server.query("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
-                                    "FROM msdb.dbo.restorehistory ORDER BY restore_history_id"):
+            for row in server.query(tsql.stop_at_marks()):
                 stops[str(row["name"]).lower()] = row["mark"]
         for name in names:
             observed[name] = StandbyObservation(name, states.get(name.lower()), stops.get(name.lower()))

@@ -64,14 +64,14 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
                      advice("shipped_copy_recopied", quarantine=Path(landing) / log_shipping.QUARANTINE_DIR))
     plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
     with SqlServer(val.conn_id) as server:
-        existing = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.databases")}
+        existing = {str(r["name"]).lower() for r in server.query(tsql.database_names())}
         leftovers = sorted(p.restored_as for p in plans if p.restored_as.lower() in existing)
         if leftovers:
             raise PreflightError([f"{val.server_name} already has {', '.join(leftovers)}: another validation run is "
                                   "active, or an earlier one could not clean up"],
                                  advice=advice("validation_leftovers"))
         need = sum(_restored_size(server, val.landing_path, p) for p in plans)
-        [volume] = server.query("SELECT available_bytes FROM sys.dm_os_volume_stats(1, 1)")  # master's data file
+        [volume] = server.query(tsql.free_bytes_of_master_volume())
         free = int(volume["available_bytes"])
     keep = val.min_free_space_gb * 1024**3
     if free - need < keep:
@@ -219,12 +219,11 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
             return True, f"no errors ({time.perf_counter() - started:.2f} s)"
 
         def online():
-            [row] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+            [row] = server.query(tsql.database_state(name))
             return row["state_desc"] == "ONLINE", f"state {row['state_desc']}"
 
         def at_mark():
-            rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                                f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+            rows = server.query(tsql.last_stop_at_mark(name))
             found = rows[0]["stop_at_mark_name"] if rows else None
             return found == restored["mark"], f"stop_at_mark_name {found!r}, expected {restored['mark']!r}"
 
@@ -304,12 +303,12 @@ def drop_validation_databases(cfg: GroupConfig) -> list[str]:
     names = [restore_validation.validation_name(cfg, d.name) for d in cfg.databases]
     dropped = []
     with SqlServer(val.conn_id) as server:
-        existing = {str(r["name"]).lower(): str(r["name"]) for r in server.query("SELECT name FROM sys.databases")}
+        existing = {str(r["name"]).lower(): str(r["name"]) for r in server.query(tsql.database_names())}
         for name in names:
             actual = existing.get(name.lower())
             if actual is None:
                 continue
             assert actual.startswith(val.database_prefix)
-            server.run(f"DROP DATABASE {tsql.quote_name(actual)}", kind=CallKind.PROCEDURE)
+            server.run(tsql.drop_database(actual), kind=CallKind.PROCEDURE)
             dropped.append(actual)
     return dropped

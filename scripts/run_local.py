@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -292,13 +291,10 @@ def _listeners(port: int) -> list[tuple[int, str]]:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically, mode 0600 from the first byte (it may hold a password)."""
+    from biztalk_dr.atomic_files import write_text_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomically(path, text)  # its temporary file is created 0600 and keeps that mode
 
 
 def standin_password() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BizTalkDrError, FailoverRefused, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
@@ -323,12 +324,12 @@ def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> d
         with backup_jobs.management_server(cfg) as mgmt:
             bset = backup_jobs.take_log_backup_set(cfg, mgmt)
         done = {"set_id": bset.set_id, "mark": bset.mark_name, "verified": False}
-        path.write_text(json.dumps(done), encoding="utf-8")
+        write_json_atomically(path, done, indent=None, mode=READABLE)
     checked = backup_jobs.check_new_set(cfg, done["set_id"])
     for name in checked.databases:
         log.info("%s", backup_jobs.read_back_new_file(cfg, done["set_id"], name))
     done["verified"] = True
-    path.write_text(json.dumps(done), encoding="utf-8")
+    write_json_atomically(path, done, indent=None, mode=READABLE)
     return {**done, "said": f"final log set {done['set_id']} taken with mark {done['mark']} and verified"}
 
 
@@ -492,7 +493,7 @@ def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any],
     total = round((max(ends) - min(starts)).total_seconds(), 3) if steps else None
     report = {"run_id": run_id, "group": cfg.group.name, "recovery_seconds": total, "steps": steps,
               "approvals": approvals, "left_out": list(left_out or [])}
-    (folder / "timeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    write_json_atomically(folder / "timeline.json", report, default=str, mode=READABLE)
     lines = [f"# Failover timeline of {cfg.group.name}", "", f"- run: `{run_id}`",
              f"- measured recovery time (first step to last): **{total} s**", ""]
     if left_out:

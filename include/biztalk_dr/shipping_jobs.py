@@ -7,7 +7,6 @@ copies, restores and records. Everything that changes the standby happens under 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, log_shipping, source_checks, standby_status, tsql
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
@@ -325,12 +325,9 @@ def observe_standby(cfg: GroupConfig) -> dict[str, StandbyObservation]:
 def _write_status(cfg: GroupConfig, report: dict[str, Any]) -> Path:
     folder = state_dir(cfg.sites.standby.landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / STATUS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**report, "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
-                              indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json_atomically(folder / STATUS_FILE,
+                                 {**report, "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                                 default=str, mode=READABLE)
 
 
 def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, log_shipping, restore_validation, shipping_jobs, tsql
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically, write_text_atomically
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
@@ -83,7 +84,8 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     summary = {"set_id": chosen.set_id, "mark": chosen.mark_name, "set_time": chosen.backup_time.isoformat(),
                "full_set_id": full.set_id, "bytes_needed": need, "free_bytes": free,
                "planned_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    (folder / "plan.json").write_text(json.dumps({**summary, "databases": [p.as_json() for p in plans]}, indent=2))
+    write_json_atomically(folder / "plan.json", {**summary, "databases": [p.as_json() for p in plans]},
+                          mode=READABLE)
     log.info("proving set %s (mark %s) from full set %s: %d database(s), %.1f MB to restore, %.1f GB free",
              chosen.set_id, chosen.mark_name, full.set_id, len(plans), need / 1024**2, free / 1024**3)
     return [{"run_id": run_id, **p.as_json()} for p in plans]
@@ -248,7 +250,7 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
 
 def _save_result(cfg: GroupConfig, run_id: str, result: DatabaseResult) -> None:
     path = _run_dir(cfg, run_id) / f"{result.database}.json"
-    path.write_text(json.dumps(asdict(result), indent=2))
+    write_json_atomically(path, asdict(result), mode=READABLE)
 
 
 def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult:
@@ -282,7 +284,7 @@ def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, An
     report["passed"] = bool(plan) and not failed
     if not plan:
         report["problem"] = "the run stopped before any restore (see the plan_validation task)"
-    (folder / "report.json").write_text(restore_validation.report_json(report))
+    write_text_atomically(folder / "report.json", restore_validation.report_json(report), mode=READABLE)
     (folder / "report.md").write_text(restore_validation.render_markdown(report))
     log.info("report: %s and %s", folder / "report.md", folder / "report.json")
     summary = (f"set {report['set_id']} mark {report['mark']}: group restore time {group_seconds} s "

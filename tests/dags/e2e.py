@@ -92,8 +92,8 @@ def run_failover(group: Group, actions: dict | None = None, logical_date=None, *
     UpdateDatabase.vbs played by the stand-in's model on the standby, unless ``actions`` says otherwise):
     (the run, its task states, what the desk answered)."""
     from biztalk_dr.config import load_config
-    from biztalk_dr.drill import standin_operator
-    from biztalk_dr.operator_desk import OperatorDesk
+    from sqlserver_standin.drill import standin_operator
+    from sqlserver_standin.operator_desk import OperatorDesk
 
     desk_actions = {**standin_operator(load_config(), lambda sql: query(group.standby, sql)), **(actions or {})}
     with OperatorDesk("dr_failover", desk_actions, poll_seconds=0.1) as desk, _answers_seen_sooner():

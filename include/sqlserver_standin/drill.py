@@ -7,6 +7,9 @@ log shipping, one more log set shipped, then the primary is stopped and ``dr_fai
 by the stand-in's model of it). What happened is measured and checked: every database ONLINE on the new
 primary, stopped at one mark, and the new primary's first full backup set taken. Everything lives in a
 temporary folder.
+
+It lives beside the stand-in, not in the product: biztalk_dr never imports the stand-in. ``biztalk-dr drill``
+finds it through the ``biztalk_dr.drill`` entry point this package declares (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr.operator_desk import Action, OperatorDesk
+from sqlserver_standin.operator_desk import Action, OperatorDesk
 
 __all__ = ["check_prerequisites", "quiet_repeated_waits", "run_drill", "standin_operator"]
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import PRODUCT_ROOTS, ROOT
 
-PRODUCT = ("include/biztalk_dr", "dags", "plugins")
 STANDIN = "sqlserver_standin"
 
 # Plans, checks, naming, T-SQL text: no Airflow, no I/O (biztalk_dr.<name>). A module joins when it holds to that.
@@ -90,7 +89,7 @@ def _module(name: str, path: Path) -> Module:
 
 def _modules() -> dict[str, Module]:
     found = {}
-    for root in PRODUCT:
+    for root in PRODUCT_ROOTS:
         base = ROOT / root
         for path in sorted(base.rglob("*.py")):
             rel = path.relative_to(ROOT / "include" if root.startswith("include/") else ROOT).with_suffix("")

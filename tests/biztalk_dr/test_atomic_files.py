@@ -13,7 +13,7 @@ import pytest
 from biztalk_dr import atomic_files, failover_jobs
 from biztalk_dr.atomic_files import write_json_atomically, write_text_atomically
 from tests.biztalk_dr.test_site_roles import cfg  # noqa: F401 - the fixture
-from tests.conftest import ROOT
+from tests.conftest import ROOT, product_files
 
 
 @pytest.fixture
@@ -110,20 +110,16 @@ def test_no_product_module_writes_a_file_by_rename_or_json_but_through_the_write
     outside atomic_files.py (shipping_copy.py renames its verified binary copy into place, fsyncing the folder with
     atomic_files.fsync_folder)."""
     found = []
-    for root in ("include/biztalk_dr", "dags", "plugins"):
-        for path in (ROOT / root).rglob("*.py"):
-            if path.name in ("atomic_files.py", "shipping_copy.py"):
+    for path in product_files(but=("atomic_files.py", "shipping_copy.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                    continue
-                owner = getattr(node.func.value, "id", "")
-                name = f"{owner}.{node.func.attr}"
-                where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                if name in ("os.replace", "os.rename", "tempfile.mkstemp", "tempfile.NamedTemporaryFile"):
-                    found.append(f"{where}: {name}")
-                if name == "json.dump" and not (len(node.args) > 1 and "stdout" in ast.unparse(node.args[1])):
-                    found.append(f"{where}: json.dump to a file")
-                if node.func.attr == "write_text" and node.args and "json.dumps" in ast.unparse(node.args[0]):
-                    found.append(f"{where}: write_text(json.dumps(...))")
+            name = f"{getattr(node.func.value, 'id', '')}.{node.func.attr}"
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if name in ("os.replace", "os.rename", "tempfile.mkstemp", "tempfile.NamedTemporaryFile"):
+                found.append(f"{where}: {name}")
+            if name == "json.dump" and not (len(node.args) > 1 and "stdout" in ast.unparse(node.args[1])):
+                found.append(f"{where}: json.dump to a file")
+            if node.func.attr == "write_text" and node.args and "json.dumps" in ast.unparse(node.args[0]):
+                found.append(f"{where}: write_text(json.dumps(...))")
     assert not found, found

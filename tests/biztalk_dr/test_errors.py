@@ -23,14 +23,7 @@ from biztalk_dr.errors import (
     SqlServerError,
     sql_error_for,
 )
-from tests.conftest import ROOT
-
-PRODUCT = ("include/biztalk_dr", "dags", "plugins")
-
-
-def _product_files():
-    for root in PRODUCT:
-        yield from sorted((ROOT / root).rglob("*.py"))
+from tests.conftest import ROOT, product_files
 
 
 @pytest.mark.parametrize(("numbers", "cls"), [
@@ -69,9 +62,7 @@ def test_alert_advice_comes_from_the_class():
 
 def test_every_error_class_of_the_product_lives_in_errors_py():
     outside = []
-    for path in _product_files():
-        if path.name == "errors.py":
-            continue
+    for path in product_files(but=("errors.py",)):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
@@ -89,9 +80,7 @@ def test_no_decision_on_an_error_number_or_a_message_text():
     """Outside errors.py and the boundary (sqlserver.py), nothing compares ``.number`` or looks into an error's
     text to decide: callers catch classes."""
     found = []
-    for path in _product_files():
-        if path.name in ("errors.py", "sqlserver.py"):
-            continue
+    for path in product_files(but=("errors.py", "sqlserver.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Compare):
                 sides = [node.left, *node.comparators]

@@ -40,10 +40,10 @@ _RESTORE_OPTIONS = {"RECOVERY", "NORECOVERY", "REPLACE", "FILE", "MOVE", "STATS"
                     "STOPAT", "STANDBY"}
 
 
-def tokens(sql: str) -> list[tuple[str, str]]:
+def tokens(sql: str, pattern: re.Pattern = _TOKEN) -> list[tuple[str, str]]:
     out, pos = [], 0
     while pos < len(sql):
-        m = _TOKEN.match(sql, pos)
+        m = pattern.match(sql, pos)
         assert m and m.end() > pos, f"unexpected text at {pos}: {sql[pos:pos + 20]!r}"
         kind = m.lastgroup
         text = m.group(kind)
@@ -404,19 +404,7 @@ _QUERY_TOKEN = re.compile(r"""\s*(?:
 
 def query_tokens(sql: str) -> list[tuple[str, str]]:
     """Every token of a query; quoted names and strings decoded (a value that escaped its quoting fails here)."""
-    out, pos = [], 0
-    while pos < len(sql.rstrip()):
-        m = _QUERY_TOKEN.match(sql, pos)
-        assert m and m.end() > pos, f"unexpected text at {pos}: {sql[pos:pos + 20]!r}"
-        kind = m.lastgroup
-        text = m.group(kind)
-        if kind == "ident":
-            text = text[1:-1].replace("]]", "]")
-        elif kind == "string":
-            text = text[2:-1].replace("''", "'")
-        out.append((kind, text))
-        pos = m.end()
-    return out
+    return tokens(sql, _QUERY_TOKEN)
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -463,7 +451,7 @@ def test_no_product_module_but_tsql_writes_sql_text():
     is given text written in place, and no other module holds a string that reads like a statement."""
     import ast
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, product_files
 
     statement = re.compile(r"\s*(SELECT\b.*\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\S+\s+SET\b|DELETE\s+FROM\b|"
                            r"DROP\s+DATABASE\b|ALTER\s+(USER|DATABASE)\s|USE\s+\[|EXEC\s+\[|"
@@ -480,16 +468,13 @@ def test_no_product_module_but_tsql_writes_sql_text():
         return None
 
     written = []
-    for root in ("include/biztalk_dr", "dags", "plugins"):
-        for path in (ROOT / root).rglob("*.py"):
-            if path.name == "tsql.py":
-                continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in ("query", "run") and node.args and text_of(node.args[0]) is not None):
-                    written.append(f"{where}: .{node.func.attr}() of text written in place")
-                text = text_of(node) if isinstance(node, ast.Constant | ast.JoinedStr) else None
-                if text and statement.match(text):
-                    written.append(f"{where}: {text[:50]!r}")
+    for path in product_files(but=("tsql.py",)):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("query", "run") and node.args and text_of(node.args[0]) is not None):
+                written.append(f"{where}: .{node.func.attr}() of text written in place")
+            text = text_of(node) if isinstance(node, ast.Constant | ast.JoinedStr) else None
+            if text and statement.match(text):
+                written.append(f"{where}: {text[:50]!r}")
     assert not written, written

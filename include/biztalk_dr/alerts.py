@@ -46,7 +46,9 @@ def advice_for(exc: BaseException | None) -> str:
         return advice("standby_busy")
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS):
         return advice("file_not_writable", path=exc.filename or "A file", why=exc.strerror)
-    if type(exc).__name__ == "HITLRejectException":
+    from airflow.providers.standard.exceptions import HITLRejectException
+
+    if isinstance(exc, HITLRejectException):
         return advice("failover_rejected")
     key = exc.advice_key if isinstance(exc, SqlServerError) else sql_error_class(getattr(exc, "number", None)).advice_key
     return advice(key) if key else ""

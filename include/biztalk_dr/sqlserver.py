@@ -156,13 +156,12 @@ def _airflow_connector(conn_id: str) -> Callable[[int], DbApiConnection]:
 
     def connect(login_timeout: int) -> DbApiConnection:
         from airflow.providers.odbc.hooks.odbc import OdbcHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         hook = OdbcHook(odbc_conn_id=conn_id, connect_kwargs={"timeout": login_timeout, "autocommit": True})
         try:
             driver = hook.driver
-        except Exception as exc:  # AirflowNotFoundException: the connection is not defined (issue 15: exit 2)
-            if type(exc).__name__ != "AirflowNotFoundException":
-                raise
+        except AirflowNotFoundException:  # the connection is not defined (issue 15: exit 2)
             raise ConnectionNotConfigured(
                 0, f"the Airflow connection {conn_id!r} is not defined: add it (Admin > Connections, or "
                    f"AIRFLOW_CONN_{conn_id.upper()})", conn_id=conn_id) from None

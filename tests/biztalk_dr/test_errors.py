@@ -77,8 +77,8 @@ def test_every_error_class_of_the_product_lives_in_errors_py():
 
 
 def test_no_decision_on_an_error_number_or_a_message_text():
-    """Outside errors.py and the boundary (sqlserver.py), nothing compares ``.number`` or looks into an error's
-    text to decide: callers catch classes."""
+    """Outside errors.py and the boundary (sqlserver.py), nothing compares ``.number``, a class's name or looks into
+    an error's text to decide: callers catch classes."""
     found = []
     for path in product_files(but=("errors.py", "sqlserver.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -87,9 +87,21 @@ def test_no_decision_on_an_error_number_or_a_message_text():
                 if any(isinstance(s, ast.Attribute) and s.attr == "number" or isinstance(s, ast.Name)
                        and s.id == "number" for s in sides):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} compares .number")
+                if any(isinstance(s, ast.Attribute) and s.attr == "__name__" for s in sides):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} compares a class name")
                 if any(isinstance(op, ast.In | ast.NotIn) for op in node.ops) and any(
                         isinstance(s, ast.Call) and getattr(s.func, "id", "") == "str"
                         and s.args and getattr(s.args[0], "id", "") in ("exc", "e", "err", "error")
                         for s in node.comparators):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} looks into an error's text")
     assert not found, found
+
+
+def test_a_connection_that_is_not_defined_is_a_setup_error_nothing_tried(monkeypatch):
+    from biztalk_dr.errors import ConnectionNotConfigured, SetupError
+    from biztalk_dr.sqlserver import SqlServer
+
+    monkeypatch.delenv("AIRFLOW_CONN_BIZTALK_NOWHERE", raising=False)
+    with pytest.raises(ConnectionNotConfigured, match="'biztalk_nowhere' is not defined") as caught:
+        SqlServer("biztalk_nowhere").query("SELECT 1")
+    assert isinstance(caught.value, SetupError) and caught.value.number == 0

@@ -55,8 +55,8 @@ def dr_standby_retention():
 
         from biztalk_dr.advice import advice
         from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.errors import StandbyBusy
         from biztalk_dr.standby_retention import retain_landing_folder, space_warning
-        from biztalk_dr.standby_state import StandbyBusy
 
         cfg = load_config()
         try:

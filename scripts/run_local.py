@@ -39,7 +39,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -294,13 +293,10 @@ def _listeners(port: int) -> list[tuple[int, str]]:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically, mode 0600 from the first byte (it may hold a password)."""
+    from biztalk_dr.atomic_files import write_text_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates it 0600
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomically(path, text)  # its temporary file is created 0600 and keeps that mode
 
 
 def standin_password() -> str:
@@ -603,7 +599,8 @@ def main() -> int:
                 + "\nStop that process (an earlier make run killed hard? `make stop`), or choose other ports: "
                   "BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, BIZTALK_DR_LOG_PORTS")
             return 2
-        from biztalk_dr.prerequisites import PrerequisiteMissing, check_driver, check_driver_manager, require
+        from biztalk_dr.errors import PrerequisiteMissing
+        from biztalk_dr.prerequisites import check_driver, check_driver_manager, require
 
         try:
             require(check_driver_manager(), check_driver("FreeTDS", "which the stand-ins' connections use"))

@@ -15,6 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "include" / "config" / "example_group.yaml"
 SHARED_BACKUPS = ROOT.parent / "shared" / "sqlserver-backups"  # dbatools' appveyor-lab test data (README, Tests)
+PRODUCT_ROOTS = ("include/biztalk_dr", "dags", "plugins")  # what ships and runs; never the stand-in
+
+
+def product_files(*, but: tuple[str, ...] = ()) -> list[Path]:
+    """Every Python file of the product (PRODUCT_ROOTS), but those named in ``but``, for tests of its source."""
+    return [path for root in PRODUCT_ROOTS for path in sorted((ROOT / root).rglob("*.py")) if path.name not in but]
 
 _airflow_home = tempfile.mkdtemp(prefix="biztalk-dr-airflow-")
 atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)

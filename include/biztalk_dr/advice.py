@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Advice", "ADVICE", "ADVICE_BY_ERROR_KEY", "ADVICE_BY_SQL_ERROR", "advice"]
+__all__ = ["Advice", "ADVICE", "advice"]
 
 
 @dataclass(frozen=True)
@@ -324,18 +324,9 @@ ADVICE: dict[str, Advice] = {
         "window grows.", ("dr_standby_retention",)),
 }
 
-# SQL Server errors on the standby, by number, to the entry that says what to do (biztalk-dr.md section 6).
-ADVICE_BY_ERROR_KEY: dict[int, str] = {4305: "restore_gap", 3117: "standby_recovered", 3101: "restore_in_use",
-                                       3201: "restore_device"}
-
-# SQL Server errors anywhere else, by number, when the error carries no advice of its own (alerts.advice_for). None
-# of these claims a step was taken: the errors that take one (a full backup requested, a file quarantined) carry
-# their own advice, saying so.
-ADVICE_BY_SQL_ERROR: dict[int, str] = {4305: "restore_gap", 4326: "sql_log_already_applied", 3117: "standby_recovered",
-                                       4334: "sql_mark_not_found", 3101: "sql_in_use", 3201: "sql_device",
-                                       3203: "sql_media_damaged", 3241: "sql_media_damaged", 3242: "sql_media_damaged",
-                                       3183: "sql_media_damaged", 3189: "sql_media_damaged", 3154: "sql_other_database",
-                                       3013: "sql_abnormal", 18456: "sql_login_refused"}
+# SQL Server's errors name their entries themselves (errors.py: ``advice_key`` when an error carries no advice of
+# its own, ``restore_advice_key`` on a standby RESTORE; biztalk-dr.md section 6). None of those entries claims a step
+# was taken: the errors that take one (a full backup requested, a file quarantined) carry their own advice, saying so.
 
 
 def advice(key: str, **values: object) -> str:

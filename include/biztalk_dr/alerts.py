@@ -15,37 +15,43 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from biztalk_dr.advice import ADVICE_BY_SQL_ERROR, advice
+from biztalk_dr.advice import advice
 from biztalk_dr.config import GroupConfig, load_config
-from biztalk_dr.errors import BackupSetProblem, ShippingError, SqlConnectionError, SqlServerError
-from biztalk_dr.standby_state import StandbyBusy
+from biztalk_dr.errors import (
+    BackupSetProblem,
+    LoginRefused,
+    ShippingError,
+    SqlConnectionError,
+    SqlServerError,
+    StandbyBusy,
+    sql_error_class,
+)
 
-__all__ = ["Alert", "ADVICE_BY_ERROR", "advice_for", "alert_from_context", "DrAlertNotifier", "send_alert"]
+__all__ = ["Alert", "advice_for", "alert_from_context", "DrAlertNotifier", "send_alert"]
 
 log = logging.getLogger("biztalk_dr.alerts")
 
-# What an operator does next, by SQL Server error number (biztalk-dr.md section 6), when the error itself carries
-# no advice of its own: from the advice table (advice.ADVICE_BY_SQL_ERROR).
-ADVICE_BY_ERROR: dict[int, str] = {number: advice(key) for number, key in ADVICE_BY_SQL_ERROR.items()}
-
 
 def advice_for(exc: BaseException | None) -> str:
-    """What to do about this error: its own advice, else by class, else by SQL Server's error number."""
+    """What to do about this error: its own advice, else by class (a SQL Server error's ``advice_key``; an error
+    that carries SQL Server's number, by the class of that number)."""
     if exc is None:
         return ""
     own = getattr(exc, "advice", "")
     if own:
         return own
-    if isinstance(exc, SqlConnectionError) and exc.number != 18456:
+    if isinstance(exc, SqlConnectionError) and not isinstance(exc, LoginRefused):
         return advice("instance_unreachable", conn_id=exc.conn_id or "its Airflow connection")
     if isinstance(exc, StandbyBusy):
         return advice("standby_busy")
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS):
         return advice("file_not_writable", path=exc.filename or "A file", why=exc.strerror)
-    if type(exc).__name__ == "HITLRejectException":
+    from airflow.providers.standard.exceptions import HITLRejectException
+
+    if isinstance(exc, HITLRejectException):
         return advice("failover_rejected")
-    number = getattr(exc, "number", None)
-    return ADVICE_BY_ERROR.get(number, "") if isinstance(number, int) else ""
+    key = exc.advice_key if isinstance(exc, SqlServerError) else sql_error_class(getattr(exc, "number", None)).advice_key
+    return advice(key) if key else ""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from biztalk_dr.backup_sets import (
     BackupSet,
     HistoryRow,
     group_sets,
-    history_query,
     history_rows,
     newest_complete_full,
     set_problems,
@@ -90,9 +89,7 @@ def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
     # 1. every database of the group exists, is online, in FULL recovery (log backups need it)
     for key, server in primaries.items():
         names = [d.name for d in cfg.databases if cfg.instance_of(d, "primary") == key]
-        rows = server.query(tsql.render(
-            "SELECT name, state_desc, recovery_model_desc FROM {t} WHERE name IN ({names})",
-            t=tsql.Name("sys", "databases"), names=names))
+        rows = server.query(tsql.database_recovery_states(names))
         found = {r["name"].lower(): r for r in rows}
         for name in names:
             row = found.get(name.lower())
@@ -108,8 +105,7 @@ def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
 
     # 2. the SQL Agent job must not back up too: two schedulers would interleave sets
     job = backup_job_name(cfg)
-    rows = mgmt_server.query(tsql.render("SELECT name, enabled FROM {t} WHERE name = {job}",
-                                         t=tsql.Name("msdb", "dbo", "sysjobs"), job=job))
+    rows = mgmt_server.query(tsql.sql_agent_job(job))
     disable_job = tsql.exec_procedure(("msdb", "dbo", "sp_update_job"), {"job_name": job, "enabled": 0})
     if rows and rows[0]["enabled"]:
         if cfg.backup.disable_sql_agent_job:
@@ -125,9 +121,7 @@ def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
 
     # 3. SQL Server can reach the backup folder (its own view of the path)
     path = cfg.sites.primary.backup_path
-    rows = mgmt_server.query(tsql.render(
-        "SELECT file_exists, file_is_a_directory, parent_directory_exists FROM {f}({path})",
-        f=tsql.Name("sys", "dm_os_file_exists"), path=path))
+    rows = mgmt_server.query(tsql.folder_seen_by_server(path))
     if not rows or not rows[0]["file_is_a_directory"]:
         problems.append(f"SQL Server on {mgmt_server.conn_id} cannot see the backup folder {path!r} "
                         "(sites.primary.backup_path): create it or give the SQL Server service account access")
@@ -156,8 +150,8 @@ def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
 def register_custom_databases(cfg: GroupConfig, mgmt_server: SqlServer) -> list[str]:
     """Custom databases of the config in ``adm_OtherBackupDatabases`` (BizTalk backs up only what is
     registered there), on the instance that holds them now. Idempotent; returns the databases added or moved."""
-    table = tsql.Name(cfg.management_database.name, "dbo", "adm_OtherBackupDatabases")
-    rows = mgmt_server.query(tsql.render("SELECT DatabaseName, ServerName FROM {t}", t=table))
+    mgmt = cfg.management_database.name
+    rows = mgmt_server.query(tsql.registered_custom_databases(mgmt))
     registered = {r["DatabaseName"].lower(): r["ServerName"] for r in rows}
     added = []
     for db in cfg.databases_with_role("custom"):
@@ -166,13 +160,10 @@ def register_custom_databases(cfg: GroupConfig, mgmt_server: SqlServer) -> list[
         if current is not None and current.lower() == server_name.lower():
             continue
         if current is not None:  # after a failover: the database now lives on the new primary's instance
-            mgmt_server.run(tsql.render("UPDATE {t} SET ServerName = {server}, BTSServerName = {server} "
-                                        "WHERE DatabaseName = {name}", t=table, name=db.name, server=server_name))
+            mgmt_server.run(tsql.move_custom_database(mgmt, db.name, server_name))
             added.append(f"{db.name} (moved from {current} to {server_name})")
             continue
-        mgmt_server.run(tsql.render(
-            "INSERT INTO {t} (DefaultDatabaseName, DatabaseName, ServerName, BTSServerName) "
-            "VALUES ({name}, {name}, {server}, {server})", t=table, name=db.name, server=server_name))
+        mgmt_server.run(tsql.register_custom_database(mgmt, db.name, server_name))
         added.append(db.name)
     return added
 
@@ -183,7 +174,7 @@ def set_compression(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
 
 
 def read_sets(cfg: GroupConfig, mgmt_server: SqlServer, *, limit: int = 5000) -> list[BackupSet]:
-    return group_sets(history_rows(mgmt_server.query(history_query(cfg.management_database.name, limit=limit))))
+    return group_sets(history_rows(mgmt_server.query(tsql.backup_history(cfg.management_database.name, limit=limit))))
 
 
 def _new_sets(cfg: GroupConfig, mgmt_server: SqlServer, after_set_id: int) -> list[BackupSet]:
@@ -326,8 +317,7 @@ def delete_history(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
 
 def history_clock_now(cfg: GroupConfig, mgmt_server: SqlServer) -> dt.datetime:
     """``now`` in the clock BizTalk writes BackupDateTime with (UTC unless @UseLocalTime = 1)."""
-    [row] = mgmt_server.query("SELECT SYSDATETIME() AS now" if cfg.backup.use_local_time
-                              else "SELECT SYSUTCDATETIME() AS now")
+    [row] = mgmt_server.query(tsql.clock_now(local_time=cfg.backup.use_local_time))
     return row["now"]
 
 

@@ -14,32 +14,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from biztalk_dr import tsql
 from biztalk_dr.paths import is_windows_path, sql_join
 
 __all__ = [
     "HistoryRow",
     "BackupSet",
-    "history_query",
     "history_rows",
     "group_sets",
     "set_problems",
     "newest_complete_full",
     "newest_restorable_chain",
 ]
-
-# Newest first; the TOP keeps a years-old history cheap to read.
-_HISTORY_QUERY = (
-    "SELECT TOP ({limit}) BackupId, BackupSetId, MarkName, DatabaseName, ServerName, BackupFileName, "
-    "BackupFileLocation, BackupType, BackupDateTime, SetComplete "
-    "FROM {table} ORDER BY BackupSetId DESC, BackupId DESC"
-)
-
-
-def history_query(management_database: str, *, limit: int = 5000) -> str:
-    """The newest ``limit`` rows of BizTalk's backup history."""
-    return tsql.render(_HISTORY_QUERY, limit=limit, table=tsql.Name(management_database, "dbo", "adm_BackupHistory"))
-
 
 @dataclass(frozen=True)
 class HistoryRow:

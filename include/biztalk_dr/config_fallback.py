@@ -25,12 +25,12 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from biztalk_dr.atomic_files import write_text_atomically
 from biztalk_dr.config import GroupConfig, read_config
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
@@ -149,7 +149,7 @@ def _keep(config_file: Path, text: str, version: tuple[int, int]) -> None:
         with _lock, _locked(copy.parent):
             if _version(config_file) == version and not _same_text(copy, text):
                 # readable by whoever may read the file itself (the workers may run as another user)
-                _write_atomically(copy, text, mtime_ns=version[0], mode=stat.S_IMODE(config_file.stat().st_mode))
+                write_text_atomically(copy, text, mtime_ns=version[0], mode=stat.S_IMODE(config_file.stat().st_mode))
     except OSError as exc:
         log.warning("cannot keep the last valid copy of %s in %s (%s): while the file is broken the DAGs cannot "
                     "fall back on it; set %s to a folder every Airflow worker can write", config_file, copy.parent,
@@ -175,26 +175,5 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_atomically(path: Path, text: str, *, mtime_ns: int, mode: int) -> None:
-    """Temporary file in the same folder, fsync, the file's time and mode set, rename over, fsync of the
-    folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.utime(tmp, ns=(mtime_ns, mtime_ns))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 

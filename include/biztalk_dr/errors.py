@@ -7,10 +7,15 @@
     ├── PathOutsideRootError        a file path escapes its configured root
     ├── SetupError                  the environment is not set up (an Airflow connection, the ODBC driver):
     │   │                           the CLI exits 2 with one line
-    │   └── PrerequisiteMissing     (prerequisites.py) unixODBC, a driver or a connection a command needs
+    │   └── PrerequisiteMissing     unixODBC, a driver or a connection a command needs (prerequisites.py)
     ├── PreflightError              a check before a backup/restore step failed (with what to do)
     │   └── FailoverRefused         the failover assessment: a database cannot reach the target mark
+    ├── FailoverRequestError        the failover form's values are not valid (ValueError too)
+    ├── FailoverNotApproved         the failover approval was rejected or timed out; nothing was changed
+    ├── WindowsStepError            a step on a BizTalk server (stop, update, start) failed
     ├── StandbyStateUnreadable      the standby state file cannot be read (a re-seed rebuilds it)
+    ├── StandbyBusy                 another run holds the standby lock
+    ├── CopyVerificationError       a copy at its destination is not what was read from the source
     ├── ShippingError               log shipping cannot go on for now (with what to do)
     │   ├── ChainGapError           a shipped log does not continue the previous one
     │   ├── SourceUnverified        the source file failed its read-back when taken: never shipped
@@ -21,19 +26,34 @@
     ├── FirstFullSetPending         a new group's check waits for its first full set (the task skips)
     ├── BackupFileError             a file is not a readable SQL Server backup (which file, why)
     ├── RestorePlanError            the backups cannot reach the target (gap, missing stripe, no full)
+    ├── ValidationFailed            the restore validation proved a problem (the report says where)
+    ├── DataLossWindowExceeded      what a failover now would lose is over the critical threshold
     └── SqlServerError              SQL Server answered with an error (number, severity, state, text)
         ├── SqlConnectionError      the instance cannot be reached or refused the login
+        │   ├── LoginRefused        18456
         │   └── ConnectionNotConfigured  no such Airflow connection, or it names no ODBC driver (also a SetupError)
+        ├── DriverError             the ODBC driver's own error: no SQL Server answered (0, FreeTDS 200xx)
         └── (by number) see ``SQL_ERROR_CLASSES``: LogTooRecent 4305, LogAlreadyApplied 4326,
             DatabaseNotRestoring 3117, MarkNotFound 4334, DatabaseInUse 3101, BackupDeviceError 3201,
             BackupMediaDamaged 3203/3241/3242/3183/3189, BackupOfOtherDatabase 3154,
-            TailLogNotBackedUp 3159, ChecksumNotAvailable 3187, InsideTransaction 3021
+            TailLogNotBackedUp 3159, ChecksumNotAvailable 3187, InsideTransaction 3021,
+            BackupRestoreAbnormal 3013 (alone)
+
+SQL Server's error numbers are mapped to these classes once, here (``sql_error_for``, called by ``sqlserver.py``);
+each class carries what callers decide on: ``advice_key`` (the advice-table entry when the error carries no advice
+of its own), ``restore_advice_key`` (the entry for a failed standby RESTORE) and ``restore_retry_pauses`` (how often,
+and after which pauses, a standby RESTORE is sent again). Callers catch classes and read these; none looks at a
+number or a message text to decide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from biztalk_dr.prerequisites import Missing
 
 __all__ = [
     "BizTalkDrError",
@@ -55,12 +75,22 @@ __all__ = [
     "StandbyStateUnreadable",
     "FailoverRefused",
     "SetupError",
+    "PrerequisiteMissing",
+    "FailoverRequestError",
+    "FailoverNotApproved",
+    "WindowsStepError",
+    "StandbyBusy",
+    "CopyVerificationError",
+    "ValidationFailed",
     "DataLossWindowExceeded",
     "RestorePlanError",
     "SqlMessage",
     "SqlServerError",
     "SqlConnectionError",
     "ConnectionNotConfigured",
+    "LoginRefused",
+    "DriverError",
+    "BackupRestoreAbnormal",
     "LogTooRecent",
     "LogAlreadyApplied",
     "DatabaseNotRestoring",
@@ -73,6 +103,7 @@ __all__ = [
     "ChecksumNotAvailable",
     "InsideTransaction",
     "SQL_ERROR_CLASSES",
+    "sql_error_class",
     "sql_error_for",
 ]
 
@@ -135,8 +166,40 @@ class SetupError(BizTalkDrError):
     of the group; ``biztalk-dr`` commands exit 2 with this one line."""
 
 
+class PrerequisiteMissing(SetupError):
+    """A command cannot start: ``missing`` says what is missing and how to provide it."""
+
+    def __init__(self, missing: Sequence[Missing]) -> None:
+        self.missing = list(missing)
+        super().__init__("; ".join(str(m) for m in self.missing))
+
+
 class FailoverRefused(PreflightError):
     """The failover assessment refuses a real run: some database cannot reach the one target mark."""
+
+
+class FailoverRequestError(BizTalkDrError, ValueError):
+    """The failover form's values are not valid; ``problems`` names every field that is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("the failover request is not valid: " + "; ".join(problems))
+
+
+class FailoverNotApproved(BizTalkDrError):
+    """The approval was rejected or timed out; nothing was changed."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
+
+
+class WindowsStepError(BizTalkDrError):
+    """A step on a BizTalk server (``server``, ``step``) failed."""
+
+    def __init__(self, server: str, step: str, message: str) -> None:
+        self.server, self.step = server, step
+        super().__init__(f"{step} on {server}: {message}")
 
 
 class StandbyStateUnreadable(BizTalkDrError):
@@ -146,6 +209,14 @@ class StandbyStateUnreadable(BizTalkDrError):
         self.path = path
         self.advice = advice
         super().__init__(f"{path}: the standby state cannot be read ({reason})")
+
+
+class StandbyBusy(BizTalkDrError):
+    """Another run holds the standby lock (restores must never interleave)."""
+
+
+class CopyVerificationError(BizTalkDrError):
+    """The copy at the destination is not what was read from the source."""
 
 
 class BackupSetProblem(BizTalkDrError):
@@ -211,6 +282,14 @@ class ShippedFileDamaged(ShippingError):
         self.source_bad = source_bad
 
 
+class ValidationFailed(BizTalkDrError):
+    """The restore validation proved a problem; the report says which database and check."""
+
+    def __init__(self, detail: str, advice: str) -> None:
+        self.advice = advice
+        super().__init__(detail)
+
+
 class DataLossWindowExceeded(BizTalkDrError):
     """The data-loss window (what a failover now would lose) is over the critical threshold."""
 
@@ -249,7 +328,15 @@ class SqlMessage:
 
 
 class SqlServerError(BizTalkDrError):
-    """SQL Server refused a statement. ``number`` is the primary error (not the 3013 that follows)."""
+    """SQL Server refused a statement. ``number`` is the primary error (not the 3013 that follows).
+
+    The class decides what callers do: ``advice_key`` (entry of the advice table when the error carries no advice
+    of its own; "" for none), ``restore_advice_key`` (the entry when a standby RESTORE fails with it) and
+    ``restore_retry_pauses`` (a standby RESTORE is sent again after each of these pauses, in seconds)."""
+
+    advice_key: ClassVar[str] = ""
+    restore_advice_key: ClassVar[str] = "restore_other"
+    restore_retry_pauses: ClassVar[tuple[float, ...]] = ()
 
     def __init__(self, number: int, text: str, *, messages: Sequence[SqlMessage] = (),
                  conn_id: str = "", statement: str = "") -> None:
@@ -271,6 +358,19 @@ class SqlConnectionError(SqlServerError):
     """The instance cannot be reached, or it refused the login (18456)."""
 
 
+class LoginRefused(SqlConnectionError):
+    """18456: the instance refused the login (wrong password, disabled login): retrying cannot help."""
+
+    advice_key: ClassVar[str] = "sql_login_refused"
+
+
+class DriverError(SqlServerError):
+    """The ODBC driver's own error: no SQL Server answered (number 0, or FreeTDS's 20002-20017 when the server went
+    away mid-statement); a standby RESTORE stopped by it says the standby is unreachable."""
+
+    restore_advice_key: ClassVar[str] = "standby_unreachable"
+
+
 class ConnectionNotConfigured(SetupError, SqlConnectionError):
     """The Airflow connection of an instance is not defined, or names no ODBC driver: nothing was tried."""
 
@@ -278,33 +378,55 @@ class ConnectionNotConfigured(SetupError, SqlConnectionError):
 class LogTooRecent(SqlServerError):
     """4305: a log backup is missing before this one; the standby needs a re-seed."""
 
+    advice_key: ClassVar[str] = "restore_gap"
+    restore_advice_key: ClassVar[str] = "restore_gap"
+
 
 class LogAlreadyApplied(SqlServerError):
     """4326: this log is older than what the database has; skipping it is safe."""
+
+    advice_key: ClassVar[str] = "sql_log_already_applied"
 
 
 class DatabaseNotRestoring(SqlServerError):
     """3117: the database was recovered (by hand?) and cannot take more logs."""
 
+    advice_key: ClassVar[str] = "standby_recovered"
+    restore_advice_key: ClassVar[str] = "standby_recovered"
+
 
 class MarkNotFound(SqlServerError):
     """4334: the named mark is not in the log at a valid LSN."""
+
+    advice_key: ClassVar[str] = "sql_mark_not_found"
 
 
 class DatabaseInUse(SqlServerError):
     """3101: exclusive access could not be obtained; sessions still use the database."""
 
+    advice_key: ClassVar[str] = "sql_in_use"
+    restore_advice_key: ClassVar[str] = "restore_in_use"
+    restore_retry_pauses: ClassVar[tuple[float, ...]] = (10.0, 30.0, 60.0)
+
 
 class BackupDeviceError(SqlServerError):
     """3201: the backup file cannot be opened (path, share, permissions)."""
+
+    advice_key: ClassVar[str] = "sql_device"
+    restore_advice_key: ClassVar[str] = "restore_device"
+    restore_retry_pauses: ClassVar[tuple[float, ...]] = (5.0, 15.0)
 
 
 class BackupMediaDamaged(SqlServerError):
     """3203, 3241, 3242, 3183, 3189: the backup file is unreadable or damaged."""
 
+    advice_key: ClassVar[str] = "sql_media_damaged"
+
 
 class BackupOfOtherDatabase(SqlServerError):
     """3154: the backup is of a different database than the one being restored."""
+
+    advice_key: ClassVar[str] = "sql_other_database"
 
 
 class TailLogNotBackedUp(SqlServerError):
@@ -317,6 +439,12 @@ class ChecksumNotAvailable(SqlServerError):
 
 class InsideTransaction(SqlServerError):
     """3021: BACKUP/RESTORE inside a user transaction; the connection must be in autocommit."""
+
+
+class BackupRestoreAbnormal(SqlServerError):
+    """3013 when SQL Server said nothing else: "BACKUP/RESTORE is terminating abnormally"."""
+
+    advice_key: ClassVar[str] = "sql_abnormal"
 
 
 SQL_ERROR_CLASSES: dict[int, type[SqlServerError]] = {
@@ -335,18 +463,31 @@ SQL_ERROR_CLASSES: dict[int, type[SqlServerError]] = {
     3159: TailLogNotBackedUp,
     3187: ChecksumNotAvailable,
     3021: InsideTransaction,
-    18456: SqlConnectionError,
+    3013: BackupRestoreAbnormal,
+    18456: LoginRefused,
+    # the driver's own errors (FreeTDS/DB-Library numbers): the server went away, nobody answered
+    0: DriverError,
+    20002: DriverError,
+    20003: DriverError,
+    20004: DriverError,
+    20006: DriverError,
+    20009: DriverError,
+    20017: DriverError,
 }
 
 # 3013 ("BACKUP/RESTORE is terminating abnormally") only accompanies the error that matters.
 _ACCOMPANYING = {3013}
 
 
+def sql_error_class(number: int | None) -> type[SqlServerError]:
+    """The class of SQL Server's error ``number`` (SqlServerError for a number without one of its own)."""
+    return SQL_ERROR_CLASSES.get(number, SqlServerError) if isinstance(number, int) else SqlServerError
+
+
 def sql_error_for(messages: Sequence[SqlMessage], *, conn_id: str = "", statement: str = "") -> SqlServerError:
     """The typed error for what SQL Server said: the first error that is not the 3013 trailer."""
     if not messages:
-        return SqlServerError(0, "the driver reported an error without a message", conn_id=conn_id,
-                              statement=statement)
+        return DriverError(0, "the driver reported an error without a message", conn_id=conn_id,
+                           statement=statement)
     primary = next((m for m in messages if m.number not in _ACCOMPANYING), messages[0])
-    cls = SQL_ERROR_CLASSES.get(primary.number, SqlServerError)
-    return cls(primary.number, primary.text, messages=messages, conn_id=conn_id, statement=statement)
+    return sql_error_class(primary.number)(primary.number, primary.text, messages=messages, conn_id=conn_id, statement=statement)

@@ -7,17 +7,10 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import FailoverNotApproved
 
-__all__ = ["RecordedApprovalOperator", "FailoverNotApproved"]
+__all__ = ["RecordedApprovalOperator"]
 
-
-class FailoverNotApproved(BizTalkDrError):
-    """The approval was rejected or timed out; nothing was changed."""
-
-    def __init__(self, detail: str, advice: str) -> None:
-        self.advice = advice
-        super().__init__(detail)
 
 
 class RecordedApprovalOperator(ApprovalOperator):

@@ -13,6 +13,7 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BizTalkDrError, FailoverRefused, PreflightError, SqlConnectionError
 from biztalk_dr.failover_request import FailoverRequest
@@ -36,11 +37,12 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     plan the approval shows, each database's state in it."""
     try:
         sets, now = shipping_jobs.primary_sets_and_clock(cfg)
-        source = "reachable"
+        source, source_reachable = "reachable", True
     except (SqlConnectionError, BizTalkDrError) as exc:
         sets, now, source = shipping_jobs.sets_from_manifests(cfg), dt.datetime.now(dt.UTC).replace(tzinfo=None), \
             f"NOT reachable ({exc})"
-    if request.mode == "planned" and source != "reachable":
+        source_reachable = False
+    if request.mode == "planned" and not source_reachable:
         raise PreflightError([f"mode is planned but the source is {source}"],
                              advice=advice("failover_planned_needs_source"))
     assessment = _assessment(cfg, sets, request.target_mark, request.leave_out)
@@ -53,7 +55,8 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
     plan = {
         "mode": request.mode, "dry_run": request.dry_run, "mark": assessment.mark, "set_id": assessment.set_id,
         "set_time": assessment.set_time.isoformat() if assessment.set_time else None,
-        "data_loss_minutes": minutes, "source": source, "already_online": online,
+        "data_loss_minutes": minutes, "source": source,
+        "source_reachable": source_reachable, "already_online": online,
         "left_out": list(assessment.left_out),
         "standby": [s.describe() for s in assessment.standings],
         "failed_over": _completed_failover(cfg),
@@ -178,16 +181,15 @@ def _standby_server(cfg: GroupConfig, name: str) -> SqlServer:
 
 
 def _restore_last(cfg: GroupConfig, name: str, file_name: str, mark: str) -> None:
-    statement = tsql.restore_log(name, sql_join(cfg.sites.standby.landing_path, file_name),
-                                 recovery=tsql.Recovery.RECOVERY, stop_at_mark=mark)
+    statement = tsql.restore_statement(name, sql_join(cfg.sites.standby.landing_path, file_name), log=True,
+                                       recovery=tsql.Recovery.RECOVERY, stop_at_mark=mark)
     with _standby_server(cfg, name) as server:
         server.run(statement, kind=CallKind.RESTORE)
 
 
 def _stopped_at(cfg: GroupConfig, name: str) -> str | None:
     with _standby_server(cfg, name) as server:
-        rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                            f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+        rows = server.query(tsql.last_stop_at_mark(name))
     return rows[0]["stop_at_mark_name"] if rows else None
 
 
@@ -196,7 +198,7 @@ def verify_database(cfg: GroupConfig, name: str, mark: str, dry_run: bool) -> st
     if dry_run:
         return f"{name}: would check ONLINE and stop_at_mark_name = {mark}"
     with _standby_server(cfg, name) as server:
-        [row] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+        [row] = server.query(tsql.database_state(name))
     stopped = _stopped_at(cfg, name)
     if row["state_desc"] != "ONLINE" or stopped != mark:
         raise PreflightError([f"{name}: {row['state_desc']}, stopped at mark {stopped!r}, expected ONLINE at {mark!r}"],
@@ -208,25 +210,21 @@ def fix_orphaned_users(cfg: GroupConfig, name: str, dry_run: bool) -> list[str]:
     """Database users of SQL logins whose SID no login of the new instance has (the login was created there
     with another SID) mapped to the login of the same name (ALTER USER ... WITH LOGIN); runbook step 7. A
     user without a login of its name cannot be mapped: the task fails naming it and what to do."""
-    db = tsql.quote_name(name)
     with _standby_server(cfg, name) as server:
-        [state] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+        [state] = server.query(tsql.database_state(name))
         if dry_run and state["state_desc"] != "ONLINE":
             return [f"{name}: would map orphaned users to their logins once recovered (it is {state['state_desc']} now)"]
-        orphans = [str(r["name"]) for r in server.query(
-            f"SELECT dp.name FROM {db}.sys.database_principals AS dp LEFT JOIN sys.server_principals AS sp "
-            "ON sp.sid = dp.sid WHERE dp.type = 'S' AND dp.authentication_type = 1 AND dp.principal_id > 4 "
-            "AND sp.sid IS NULL ORDER BY dp.name")]
+        orphans = [str(r["name"]) for r in server.query(tsql.orphaned_sql_users(name))]
         if not orphans:
             return [f"{name}: no orphaned users"]
-        logins = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.server_principals WHERE type = 'S'")}
+        logins = {str(r["name"]).lower() for r in server.query(tsql.sql_login_names())}
         fixable = [u for u in orphans if u.lower() in logins]
         missing = [u for u in orphans if u.lower() not in logins]
         if dry_run:
             return [f"{name}: would map user {u} to login {u} (ALTER USER ... WITH LOGIN)" for u in fixable] + \
                    [f"{name}: user {u} has no login of that name on the standby instance" for u in missing]
         for user in fixable:
-            server.run(f"USE {db}; ALTER USER {tsql.quote_name(user)} WITH LOGIN = {tsql.quote_name(user)}")
+            server.run(tsql.map_user_to_login(name, user))
     if missing:
         mapped = [f"{name}: mapped {', '.join(fixable)} (fixed)"] if fixable else []
         raise PreflightError([f"{name}: user {u} has no login of that name on the new primary" for u in missing]
@@ -279,18 +277,17 @@ def hold_backup_schedule(cfg: GroupConfig, run_id: str, dry_run: bool) -> str:
 def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
     """No session but this one uses a database of the group on the source (runbook step 4): BizTalk is
     stopped, so nothing writes after the final mark. A lost source cannot be checked: says so."""
-    if not plan["source"].startswith("reachable"):
+    if not plan["source_reachable"]:
         return f"the source is {plan['source']}: no session can be checked there"
     problems, checked = [], 0
     names = {d.name.lower() for d in cfg.databases}
     for inst in cfg.sites.primary.instances.values():
         try:
             with SqlServer(inst.conn_id) as server:
-                [me] = server.query("SELECT @@SPID AS spid")
-                ids = {r["database_id"]: r["name"] for r in server.query("SELECT database_id, name FROM sys.databases")
+                [me] = server.query(tsql.current_session_id())
+                ids = {r["database_id"]: r["name"] for r in server.query(tsql.database_ids())
                        if str(r["name"]).lower() in names}
-                rows = server.query("SELECT session_id, database_id, host_name, program_name, login_name FROM "
-                                    "sys.dm_exec_sessions WHERE is_user_process = 1")
+                rows = server.query(tsql.user_sessions())
         except SqlConnectionError as exc:
             if plan["mode"] == "planned":
                 raise
@@ -328,12 +325,12 @@ def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> d
         with backup_jobs.management_server(cfg) as mgmt:
             bset = backup_jobs.take_log_backup_set(cfg, mgmt)
         done = {"set_id": bset.set_id, "mark": bset.mark_name, "verified": False}
-        path.write_text(json.dumps(done), encoding="utf-8")
+        write_json_atomically(path, done, indent=None, mode=READABLE)
     checked = backup_jobs.check_new_set(cfg, done["set_id"])
     for name in checked.databases:
         log.info("%s", backup_jobs.read_back_new_file(cfg, done["set_id"], name))
     done["verified"] = True
-    path.write_text(json.dumps(done), encoding="utf-8")
+    write_json_atomically(path, done, indent=None, mode=READABLE)
     return {**done, "said": f"final log set {done['set_id']} taken with mark {done['mark']} and verified"}
 
 
@@ -372,13 +369,10 @@ def check_group_repointed(acting: GroupConfig) -> list[str]:
     gives it after a failover) names the new primary's servers for every database (UpdateDatabase.vbs ran);
     returns the problems."""
     mgmt = acting.management_database
-    m = tsql.quote_name(mgmt.name)
     expected = {d.name.lower(): acting.sites.primary.instances[acting.instance_of(d, "primary")].server_name
                 for d in acting.databases}
     with backup_jobs.management_server(acting) as server:
-        rows = server.query(f"SELECT DBName AS db, DBServerName AS server, 'adm_MessageBox' AS t FROM "
-                            f"{m}.dbo.adm_MessageBox UNION ALL SELECT DatabaseName, ServerName, 'adm_OtherDatabases' "
-                            f"FROM {m}.dbo.adm_OtherDatabases")
+        rows = server.query(tsql.biztalk_database_servers(mgmt.name))
     return [f"{mgmt.name}.dbo.{r['t']} still names {r['server']} for {r['db']} (expected {expected[str(r['db']).lower()]})"
             for r in rows if str(r["db"]).lower() in expected
             and str(r["server"]).lower() != expected[str(r["db"]).lower()].lower()]
@@ -531,7 +525,7 @@ def write_timeline(cfg: GroupConfig, run_id: str, approvals: dict[str, Any],
     report = {"run_id": run_id, "group": cfg.group.name, "dry_run": dry_run, "mode": mode, "mark": mark,
               "recovery_seconds": total, "steps": steps, "approvals": approvals, "left_out": list(left_out or []),
               "approvals_in_words": [describe_answer(task, a) for task, a in approvals.items()]}
-    (folder / "timeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    write_json_atomically(folder / "timeline.json", report, default=str, mode=READABLE)
     kind = ("DRY RUN — nothing was changed: " if dry_run else "REAL FAILOVER — " if dry_run is False else "")
     lines = [f"# {kind}Failover timeline of {cfg.group.name}", ""]
     if dry_run:

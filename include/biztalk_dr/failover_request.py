@@ -12,18 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import FailoverRequestError
 
-__all__ = ["FailoverRequest", "FailoverRequestError", "parse_failover_request", "MARK_PATTERN"]
+__all__ = ["FailoverRequest", "parse_failover_request", "MARK_PATTERN"]
 
 # BizTalk's mark names: <prefix>_yyyy_MM_dd_HH_mm_ss_fff (biztalk-dr.md section 2)
 MARK_PATTERN = r"^{prefix}_\d{{4}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{2}}_\d{{3}}$"
 
 
-class FailoverRequestError(BizTalkDrError, ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("the failover request is not valid: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

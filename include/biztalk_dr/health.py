@@ -13,8 +13,6 @@ from biztalk_dr.sqlserver import SqlServer
 
 __all__ = ["InstanceTarget", "InstanceHealth", "instance_targets", "check_instance"]
 
-_DATABASE_STATES = "SELECT name, state_desc, recovery_model_desc FROM sys.databases WHERE name IN ({names}) ORDER BY name"
-
 
 @dataclass(frozen=True)
 class InstanceTarget:
@@ -60,13 +58,13 @@ def check_instance(target: InstanceTarget, server: SqlServer) -> InstanceHealth:
     """Reach the instance and compare what it says with the config; never raises for SQL errors."""
     health = InstanceHealth(target, reachable=False)
     try:
-        [row] = server.query("SELECT @@SERVERNAME AS server_name, @@VERSION AS version")
+        [row] = server.query(tsql.server_identity())
         health.reachable = True
         health.server_name, health.version = row["server_name"], row["version"]
         if (row["server_name"] or "").lower() != target.server_name.lower():
             health.problems.append(f"@@SERVERNAME is {row['server_name']!r}, the config says {target.server_name!r}")
         if target.databases:
-            rows = server.query(tsql.render(_DATABASE_STATES, names=list(target.databases)))
+            rows = server.query(tsql.database_recovery_states(list(target.databases)))
             health.databases = {r["name"]: f"{r['state_desc']} ({r['recovery_model_desc']})" for r in rows}
             for name in target.databases:
                 found = next((r for r in rows if r["name"].lower() == name.lower()), None)

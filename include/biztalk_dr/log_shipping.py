@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from biztalk_dr import source_checks, tsql
-from biztalk_dr.advice import ADVICE_BY_ERROR_KEY, advice
+from biztalk_dr.advice import advice
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -30,7 +30,10 @@ from biztalk_dr.errors import (
     BackupFileError,
     BackupMediaDamaged,
     ChainGapError,
+    CopyVerificationError,
+    DriverError,
     LandingUnwritable,
+    LogAlreadyApplied,
     PathOutsideRootError,
     ShippedFileDamaged,
     ShippingError,
@@ -48,7 +51,7 @@ from biztalk_dr.manifest import (
     write_manifest,
 )
 from biztalk_dr.paths import inside_root, plain_file_name, sql_join
-from biztalk_dr.shipping_copy import CopyVerificationError, ship_file
+from biztalk_dr.shipping_copy import ship_file
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import StandbyState
 
@@ -73,11 +76,7 @@ __all__ = [
 log = logging.getLogger("biztalk_dr.log_shipping")
 
 QUARANTINE_DIR = "quarantine"
-# seconds before each retry; damaged media (3203, 3241, 3242, 3183, 3189) is never retried: it is quarantined
-_RETRY_PAUSES = {3201: (5.0, 15.0), 3101: (10.0, 30.0, 60.0)}
 # OSError numbers that mean "this folder cannot take the file" (as opposed to a bug)
-# driver-side errors meaning the server went away: 0 (no number), FreeTDS 20002-20017 (e.g. 20017 unexpected EOF)
-_DRIVER_LOST = {0, 20002, 20003, 20004, 20006, 20009, 20017}
 _UNWRITABLE = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 
@@ -149,11 +148,6 @@ class CatalogEntry:
     last_lsn: int
 
 
-_CATALOG_QUERY = """SELECT bmf.physical_device_name AS path, bs.database_name, bs.type, bs.first_lsn, bs.last_lsn
-FROM msdb.dbo.backupset AS bs
-JOIN msdb.dbo.backupmediafamily AS bmf ON bmf.media_set_id = bs.media_set_id
-WHERE bmf.physical_device_name IN ({paths})
-ORDER BY bs.backup_set_id"""
 _CATALOG_TYPES: dict[str, Literal["FULL", "DIFF", "LOG"]] = {"D": "FULL", "I": "DIFF", "L": "LOG"}
 
 
@@ -162,9 +156,8 @@ def catalog_entries(server: SqlServer, paths: Iterable[str]) -> dict[str, Catalo
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    sql = _CATALOG_QUERY.replace("{paths}", ", ".join(tsql.literal(p) for p in wanted))
     entries = {}
-    for row in server.query(sql):
+    for row in server.query(tsql.backup_catalog(wanted)):
         kind = _CATALOG_TYPES.get(str(row["type"]).strip().upper())
         if kind is not None:
             entries[str(row["path"])] = CatalogEntry(str(row["path"]), str(row["database_name"]), kind,
@@ -386,13 +379,7 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
 def _moves(cfg: GroupConfig, instance_key: str, header: BackupSetHeader) -> list[tsql.Move]:
     """WITH MOVE for each database file where the standby's folders differ from the primary's."""
     inst = cfg.sites.standby.instances[instance_key]
-    moves = []
-    for f in header.files:
-        folder = inst.log_path if f.type == "L" else inst.data_path
-        if folder is not None:
-            base = f.physical_name.replace("\\", "/").rsplit("/", 1)[-1]
-            moves.append(tsql.Move(f.logical_name, sql_join(folder, base)))
-    return moves
+    return tsql.move_files(header.files, data_folder=inst.data_path, log_folder=inst.log_path)
 
 
 Recopy = Callable[[StandbyStep], None]  # ships the step's file again from the source (raises when it cannot)
@@ -418,11 +405,10 @@ def restore_on_standby(cfg: GroupConfig, steps: Sequence[StandbyStep], session: 
             key = cfg.instance_of(database, "standby")
             header = verified_copy(cfg, step, recopy)
             sql_path = sql_join(cfg.sites.standby.landing_path, step.file_name)
-            if step.action == "seed":
-                statement = tsql.restore_database(step.database, sql_path, moves=_moves(cfg, key, header),
-                                                  replace=replace)
-            else:
-                statement = tsql.restore_log(step.database, sql_path)
+            seed = step.action == "seed"
+            statement = tsql.restore_statement(step.database, sql_path, log=not seed,
+                                               moves=_moves(cfg, key, header) if seed else (),
+                                               replace=replace and seed)
             try:
                 server = servers.get(key) or servers.setdefault(key, connect(cfg.sites.standby.instances[key].conn_id))
                 try:
@@ -524,8 +510,10 @@ def replace_damaged(cfg: GroupConfig, step: StandbyStep, recopy: Recopy | None, 
 
 
 def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Callable[[float], None]) -> str:
-    """One RESTORE with the retries its error number allows; damaged media and connection errors go to the
-    caller as they are (BackupMediaDamaged, SqlConnectionError), the rest as ShippingError with the advice."""
+    """One RESTORE with the retries its error class allows (``restore_retry_pauses``: damaged media is never
+    retried, it is quarantined); damaged media and connection errors go to the caller as they are
+    (BackupMediaDamaged, SqlConnectionError), a log already applied is recorded, the rest is a ShippingError with
+    the advice of its class (``restore_advice_key``)."""
     attempt = 0
     while True:
         try:
@@ -533,20 +521,17 @@ def _run_restore(server: SqlServer, statement: str, step: StandbyStep, sleep: Ca
             return "seeded WITH NORECOVERY" if step.action == "seed" else "log restored WITH NORECOVERY"
         except (BackupMediaDamaged, SqlConnectionError):
             raise
+        except LogAlreadyApplied:
+            return "already applied (4326): recorded"
         except SqlServerError as exc:
-            number = exc.number
-            pauses = _RETRY_PAUSES.get(number, ())
+            pauses = exc.restore_retry_pauses
             if attempt < len(pauses):
-                log.warning("standby: %s: SQL Server error %s, retrying in %.0f s: %s", _where(step), number,
+                log.warning("standby: %s: SQL Server error %s, retrying in %.0f s: %s", _where(step), exc.number,
                             pauses[attempt], exc)
                 sleep(pauses[attempt])
                 attempt += 1
                 continue
-            if number == 4326:
-                return "already applied (4326): recorded"
-            if number in _DRIVER_LOST:  # the driver's own error: no SQL Server answered (it went away mid-restore)
-                raise ShippingError([f"standby restore stopped at {_where(step)}: {exc}"],
-                                    advice=advice("standby_unreachable"), number=number) from exc
-            raise ShippingError([f"standby restore stopped at {_where(step)}: SQL Server error {number}: {exc}"],
-                                advice=advice(ADVICE_BY_ERROR_KEY.get(number, "restore_other")),
-                                number=number) from exc
+            # a DriverError: no SQL Server answered (it went away mid-restore), so no SQL Server error number to name
+            said = "" if isinstance(exc, DriverError) else f"SQL Server error {exc.number}: "
+            raise ShippingError([f"standby restore stopped at {_where(step)}: {said}{exc}"],
+                                advice=advice(exc.restore_advice_key), number=exc.number) from exc

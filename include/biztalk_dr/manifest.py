@@ -3,7 +3,7 @@
 It is the standby site's own record of what a file is — without the primary, at 3 a.m. — and the
 proof the source may delete its copy: ``verified_at`` is set only after the copy's size and content hash
 matched and the backup-file reader confirmed database, type and LSN range against the catalog.
-Written atomically (temporary file, fsync, rename), so a manifest is either whole or absent.
+Written atomically (atomic_files: temporary file, fsync, rename, fsync of the folder), so a manifest is either whole or absent.
 
 Two checks, for two costs: ``is_shipped_and_verified`` (manifest and size: cheap, for plans and status over
 thousands of files) and ``check_content`` (the whole file hashed again and compared with the manifest: before
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from biztalk_dr.atomic_files import fsync_folder, write_json_atomically
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.content_hash import Algorithm, digest_of
 from biztalk_dr.errors import PathOutsideRootError
@@ -82,17 +82,7 @@ def read_manifest(landing_dir: str | Path, file_name: str) -> Manifest | None:
 
 def write_manifest(landing_dir: str | Path, manifest: Manifest) -> Path:
     path = manifest_path(landing_dir, manifest.file_name)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=MANIFEST_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(manifest), fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomically(path, asdict(manifest), sort_keys=True)
 
 
 def is_shipped_and_verified(landing_dir: str | Path, file_name: str) -> bool:
@@ -137,8 +127,8 @@ def retire_manifest(landing_dir: str | Path, file_name: str) -> Path:
     target = retired_path(landing_dir, file_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(manifest_path(landing_dir, file_name), target)
-    _fsync_folder(target.parent)
-    _fsync_folder(Path(landing_dir))
+    fsync_folder(target.parent)
+    fsync_folder(Path(landing_dir))
     os.utime(target)
     return target
 
@@ -150,14 +140,6 @@ def was_retired(landing_dir: str | Path, file_name: str) -> bool:
         return retired_path(landing_dir, file_name).exists()
     except PathOutsideRootError:
         return False
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from biztalk_dr.errors import SetupError
+from biztalk_dr.errors import PrerequisiteMissing
 
-__all__ = ["Missing", "PrerequisiteMissing", "connection_ids", "require", "check_driver_manager",
+__all__ = ["Missing", "connection_ids", "require", "check_driver_manager",
            "check_connections", "check_driver"]
 
 _DEFINE_CONNECTION = ("define {it} as {variables} (JSON, see the README's Connections) "
@@ -42,14 +42,6 @@ class Missing:
 
     def __str__(self) -> str:
         return f"{self.what}: {self.how}"
-
-
-class PrerequisiteMissing(SetupError):
-    """A command cannot start: ``missing`` says what is missing and how to provide it."""
-
-    def __init__(self, missing: Sequence[Missing]) -> None:
-        self.missing = list(missing)
-        super().__init__("; ".join(str(m) for m in self.missing))
 
 
 def require(*checks: Iterable[Missing]) -> None:

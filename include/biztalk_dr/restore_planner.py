@@ -193,9 +193,9 @@ class RestoreStep:
         h = self.backup.header
         disks = list(paths) if paths is not None else list(self.backup.paths)
         if self.backup.backup_type == "LOG":
-            return tsql.restore_log(database, disks, file=h.position, **self._log_options())
-        return tsql.restore_database(database, disks, recovery=self.recovery, file=h.position, moves=moves,
-                                     replace=replace)
+            return tsql.restore_statement(database, disks, log=True, file=h.position, **self._log_options())
+        return tsql.restore_statement(database, disks, log=False, recovery=self.recovery, file=h.position,
+                                      moves=moves, replace=replace)
 
     def as_json(self) -> dict[str, Any]:
         h = self.backup.header

@@ -122,9 +122,8 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
         sql_paths = [sql_join(val.landing_path, name) for name in names]
         size = sum(Path(p).stat().st_size for p in step.backup.paths)
         if n == 0:
-            moves = [tsql.Move(f.logical_name, sql_join(val.log_path if f.type == "L" else val.data_path,
-                                                        f"{restored_as}_{f.logical_name}.{'ldf' if f.type == 'L' else 'mdf'}"))
-                     for f in step.backup.header.files]
+            moves = tsql.move_files(step.backup.header.files, data_folder=val.data_path, log_folder=val.log_path,
+                                    restored_as=restored_as)
             statement = step.statement(restored_as, sql_paths, moves=moves, replace=True)
         else:
             statement = step.statement(restored_as, sql_paths)
@@ -137,13 +136,12 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
 def sanity_query(cfg: GroupConfig, database: str) -> tuple[str, str]:
     """(a query that must return one row with a positive ``n``, what it proves) for the database's role."""
     role = next(d.role for d in cfg.databases if d.name == database)
-    name = tsql.quote_name(validation_name(cfg, database))
+    name = validation_name(cfg, database)
     if role == "management":
-        return (f"SELECT COUNT(*) AS n FROM {name}.dbo.adm_Group", "the management database holds its group row")
+        return tsql.management_group_rows(name), "the management database holds its group row"
     if role == "messagebox":
-        return (f"SELECT COUNT(*) + 1 AS n FROM {name}.dbo.Spool",
-                "the MessageBox's core table (Spool) is readable")
-    return (f"SELECT COUNT(*) + 1 AS n FROM {name}.sys.tables", "the database's catalog is readable")
+        return tsql.spool_readable(name), "the MessageBox's core table (Spool) is readable"
+    return tsql.catalog_readable(name), "the database's catalog is readable"
 
 
 @dataclass

@@ -24,17 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from biztalk_dr.atomic_files import fsync_folder
 from biztalk_dr.content_hash import CHUNK_SIZE, DEFAULT_ALGORITHM, Algorithm, digest_of, new_hasher
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import CopyVerificationError
 from biztalk_dr.paths import inside_root, plain_file_name
 
-__all__ = ["CopyResult", "CopyVerificationError", "ship_file", "CHUNK_SIZE"]
+__all__ = ["CopyResult", "ship_file", "CHUNK_SIZE"]
 
 _PARTIAL = ".partial"
 
 
-class CopyVerificationError(BizTalkDrError):
-    """The copy at the destination is not what was read from the source."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +44,6 @@ class CopyResult:
     copied: bool  # False: an identical file was already in place
     seconds: float
     algorithm: Algorithm = DEFAULT_ALGORITHM
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ship_file(source: Path, landing_dir: Path, *, expected_digest: str | None = None,
@@ -83,7 +74,7 @@ def ship_file(source: Path, landing_dir: Path, *, expected_digest: str | None = 
                                         f"({written_size} bytes, {algorithm} {written_digest[:12]}... vs {size} bytes, "
                                         f"{read_digest[:12]}...): disk or network fault")
         os.replace(partial, destination)
-        _fsync_dir(destination.parent)
+        fsync_folder(destination.parent)
     finally:
         partial.unlink(missing_ok=True)
     return CopyResult(destination, size, read_digest, True, time.perf_counter() - start, algorithm)

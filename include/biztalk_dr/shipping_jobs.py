@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ from biztalk_dr import (
     source_checks,
     standby_status,
     status_history,
+    tsql,
 )
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.backup_files import BackupSetHeader
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
 from biztalk_dr.config import GroupConfig
@@ -290,7 +291,7 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
         if not names:
             continue
         with SqlServer(inst.conn_id) as server:
-            rows = server.query("SELECT name, state_desc FROM sys.databases")
+            rows = server.query(tsql.database_states())
         existing = {str(r["name"]).lower(): str(r["state_desc"]) for r in rows}
         clash = [f"{n} ({existing[n.lower()]})" for n in names if n.lower() in existing]
         if clash:
@@ -329,10 +330,9 @@ def observe_standby(cfg: GroupConfig) -> dict[str, StandbyObservation]:
         names = [d.name for d in cfg.databases if cfg.instance_of(d, "standby") == key]
         with SqlServer(inst.conn_id) as server:
             states = {str(r["name"]).lower(): str(r["state_desc"])
-                      for r in server.query("SELECT name, state_desc FROM sys.databases")}
+                      for r in server.query(tsql.database_states())}
             stops: dict[str, str | None] = {}
-            for row in server.query("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
-                                    "FROM msdb.dbo.restorehistory ORDER BY restore_history_id"):
+            for row in server.query(tsql.stop_at_marks()):
                 stops[str(row["name"]).lower()] = row["mark"]
         for name in names:
             observed[name] = StandbyObservation(name, states.get(name.lower()), stops.get(name.lower()))
@@ -346,10 +346,7 @@ def _write_status(cfg: GroupConfig, record: standby_status.StandbyStatus, run: s
     folder.mkdir(parents=True, exist_ok=True)
     written = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report = dataclasses.replace(record, written_at=written, run=run).as_json()
-    path = folder / STATUS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomically(folder / STATUS_FILE, report, default=str, mode=READABLE)
     status_history.append(folder, status_history.Point(
         written, record.health, record.data_loss_seconds, record.reachable_mark, run))
     return report

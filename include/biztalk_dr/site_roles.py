@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import write_json_atomically
 from biztalk_dr.config import GroupConfig, PrimaryInstance, PrimarySite, load_config
 from biztalk_dr.errors import PreflightError
 from biztalk_dr.standby_state import state_dir
@@ -37,16 +36,10 @@ def read_roles(landing_dir: str | Path) -> dict[str, Any]:
 
 
 def write_roles(landing_dir: str | Path, roles: dict[str, Any]) -> Path:
-    """Atomically (temporary file, fsync, rename): a crash leaves the old record or the new one."""
+    """Atomically (atomic_files): a crash leaves the old record or the new one."""
     folder = state_dir(landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(roles, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / _ROLES_FILE)
-    return folder / _ROLES_FILE
+    return write_json_atomically(folder / _ROLES_FILE, roles, sort_keys=True)
 
 
 def standby_is_primary(cfg: GroupConfig) -> bool:

@@ -23,9 +23,11 @@ from typing import Any, Protocol
 
 from biztalk_dr.errors import (
     ConnectionNotConfigured,
+    LoginRefused,
     SqlConnectionError,
     SqlMessage,
     SqlServerError,
+    sql_error_class,
     sql_error_for,
 )
 
@@ -154,13 +156,12 @@ def _airflow_connector(conn_id: str) -> Callable[[int], DbApiConnection]:
 
     def connect(login_timeout: int) -> DbApiConnection:
         from airflow.providers.odbc.hooks.odbc import OdbcHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         hook = OdbcHook(odbc_conn_id=conn_id, connect_kwargs={"timeout": login_timeout, "autocommit": True})
         try:
             driver = hook.driver
-        except Exception as exc:  # AirflowNotFoundException: the connection is not defined (issue 15: exit 2)
-            if type(exc).__name__ != "AirflowNotFoundException":
-                raise
+        except AirflowNotFoundException:  # the connection is not defined (issue 15: exit 2)
             raise ConnectionNotConfigured(
                 0, f"the Airflow connection {conn_id!r} is not defined: add it (Admin > Connections, or "
                    f"AIRFLOW_CONN_{conn_id.upper()})", conn_id=conn_id) from None
@@ -204,12 +205,13 @@ class SqlServer:
                 if not _is_driver_error(exc):
                     raise
                 messages = parse_driver_error(exc)
-                login_refused = any(m.number == 18456 for m in messages) or any(
+                login_refused = any(sql_error_class(m.number) is LoginRefused for m in messages) or any(
                     m.sqlstate == "28000" for m in messages)
                 if login_refused or attempt == policy.connect_attempts:
                     first = messages[0]
                     what = "refused the login" if login_refused else "cannot be reached"
-                    raise SqlConnectionError(
+                    cls = sql_error_class(first.number)  # LoginRefused for 18456
+                    raise (cls if issubclass(cls, SqlConnectionError) else SqlConnectionError)(
                         first.number, f"{what} after {attempt} attempt(s): {first.text}",
                         messages=messages, conn_id=self.conn_id) from None
                 self._log.warning("%s: connection attempt %d/%d failed (%s); retrying in %.0f s",

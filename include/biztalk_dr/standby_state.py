@@ -2,7 +2,7 @@
 there (with its mark and LSN). What is shipped is recorded by the manifest beside each shipped file. Kept in the landing folder, beside the shipped files and
 their manifests, so it survives the loss of the primary site and of any one Airflow worker.
 
-One JSON file, written atomically (temporary file, fsync, rename); changes happen under an exclusive
+One JSON file, written atomically (atomic_files: temporary file, fsync, rename, fsync of the folder); changes happen under an exclusive
 lock file, so two shipping runs (or a shipping run and a re-seed) never interleave their restores.
 """
 
@@ -14,14 +14,14 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from biztalk_dr.errors import BizTalkDrError, StandbyStateUnreadable
+from biztalk_dr.atomic_files import write_json_atomically
+from biztalk_dr.errors import StandbyBusy, StandbyStateUnreadable
 
-__all__ = ["DatabaseState", "StandbyState", "StandbyBusy", "state_dir", "run_records_dir", "run_folder_name", "read_state",
+__all__ = ["DatabaseState", "StandbyState", "state_dir", "run_records_dir", "run_folder_name", "read_state",
            "locked_state", "set_aside_state"]
 
 _STATE_DIR = ".biztalk-dr"
@@ -29,8 +29,6 @@ _STATE_FILE = "standby-state.json"
 _LOCK_FILE = "standby.lock"
 
 
-class StandbyBusy(BizTalkDrError):
-    """Another run holds the standby lock (restores must never interleave)."""
 
 
 @dataclass(frozen=True)
@@ -105,16 +103,7 @@ def set_aside_state(landing_dir: str | Path) -> Path:
 def _write_state(landing_dir: str | Path, state: StandbyState) -> None:
     folder = state_dir(landing_dir)
     payload = {**state.as_json(), "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / _STATE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomically(folder / _STATE_FILE, payload, sort_keys=True)
 
 
 class _Session:

@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from biztalk_dr.atomic_files import READABLE, write_text_atomically
+
 __all__ = ["Point", "append", "read", "HISTORY_FILE", "KEEP_DAYS"]
 
 HISTORY_FILE = "status-history.jsonl"
@@ -54,9 +56,7 @@ def append(folder: str | Path, point: Point) -> None:
 
 def _trim(path: Path, lines: list[str], since: dt.datetime) -> None:
     kept = [line for line in lines if (p := _parse(line)) is not None and p.when >= since]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, "".join(kept), mode=READABLE)
 
 
 def _parse(line: str) -> Point | None:

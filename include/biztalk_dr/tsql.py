@@ -1,4 +1,4 @@
-"""The only place that writes T-SQL text.
+"""The only place that writes T-SQL text: every statement and query the product sends is made here.
 
 BACKUP and RESTORE cannot take parameters for every clause and no available T-SQL parser
 understands them, so a strict builder is the line of defence: identifiers are bracket-quoted with
@@ -6,6 +6,11 @@ understands them, so a strict builder is the line of defence: identifiers are br
 text is produced. The statements follow the syntax documented by Microsoft ("BACKUP (Transact-SQL)",
 "RESTORE Statements (Transact-SQL)", "RESTORE Statements - Arguments", "DBCC CHECKDB",
 "EXECUTE (Transact-SQL)"); tests check the output against that grammar.
+
+Three parts: the quoting builder (``quote_name``, ``quote_string``, ``literal``, ``render``); BACKUP/RESTORE/DBCC
+statements, with ``restore_statement`` the one formatter from a restore step to its RESTORE and ``move_files``
+the one rule for naming moved files; and the named queries the product sends (catalog views, msdb, BizTalk's
+tables), every value in them through the builder's quoting.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from biztalk_dr.errors import TsqlBuildError
+from biztalk_dr.paths import sql_join
 
 __all__ = [
     "Recovery",
@@ -33,11 +40,40 @@ __all__ = [
     "restore_log",
     "restore_database_options",
     "restore_log_options",
+    "restore_statement",
+    "move_files",
     "recover_database",
     "restore_headeronly",
     "restore_filelistonly",
     "restore_verifyonly",
     "dbcc_checkdb",
+    "drop_database",
+    "map_user_to_login",
+    "server_identity",
+    "current_session_id",
+    "clock_now",
+    "database_names",
+    "database_ids",
+    "database_states",
+    "database_state",
+    "database_recovery_states",
+    "free_bytes_of_master_volume",
+    "last_stop_at_mark",
+    "stop_at_marks",
+    "backup_catalog",
+    "backup_history",
+    "sql_agent_job",
+    "folder_seen_by_server",
+    "registered_custom_databases",
+    "move_custom_database",
+    "register_custom_database",
+    "biztalk_database_servers",
+    "orphaned_sql_users",
+    "sql_login_names",
+    "user_sessions",
+    "management_group_rows",
+    "spool_readable",
+    "catalog_readable",
     "Name",
     "render",
     "MAX_IDENTIFIER_LENGTH",
@@ -324,3 +360,203 @@ def restore_verifyonly(paths: Sequence[str] | str, *, file: int | None = None) -
 def dbcc_checkdb(database: str, *, no_infomsgs: bool = True) -> str:
     options = ["NO_INFOMSGS", "ALL_ERRORMSGS"] if no_infomsgs else ["ALL_ERRORMSGS"]
     return f"DBCC CHECKDB ({quote_name(database)}){_with(options)}"
+
+
+def drop_database(database: str) -> str:
+    return f"DROP DATABASE {quote_name(database)}"
+
+
+# ---------------------------------------------------------------------------------------------- one RESTORE formatter
+class DatabaseFile(Protocol):
+    """A file of a backed-up database as its backup header lists it (``backup_files.BackupFile``)."""
+
+    logical_name: str
+    physical_name: str
+    type: str  # "D" data, "L" log, ...
+
+
+def move_files(files: Sequence[DatabaseFile], *, data_folder: str | None, log_folder: str | None,
+               restored_as: str | None = None) -> list[Move]:
+    """WITH MOVE for the files of a backup, the one naming rule: log files go to ``log_folder``, the others to
+    ``data_folder`` (a folder that is None: those files stay where the backup says). Restored under its own name, a
+    file keeps its file name; restored under another name (``restored_as``, e.g. a validation copy beside the
+    original), it is named ``<restored_as>_<logical name>.mdf`` (``.ldf`` for a log file), so no two copies share a
+    file."""
+    moves = []
+    for f in files:
+        is_log = f.type == "L"
+        folder = log_folder if is_log else data_folder
+        if folder is None:
+            continue
+        if restored_as is None:
+            name = f.physical_name.replace("\\", "/").rsplit("/", 1)[-1]
+        else:
+            name = f"{restored_as}_{f.logical_name}.{'ldf' if is_log else 'mdf'}"
+        moves.append(Move(f.logical_name, sql_join(folder, name)))
+    return moves
+
+
+def restore_statement(database: str, paths: Sequence[str] | str, *, log: bool,
+                      recovery: Recovery = Recovery.NORECOVERY, file: int | None = None,
+                      moves: Sequence[Move] = (), replace: bool = False, stop_at_mark: str | None = None,
+                      stop_before_mark: str | None = None, mark_after: dt.datetime | None = None,
+                      stop_at: dt.datetime | None = None) -> str:
+    """The RESTORE of one step of a restore plan (shipping's standby restores, validation, the failover's last log,
+    the CLI's plans): ``RESTORE LOG`` for a log backup (with its stop), else ``RESTORE DATABASE`` (with its moves)."""
+    if log:
+        if moves or replace:
+            raise TsqlBuildError("MOVE and REPLACE belong to the restore of a full or differential backup")
+        return restore_log(database, paths, recovery=recovery, file=file, stop_at_mark=stop_at_mark,
+                           stop_before_mark=stop_before_mark, mark_after=mark_after, stop_at=stop_at)
+    if any(v is not None for v in (stop_at_mark, stop_before_mark, mark_after, stop_at)):
+        raise TsqlBuildError("a stop (STOPAT, STOPATMARK, STOPBEFOREMARK) belongs to the restore of a log backup")
+    return restore_database(database, paths, recovery=recovery, file=file, moves=moves, replace=replace)
+
+
+# ---------------------------------------------------------------------------------------------- the instance
+def server_identity() -> str:
+    return "SELECT @@SERVERNAME AS server_name, @@VERSION AS version"
+
+
+def current_session_id() -> str:
+    return "SELECT @@SPID AS spid"
+
+
+def clock_now(*, local_time: bool) -> str:
+    """The server's clock as ``now``: local time, or UTC."""
+    return "SELECT SYSDATETIME() AS now" if local_time else "SELECT SYSUTCDATETIME() AS now"
+
+
+def free_bytes_of_master_volume() -> str:
+    """``available_bytes`` of the volume that holds master's data file."""
+    return "SELECT available_bytes FROM sys.dm_os_volume_stats(1, 1)"
+
+
+def folder_seen_by_server(path: str) -> str:
+    """How SQL Server itself sees ``path`` (``file_exists``, ``file_is_a_directory``, ``parent_directory_exists``)."""
+    return render("SELECT file_exists, file_is_a_directory, parent_directory_exists FROM {f}({path})",
+                  f=Name("sys", "dm_os_file_exists"), path=path)
+
+
+def user_sessions() -> str:
+    return ("SELECT session_id, database_id, host_name, program_name, login_name FROM "
+            "sys.dm_exec_sessions WHERE is_user_process = 1")
+
+
+# ---------------------------------------------------------------------------------------------- databases
+def database_names() -> str:
+    return "SELECT name FROM sys.databases"
+
+
+def database_ids() -> str:
+    return "SELECT database_id, name FROM sys.databases"
+
+
+def database_states() -> str:
+    """Every database's ``name`` and ``state_desc``."""
+    return "SELECT name, state_desc FROM sys.databases"
+
+
+def database_state(database: str) -> str:
+    """One database's ``state_desc`` (no row: it does not exist)."""
+    return f"SELECT state_desc FROM sys.databases WHERE name = {literal(database)}"
+
+
+def database_recovery_states(names: Sequence[str]) -> str:
+    """``name``, ``state_desc`` and ``recovery_model_desc`` of the named databases."""
+    return render("SELECT name, state_desc, recovery_model_desc FROM sys.databases WHERE name IN ({names}) "
+                  "ORDER BY name", names=list(names))
+
+
+def last_stop_at_mark(database: str) -> str:
+    """The mark the newest restore of ``database`` stopped at (msdb.restorehistory; no row: never restored)."""
+    return ("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
+            f"destination_database_name = {literal(database)} ORDER BY restore_history_id DESC")
+
+
+def stop_at_marks() -> str:
+    """Every restore (``name``, ``mark``) in msdb.restorehistory, oldest first."""
+    return ("SELECT destination_database_name AS name, stop_at_mark_name AS mark "
+            "FROM msdb.dbo.restorehistory ORDER BY restore_history_id")
+
+
+def backup_catalog(paths: Sequence[str]) -> str:
+    """msdb's record of the backups written to ``paths``: path, database, type and LSNs, oldest set first."""
+    return render("""SELECT bmf.physical_device_name AS path, bs.database_name, bs.type, bs.first_lsn, bs.last_lsn
+FROM msdb.dbo.backupset AS bs
+JOIN msdb.dbo.backupmediafamily AS bmf ON bmf.media_set_id = bs.media_set_id
+WHERE bmf.physical_device_name IN ({paths})
+ORDER BY bs.backup_set_id""", paths=list(paths))
+
+
+def sql_agent_job(job: str) -> str:
+    return render("SELECT name, enabled FROM {t} WHERE name = {job}", t=Name("msdb", "dbo", "sysjobs"), job=job)
+
+
+# ---------------------------------------------------------------------------------------------- logins and users
+def orphaned_sql_users(database: str) -> str:
+    """Users of SQL logins in ``database`` whose SID no login of the instance has."""
+    db = quote_name(database)
+    return (f"SELECT dp.name FROM {db}.sys.database_principals AS dp LEFT JOIN sys.server_principals AS sp "
+            "ON sp.sid = dp.sid WHERE dp.type = 'S' AND dp.authentication_type = 1 AND dp.principal_id > 4 "
+            "AND sp.sid IS NULL ORDER BY dp.name")
+
+
+def sql_login_names() -> str:
+    return "SELECT name FROM sys.server_principals WHERE type = 'S'"
+
+
+def map_user_to_login(database: str, user: str) -> str:
+    """``ALTER USER`` mapping ``user`` to the login of the same name."""
+    return f"USE {quote_name(database)}; ALTER USER {quote_name(user)} WITH LOGIN = {quote_name(user)}"
+
+
+# ---------------------------------------------------------------------------------------------- BizTalk's tables
+def backup_history(management_database: str, *, limit: int = 5000) -> str:
+    """The newest ``limit`` rows of BizTalk's backup history, newest first (the TOP keeps years of history cheap)."""
+    return render("SELECT TOP ({limit}) BackupId, BackupSetId, MarkName, DatabaseName, ServerName, BackupFileName, "
+                  "BackupFileLocation, BackupType, BackupDateTime, SetComplete "
+                  "FROM {table} ORDER BY BackupSetId DESC, BackupId DESC",
+                  limit=limit, table=Name(management_database, "dbo", "adm_BackupHistory"))
+
+
+def _custom_databases(management_database: str) -> Name:
+    return Name(management_database, "dbo", "adm_OtherBackupDatabases")
+
+
+def registered_custom_databases(management_database: str) -> str:
+    return render("SELECT DatabaseName, ServerName FROM {t}", t=_custom_databases(management_database))
+
+
+def move_custom_database(management_database: str, database: str, server: str) -> str:
+    return render("UPDATE {t} SET ServerName = {server}, BTSServerName = {server} WHERE DatabaseName = {name}",
+                  t=_custom_databases(management_database), name=database, server=server)
+
+
+def register_custom_database(management_database: str, database: str, server: str) -> str:
+    return render("INSERT INTO {t} (DefaultDatabaseName, DatabaseName, ServerName, BTSServerName) "
+                  "VALUES ({name}, {name}, {server}, {server})",
+                  t=_custom_databases(management_database), name=database, server=server)
+
+
+def biztalk_database_servers(management_database: str) -> str:
+    """Where the management database says BizTalk's databases are (``db``, ``server``, table ``t``)."""
+    m = quote_name(management_database)
+    return (f"SELECT DBName AS db, DBServerName AS server, 'adm_MessageBox' AS t FROM "
+            f"{m}.dbo.adm_MessageBox UNION ALL SELECT DatabaseName, ServerName, 'adm_OtherDatabases' "
+            f"FROM {m}.dbo.adm_OtherDatabases")
+
+
+def management_group_rows(database: str) -> str:
+    """``n``: the group rows of a (restored) management database."""
+    return f"SELECT COUNT(*) AS n FROM {quote_name(database)}.dbo.adm_Group"
+
+
+def spool_readable(database: str) -> str:
+    """``n`` > 0 when a (restored) MessageBox's core table, Spool, can be read."""
+    return f"SELECT COUNT(*) + 1 AS n FROM {quote_name(database)}.dbo.Spool"
+
+
+def catalog_readable(database: str) -> str:
+    """``n`` > 0 when ``database``'s catalog can be read."""
+    return f"SELECT COUNT(*) + 1 AS n FROM {quote_name(database)}.sys.tables"

@@ -13,15 +13,16 @@ from typing import Any
 
 from biztalk_dr import backup_jobs, first_full_set, log_shipping, restore_validation, shipping_jobs, tsql
 from biztalk_dr.advice import advice
+from biztalk_dr.atomic_files import READABLE, write_json_atomically, write_text_atomically
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
     BackupMediaDamaged,
-    BizTalkDrError,
     FirstFullSetPending,
     PreflightError,
     ShippedFileDamaged,
     SqlServerError,
+    ValidationFailed,
 )
 from biztalk_dr.manifest import check_content, read_manifest
 from biztalk_dr.paths import plain_file_name, sql_join
@@ -29,18 +30,10 @@ from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import run_records_dir
 
-__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases",
-           "ValidationFailed"]
+__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases"]
 
 log = logging.getLogger("biztalk_dr.validation")
 
-
-class ValidationFailed(BizTalkDrError):
-    """The restore validation proved a problem; the report says which database and check."""
-
-    def __init__(self, detail: str, advice: str) -> None:
-        self.advice = advice
-        super().__init__(detail)
 
 
 def _validation(cfg: GroupConfig):
@@ -78,14 +71,14 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
                      advice("shipped_copy_recopied", quarantine=Path(landing) / log_shipping.QUARANTINE_DIR))
     plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
     with SqlServer(val.conn_id) as server:
-        existing = {str(r["name"]).lower() for r in server.query("SELECT name FROM sys.databases")}
+        existing = {str(r["name"]).lower() for r in server.query(tsql.database_names())}
         leftovers = sorted(p.restored_as for p in plans if p.restored_as.lower() in existing)
         if leftovers:
             raise PreflightError([f"{val.server_name} already has {', '.join(leftovers)}: another validation run is "
                                   "active, or an earlier one could not clean up"],
                                  advice=advice("validation_leftovers"))
         need = sum(_restored_size(server, val.landing_path, p) for p in plans)
-        [volume] = server.query("SELECT available_bytes FROM sys.dm_os_volume_stats(1, 1)")  # master's data file
+        [volume] = server.query(tsql.free_bytes_of_master_volume())
         free = int(volume["available_bytes"])
     keep = val.min_free_space_gb * 1024**3
     if free - need < keep:
@@ -97,7 +90,8 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
     summary = {"set_id": chosen.set_id, "mark": chosen.mark_name, "set_time": chosen.backup_time.isoformat(),
                "full_set_id": full.set_id, "bytes_needed": need, "free_bytes": free,
                "planned_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    (folder / "plan.json").write_text(json.dumps({**summary, "databases": [p.as_json() for p in plans]}, indent=2))
+    write_json_atomically(folder / "plan.json", {**summary, "databases": [p.as_json() for p in plans]},
+                          mode=READABLE)
     log.info("proving set %s (mark %s) from full set %s: %d database(s), %.1f MB to restore, %.1f GB free",
              chosen.set_id, chosen.mark_name, full.set_id, len(plans), need / 1024**2, free / 1024**3)
     return [{"run_id": run_id, **p.as_json()} for p in plans]
@@ -254,12 +248,11 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
             return True, f"no errors ({time.perf_counter() - started:.2f} s)"
 
         def online():
-            [row] = server.query(f"SELECT state_desc FROM sys.databases WHERE name = {tsql.literal(name)}")
+            [row] = server.query(tsql.database_state(name))
             return row["state_desc"] == "ONLINE", f"state {row['state_desc']}"
 
         def at_mark():
-            rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                                f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+            rows = server.query(tsql.last_stop_at_mark(name))
             found = rows[0]["stop_at_mark_name"] if rows else None
             return found == restored["mark"], f"stop_at_mark_name {found!r}, expected {restored['mark']!r}"
 
@@ -284,7 +277,7 @@ def check_database(cfg: GroupConfig, restored: dict[str, Any]) -> dict[str, Any]
 
 def _save_result(cfg: GroupConfig, run_id: str, result: DatabaseResult) -> None:
     path = _run_dir(cfg, run_id) / f"{result.database}.json"
-    path.write_text(json.dumps(asdict(result), indent=2))
+    write_json_atomically(path, asdict(result), mode=READABLE)
 
 
 def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult:
@@ -321,7 +314,7 @@ def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, An
     report["passed"] = bool(plan) and not failed
     if not plan:
         report["problem"] = "the run stopped before any restore (see the plan_validation task)"
-    (folder / "report.json").write_text(restore_validation.report_json(report))
+    write_text_atomically(folder / "report.json", restore_validation.report_json(report), mode=READABLE)
     (folder / "report.md").write_text(restore_validation.render_markdown(report))
     log.info("report: %s and %s", folder / "report.md", folder / "report.json")
     summary = (f"set {report['set_id']} mark {report['mark']}: group restore time {group_seconds} s "
@@ -342,12 +335,12 @@ def drop_validation_databases(cfg: GroupConfig) -> list[str]:
     names = [restore_validation.validation_name(cfg, d.name) for d in cfg.databases]
     dropped = []
     with SqlServer(val.conn_id) as server:
-        existing = {str(r["name"]).lower(): str(r["name"]) for r in server.query("SELECT name FROM sys.databases")}
+        existing = {str(r["name"]).lower(): str(r["name"]) for r in server.query(tsql.database_names())}
         for name in names:
             actual = existing.get(name.lower())
             if actual is None:
                 continue
             assert actual.startswith(val.database_prefix)
-            server.run(f"DROP DATABASE {tsql.quote_name(actual)}", kind=CallKind.PROCEDURE)
+            server.run(tsql.drop_database(actual), kind=CallKind.PROCEDURE)
             dropped.append(actual)
     return dropped

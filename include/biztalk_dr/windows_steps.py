@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from biztalk_dr.config import BizTalkServer, GroupConfig
-from biztalk_dr.errors import BizTalkDrError
+from biztalk_dr.errors import WindowsStepError
 
-__all__ = ["STEPS", "WindowsStep", "WindowsStepError", "CommandRunner", "windows_step", "run_windows_step",
+__all__ = ["STEPS", "WindowsStep", "CommandRunner", "windows_step", "run_windows_step",
            "servers_of"]
 
 StepName = Literal["stop_biztalk", "update_database", "update_registry", "restore_sso_secret", "start_biztalk"]
@@ -31,10 +31,6 @@ _SERVICES = "@(Get-Service -Name 'BTSSvc$*' -ErrorAction SilentlyContinue) + " \
 _SCRIPTS = "$env:BTSINSTALLPATH\\Schema\\Restore"  # BizTalk's setup sets BTSINSTALLPATH
 
 
-class WindowsStepError(BizTalkDrError):
-    def __init__(self, server: str, step: str, message: str) -> None:
-        self.server, self.step = server, step
-        super().__init__(f"{step} on {server}: {message}")
 
 
 class CommandRunner(Protocol):

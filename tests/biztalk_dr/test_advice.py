@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from biztalk_dr.advice import ADVICE, ADVICE_BY_ERROR_KEY, advice
+from biztalk_dr.advice import ADVICE, advice
+from biztalk_dr.errors import SQL_ERROR_CLASSES, SqlServerError
 from tests.conftest import ROOT
 
 
@@ -32,18 +33,22 @@ def test_every_dag_and_task_an_advice_names_exists(dags):
         assert entry.situation and entry.action
 
 
-def test_the_dag_that_does_not_exist_is_named_nowhere():
-    from biztalk_dr import alerts
+def _sql_error_classes() -> set[type[SqlServerError]]:
+    return {SqlServerError, *SQL_ERROR_CLASSES.values()}
 
-    texts = [e.action for e in ADVICE.values()] + list(alerts.ADVICE_BY_ERROR.values())
+
+def test_the_dag_that_does_not_exist_is_named_nowhere():
+    by_error = [advice(c.advice_key) for c in _sql_error_classes() if c.advice_key]
+    texts = [e.action for e in ADVICE.values()] + by_error
     assert not any("dr_reseed_standby" in t for t in texts)
-    for t in alerts.ADVICE_BY_ERROR.values():
+    for t in by_error:
         assert "has been requested" not in t  # no SQL error number proves that a step was taken
 
 
 def test_placeholders_are_filled_and_errors_map_to_entries():
     assert "/x" in advice("landing_unwritable", path="/x")
-    assert set(ADVICE_BY_ERROR_KEY.values()) <= set(ADVICE)
+    assert {c.restore_advice_key for c in _sql_error_classes()} <= set(ADVICE)
+    assert {c.advice_key for c in _sql_error_classes() if c.advice_key} <= set(ADVICE)
 
 
 def test_no_advice_is_written_outside_the_advice_table():

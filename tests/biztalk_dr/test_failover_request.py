@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.config import load_config
-from biztalk_dr.failover_request import FailoverRequestError, parse_failover_request
+from biztalk_dr.errors import FailoverRequestError
+from biztalk_dr.failover_request import parse_failover_request
 
 CFG = load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
 

@@ -13,11 +13,10 @@ import pytest
 from biztalk_dr import log_shipping
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
 from biztalk_dr.config import load_config
-from biztalk_dr.errors import ShippingError
+from biztalk_dr.errors import CopyVerificationError, ShippingError, StandbyBusy
 from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores, ship_database_file
 from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
-from biztalk_dr.shipping_copy import CopyVerificationError
-from biztalk_dr.standby_state import DatabaseState, StandbyBusy, StandbyState, locked_state
+from biztalk_dr.standby_state import DatabaseState, StandbyState, locked_state
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT, SHARED_BACKUPS
 

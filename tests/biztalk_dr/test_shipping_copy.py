@@ -9,8 +9,8 @@ import blake3
 import pytest
 
 from biztalk_dr import shipping_copy
-from biztalk_dr.errors import PathOutsideRootError
-from biztalk_dr.shipping_copy import CopyVerificationError, ship_file
+from biztalk_dr.errors import CopyVerificationError, PathOutsideRootError
+from biztalk_dr.shipping_copy import ship_file
 
 
 @pytest.fixture

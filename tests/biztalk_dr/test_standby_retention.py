@@ -12,9 +12,10 @@ import pytest
 
 from biztalk_dr.config import load_config
 from biztalk_dr.content_hash import digest_of
+from biztalk_dr.errors import StandbyBusy
 from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, was_retired, write_manifest
 from biztalk_dr.standby_retention import landing_files, plan_standby_retention, retain_landing_folder
-from biztalk_dr.standby_state import StandbyBusy, StandbyState, locked_state
+from biztalk_dr.standby_state import StandbyState, locked_state
 from tests.conftest import EXAMPLE_CONFIG
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

@@ -40,10 +40,10 @@ _RESTORE_OPTIONS = {"RECOVERY", "NORECOVERY", "REPLACE", "FILE", "MOVE", "STATS"
                     "STOPAT", "STANDBY"}
 
 
-def tokens(sql: str) -> list[tuple[str, str]]:
+def tokens(sql: str, pattern: re.Pattern = _TOKEN) -> list[tuple[str, str]]:
     out, pos = [], 0
     while pos < len(sql):
-        m = _TOKEN.match(sql, pos)
+        m = pattern.match(sql, pos)
         assert m and m.end() > pos, f"unexpected text at {pos}: {sql[pos:pos + 20]!r}"
         kind = m.lastgroup
         text = m.group(kind)
@@ -340,3 +340,141 @@ def test_render_refuses_missing_or_extra_values_and_empty_lists():
         tsql.render("SELECT {a}", b=1)
     with pytest.raises(TsqlBuildError, match="IN \\(\\) is not valid"):
         tsql.render("SELECT 1 WHERE x IN ({a})", a=[])
+
+
+# ---------------------------------------------------------------------------------------------- one RESTORE formatter
+class _File:
+    def __init__(self, logical_name: str, physical_name: str, type: str) -> None:
+        self.logical_name, self.physical_name, self.type = logical_name, physical_name, type
+
+
+_FILES = [_File("BizTalkMsgBoxDb", r"D:\Data\BizTalkMsgBoxDb.mdf", "D"),
+          _File("BizTalkMsgBoxDb_log", r"L:\Logs\BizTalkMsgBoxDb_log.LDF", "L")]
+
+
+def test_moved_files_keep_their_names_when_restored_under_their_own_name():
+    moves = tsql.move_files(_FILES, data_folder=r"E:\StandbyData", log_folder="/var/opt/mssql/log")
+    assert moves == [Move("BizTalkMsgBoxDb", r"E:\StandbyData\BizTalkMsgBoxDb.mdf"),
+                     Move("BizTalkMsgBoxDb_log", "/var/opt/mssql/log/BizTalkMsgBoxDb_log.LDF")]
+
+
+def test_a_folder_not_configured_leaves_those_files_where_the_backup_says():
+    assert tsql.move_files(_FILES, data_folder=None, log_folder=r"E:\Logs") == [
+        Move("BizTalkMsgBoxDb_log", r"E:\Logs\BizTalkMsgBoxDb_log.LDF")]
+    assert tsql.move_files(_FILES, data_folder=None, log_folder=None) == []
+
+
+def test_moved_files_are_named_after_the_new_name_when_restored_under_another():
+    moves = tsql.move_files(_FILES, data_folder="/val/data", log_folder="/val/log", restored_as="drv_BizTalkMsgBoxDb")
+    assert moves == [Move("BizTalkMsgBoxDb", "/val/data/drv_BizTalkMsgBoxDb_BizTalkMsgBoxDb.mdf"),
+                     Move("BizTalkMsgBoxDb_log", "/val/log/drv_BizTalkMsgBoxDb_BizTalkMsgBoxDb_log.ldf")]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_restore_statement_of_a_full_with_moves_and_of_a_log_to_its_mark(name):
+    moves = tsql.move_files(_FILES, data_folder="/d", log_folder="/l")
+    full = parse_restore(tsql.restore_statement(name, ["/land/a.bak", "/land/b.bak"], log=False, file=2,
+                                                moves=moves, replace=True))
+    assert full == {"kind": "DATABASE", "name": name, "paths": ["/land/a.bak", "/land/b.bak"], "options": [
+        ("FILE", "2"), ("MOVE", "BizTalkMsgBoxDb", "/d/BizTalkMsgBoxDb.mdf"),
+        ("MOVE", "BizTalkMsgBoxDb_log", "/l/BizTalkMsgBoxDb_log.LDF"), ("REPLACE",), ("NORECOVERY",)]}
+    last = parse_restore(tsql.restore_statement(name, "/land/x.trn", log=True, recovery=Recovery.RECOVERY,
+                                                stop_at_mark="BTS_2026_11_25_01_00_00_000"))
+    assert last == {"kind": "LOG", "name": name, "paths": ["/land/x.trn"],
+                    "options": [("RECOVERY",), ("STOPATMARK", "BTS_2026_11_25_01_00_00_000")]}
+
+
+def test_restore_statement_refuses_options_of_the_other_kind():
+    with pytest.raises(TsqlBuildError, match="MOVE and REPLACE"):
+        tsql.restore_statement("db", "/x.trn", log=True, replace=True)
+    with pytest.raises(TsqlBuildError, match="belongs to the restore of a log backup"):
+        tsql.restore_statement("db", "/x.bak", log=False, stop_at_mark="m")
+
+
+# ---------------------------------------------------------------------------------------------- the named queries
+_QUERY_TOKEN = re.compile(r"""\s*(?:
+    (?P<ident>\[(?:[^\]]|\]\])*\])
+  | (?P<string>N'(?:[^']|'')*')
+  | (?P<constant>'[A-Za-z_]*')
+  | (?P<number>\d+)
+  | (?P<word>@{0,2}[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>[=,().*+;>])
+)""", re.VERBOSE | re.DOTALL)
+
+
+def query_tokens(sql: str) -> list[tuple[str, str]]:
+    """Every token of a query; quoted names and strings decoded (a value that escaped its quoting fails here)."""
+    return tokens(sql, _QUERY_TOKEN)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_named_queries_take_values_only_through_the_quoting(name):
+    assert query_tokens(tsql.database_state(name))[-1] == ("string", name)
+    restorehistory = query_tokens(tsql.last_stop_at_mark(name))
+    assert ("string", name) in restorehistory and restorehistory.count(("string", name)) == 1
+    assert query_tokens(tsql.drop_database(name)) == [("word", "DROP"), ("word", "DATABASE"), ("ident", name)]
+    assert ("ident", name) in query_tokens(tsql.orphaned_sql_users(name))
+    assert query_tokens(tsql.map_user_to_login("db", name)).count(("ident", name)) == 2
+    assert ("ident", name) in query_tokens(tsql.backup_history(name, limit=7))
+    for query in (tsql.management_group_rows(name), tsql.spool_readable(name), tsql.catalog_readable(name),
+                  tsql.biztalk_database_servers(name)):
+        assert ("ident", name) in query_tokens(query)
+    catalog = query_tokens(tsql.backup_catalog([name, "/b/c.trn"]))
+    assert ("string", name) in catalog and ("string", "/b/c.trn") in catalog
+    assert ("string", name) in query_tokens(tsql.register_custom_database("mgmt", name, "SQL01"))
+    assert ("string", name) in query_tokens(tsql.move_custom_database("mgmt", name, "SQL01"))
+    assert ("string", name) in query_tokens(tsql.sql_agent_job(name))
+    assert ("string", name) in query_tokens(tsql.folder_seen_by_server(name))
+    assert query_tokens(tsql.database_recovery_states([name, "b"])).count(("string", name)) == 1
+
+
+def test_the_restorehistory_query_reads_the_newest_restore_of_one_database():
+    assert tsql.last_stop_at_mark("BizTalkMgmtDb") == (
+        "SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
+        "destination_database_name = N'BizTalkMgmtDb' ORDER BY restore_history_id DESC")
+
+
+def test_the_clock_is_read_in_biztalk_s_clock():
+    assert tsql.clock_now(local_time=True) == "SELECT SYSDATETIME() AS now"
+    assert tsql.clock_now(local_time=False) == "SELECT SYSUTCDATETIME() AS now"
+
+
+def test_an_empty_list_of_names_is_refused_before_any_sql():
+    with pytest.raises(TsqlBuildError, match="empty list"):
+        tsql.database_recovery_states([])
+    with pytest.raises(TsqlBuildError, match="empty list"):
+        tsql.backup_catalog([])
+
+
+def test_no_product_module_but_tsql_writes_sql_text():
+    """Every query the product (include/biztalk_dr, dags, plugins) sends is made in tsql.py: no ``.query``/``.run``
+    is given text written in place, and no other module holds a string that reads like a statement."""
+    import ast
+
+    from tests.conftest import ROOT, product_files
+
+    statement = re.compile(r"\s*(SELECT\b.*\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\S+\s+SET\b|DELETE\s+FROM\b|"
+                           r"DROP\s+DATABASE\b|ALTER\s+(USER|DATABASE)\s|USE\s+\[|EXEC\s+\[|"
+                           r"(RESTORE|BACKUP)\s+(DATABASE|LOG)\s+[\[{]|SELECT\s+@@)", re.DOTALL)
+
+    def text_of(node) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        if isinstance(node, ast.BinOp):
+            left, right = text_of(node.left), text_of(node.right)
+            return None if left is None and right is None else (left or "") + (right or "")
+        return None
+
+    written = []
+    for path in product_files(but=("tsql.py",)):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("query", "run") and node.args and text_of(node.args[0]) is not None):
+                written.append(f"{where}: .{node.func.attr}() of text written in place")
+            text = text_of(node) if isinstance(node, ast.Constant | ast.JoinedStr) else None
+            if text and statement.match(text):
+                written.append(f"{where}: {text[:50]!r}")
+    assert not written, written

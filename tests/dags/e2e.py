@@ -95,8 +95,8 @@ def run_failover(group: Group, actions: dict | None = None, logical_date=None, *
     UpdateDatabase.vbs played by the stand-in's model on the standby, unless ``actions`` says otherwise):
     (the run, its task states, what the desk answered)."""
     from biztalk_dr.config import load_config
-    from biztalk_dr.drill import standin_operator
-    from biztalk_dr.operator_desk import OperatorDesk
+    from sqlserver_standin.drill import standin_operator
+    from sqlserver_standin.operator_desk import OperatorDesk
 
     desk_actions = {**standin_operator(load_config(), lambda sql: query(group.standby, sql)), **(actions or {})}
     from biztalk_dr.drill import quiet_repeated_waits

@@ -80,9 +80,9 @@ def _sql_instances(*sites: str) -> Callable[[argparse.Namespace], None]:
 
 
 def _drill(args: argparse.Namespace) -> None:
-    from biztalk_dr.drill import check_prerequisites
+    from biztalk_dr.cli.drill_commands import drill_module
 
-    check_prerequisites()
+    drill_module().check_prerequisites()
 
 
 def _airflow_logs_to_stderr() -> None:

@@ -7,8 +7,25 @@ import argparse
 import contextlib
 import json
 import sys
+from importlib.metadata import entry_points
+from types import ModuleType
 
-__all__ = ["register"]
+__all__ = ["register", "drill_module"]
+
+DRILL_ENTRY_POINT = "biztalk_dr.drill"
+
+
+def drill_module() -> ModuleType:
+    """The drill (``check_prerequisites``, ``run_drill``): it lives with the SQL Server stand-in, which the product
+    never imports, and is found through the ``biztalk_dr.drill`` entry point (PrerequisiteMissing without it)."""
+    from biztalk_dr.errors import PrerequisiteMissing
+    from biztalk_dr.prerequisites import Missing
+
+    found = entry_points(group=DRILL_ENTRY_POINT)
+    if not found:
+        raise PrerequisiteMissing([Missing("the drill (the SQL Server stand-in package) is not installed",
+                                           "run `make install` in a checkout of biztalk-dr (the drill runs from one)")])
+    return next(iter(found)).load()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,10 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _drill(args: argparse.Namespace) -> int:
-    from biztalk_dr.drill import run_drill
-
     with contextlib.redirect_stdout(sys.stderr):  # the DAG runs' output goes to stderr; stdout is the report
-        report = run_drill()
+        report = drill_module().run_drill()
     if args.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()

@@ -77,7 +77,7 @@ def test_a_task_waiting_for_its_retry_is_logged_once_not_every_second(probe_dags
 
     from airflow.dag_processing.dagbag import DagBag
 
-    from biztalk_dr.drill import quiet_repeated_waits
+    from sqlserver_standin.drill import quiet_repeated_waits
 
     (probe_dags / "dr_retry_probe.py").write_text(RETRYING_DAG)
     seen: list[str] = []

@@ -5,6 +5,9 @@ as the Airflow UI or the HITL REST API records it. ``OperatorDesk`` watches the 
 for each waiting step it first does the person's work (a callable per task id: for example running the
 model of UpdateDatabase.vbs against the stand-in), then records the answer the way the REST API does and
 resumes the task. What it answered, and when, is kept for the caller.
+
+It writes Airflow's metadata DB through ``airflow.models`` as the REST API does: that is why it lives beside the
+stand-in with the drill, never in the product (biztalk_dr).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 __all__ = ["OperatorDesk", "Answer", "Action"]
 
-log = logging.getLogger("biztalk_dr.operator_desk")
+log = logging.getLogger("sqlserver_standin.operator_desk")
 Action = Callable[[Any], str]  # gets the task instance; returns "Approve" or "Reject"
 
 

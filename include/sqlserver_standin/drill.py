@@ -7,6 +7,9 @@ log shipping, one more log set shipped, then the primary is stopped and ``dr_fai
 by the stand-in's model of it). What happened is measured and checked: every database ONLINE on the new
 primary, stopped at one mark, and the new primary's first full backup set taken. Everything lives in a
 temporary folder.
+
+It lives beside the stand-in, not in the product: biztalk_dr never imports the stand-in. ``biztalk-dr drill``
+finds it through the ``biztalk_dr.drill`` entry point this package declares (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr.operator_desk import Action, OperatorDesk
+from sqlserver_standin.operator_desk import Action, OperatorDesk
 
 __all__ = ["check_prerequisites", "quiet_repeated_waits", "run_drill", "standin_operator"]
 
@@ -225,10 +228,9 @@ def _databases(standby, names: list[str]) -> list[dict[str, Any]]:
 
     out = []
     with SqlServer("biztalk_standby") as server:
-        states = {str(r["name"]): str(r["state_desc"]) for r in server.query("SELECT name, state_desc FROM sys.databases")}
+        states = {str(r["name"]): str(r["state_desc"]) for r in server.query(tsql.database_states())}
         for name in names:
-            rows = server.query("SELECT TOP (1) stop_at_mark_name FROM msdb.dbo.restorehistory WHERE "
-                                f"destination_database_name = {tsql.literal(name)} ORDER BY restore_history_id DESC")
+            rows = server.query(tsql.last_stop_at_mark(name))
             out.append({"name": name, "state": states.get(name, "MISSING"),
                         "stop_at_mark_name": rows[0]["stop_at_mark_name"] if rows else None})
     return out

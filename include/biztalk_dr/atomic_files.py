@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["READABLE", "write_text_atomically", "write_json_atomically", "fsync_folder"]
+__all__ = ["READABLE", "write_text_atomically", "write_json_atomically", "fsync_folder", "move_durably"]
 
 # Reports and status other accounts read (operators, the web UI): rw-r--r--. State files keep 0600.
 READABLE = 0o644
@@ -66,3 +66,14 @@ def write_json_atomically(path: str | Path, data: Any, *, indent: int | None = 2
     data that cannot be serialised leaves no file behind."""
     return write_text_atomically(path, json.dumps(data, indent=indent, sort_keys=sort_keys, default=default),
                                  mode=mode)
+
+
+def move_durably(source: str | Path, target: str | Path) -> Path:
+    """``source`` renamed to ``target`` (one atomic rename, same file system), both folders fsynced: after a crash
+    the file is at one place or the other, never both or neither."""
+    source, target = Path(source), Path(target)
+    os.replace(source, target)
+    fsync_folder(target.parent)
+    if source.parent != target.parent:
+        fsync_folder(source.parent)
+    return target

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from biztalk_dr.atomic_files import fsync_folder, write_json_atomically
+from biztalk_dr.atomic_files import move_durably, write_json_atomically
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.content_hash import Algorithm, digest_of
 from biztalk_dr.errors import PathOutsideRootError
@@ -126,9 +126,7 @@ def retire_manifest(landing_dir: str | Path, file_name: str) -> Path:
     record that it was shipped and verified, and deleted on purpose. Its time is the moment of retirement."""
     target = retired_path(landing_dir, file_name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(manifest_path(landing_dir, file_name), target)
-    fsync_folder(target.parent)
-    fsync_folder(Path(landing_dir))
+    move_durably(manifest_path(landing_dir, file_name), target)
     os.utime(target)
     return target
 

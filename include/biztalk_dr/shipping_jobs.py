@@ -396,6 +396,7 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         state, state_problem = StandbyState(), str(exc)
     else:
         state_problem = ""
+    sets_problem = ""
     try:
         sets, now = primary_sets_and_clock(cfg)
         reachable = True
@@ -407,7 +408,7 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         try:
             sets = sets_from_manifests(cfg)
         except BackupSetProblem as problem:  # which primary's sets the files are cannot be told: nothing to deliver
-            sets, state_problem = [], "; ".join(filter(None, [state_problem, f"{problem} ({problem.advice})"]))
+            sets, sets_problem = [], str(problem)
     try:
         observed: dict[str, StandbyObservation] | None = observe_standby(cfg)
         standby_error = ""
@@ -421,7 +422,10 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         quarantined=log_shipping.quarantined_files(Path(landing)),
         source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
         standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r),
-        waiting="" if state_problem else first_full_set.standby_waiting(cfg, sets, state, left))
+        waiting="" if state_problem or sets_problem else first_full_set.standby_waiting(cfg, sets, state, left))
+    if sets_problem:
+        report = report.with_reason(standby_status.Reason.advised("critical", sets_problem, "shipped_sets_ambiguous"),
+                                    first=True)
     if state_problem:
         report = report.with_reason(standby_status.Reason.advised(
             "critical", state_problem, "standby_state_unreadable", kept="standby-state.json.unreadable-<time>"),

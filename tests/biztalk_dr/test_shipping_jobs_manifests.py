@@ -177,6 +177,6 @@ def test_status_with_the_source_gone_says_critical_naming_the_files_when_the_set
     db = cfg.databases[0].name
     first = ship(cfg, 7, db, OLD, minutes=0, guid="guid-a")
     second = ship(cfg, 7, db, OLD, minutes=900, guid="guid-b")
-    report = shipping_jobs.status(cfg)
+    report = shipping_jobs.status(cfg).as_json()
     assert report["health"] == "critical"
     assert first in report["reasons"][0]["reason"] and second in report["reasons"][0]["reason"]

@@ -121,6 +121,26 @@ class Deployment:
             assert time.monotonic() < deadline, f"runs not finished within {timeout:.0f} s: {busy}"
             time.sleep(1)
 
+    def shipped_by(self, backup_run: str, timeout: float = 400) -> dict:
+        """The dr_log_shipping run that the backup set of ``backup_run`` (its Asset event) triggered, finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for run in self.runs("dr_log_shipping"):
+                if run["run_type"] != "asset_triggered":
+                    continue
+                events = self.api(f"/api/v2/dags/dr_log_shipping/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
+                if any(e["source_run_id"] == backup_run for e in events["asset_events"]):
+                    self.wait_run("dr_log_shipping", run["dag_run_id"], timeout=max(deadline - time.monotonic(), 1))
+                    return self.api(f"/api/v2/dags/dr_log_shipping/dagRuns/{run['dag_run_id']}")
+            assert time.monotonic() < deadline, f"no shipping run triggered by {backup_run}'s set"
+            time.sleep(1)
+
+    def log_cycle(self, timeout: float = 400) -> dict:
+        """A log backup triggered through the REST API, and the shipping run its Asset event started (finished)."""
+        backup = self.trigger("dr_log_backup")
+        assert self.wait_run("dr_log_backup", backup, timeout=timeout) == "success", self.tasks("dr_log_backup", backup)
+        return self.shipped_by(backup, timeout=timeout)
+
     def restore_tasks(self) -> list[dict]:
         """Every task instance that restored on the standby (its pool's), with its DAG and run."""
         out = []
@@ -226,14 +246,9 @@ def test_the_log_cycle_on_the_scheduler_and_two_celery_workers(deployment):
     full = d.runs("dr_full_backup")
     if not full or full[-1]["state"] != "success":
         assert d.wait_run("dr_full_backup", d.trigger("dr_full_backup")) == "success"
-    before = {r["dag_run_id"] for r in d.runs("dr_log_shipping")}
-    run_id = d.trigger("dr_log_backup")  # full set, then a log set: the standby restores the full one
-    assert d.wait_run("dr_log_backup", run_id, timeout=300) == "success", d.tasks("dr_log_backup", run_id)
-    d.settle(timeout=400)
-    shipped = [r for r in d.runs("dr_log_shipping") if r["dag_run_id"] not in before]
-    assert any(r["run_type"] == "asset_triggered" for r in shipped), shipped  # the Asset events started them
-    assert all(r["state"] == "success" for r in shipped), [(r["dag_run_id"], d.tasks("dr_log_shipping", r["dag_run_id"]))
-                                                          for r in shipped if r["state"] != "success"]
+    shipped = d.log_cycle()  # full set, then a log set: the standby restores the full one, holds the log back
+    assert shipped["state"] == "success", d.tasks("dr_log_shipping", shipped["dag_run_id"])
+    d.settle()
     d.assert_converged()
     workers = d.ran_on()
     assert workers["celery-worker-1"] and workers["celery-worker-2"], workers  # both workers took tasks
@@ -253,6 +268,7 @@ def test_restores_on_the_standby_take_turns_across_both_workers(deployment):
             log_backup = d.trigger("dr_log_backup")  # its Asset event starts a shipping run, which restores
             d.trigger("dr_standby_reseed", {"dry_run": True})  # queued beside it, in the same pool
             assert d.wait_run("dr_log_backup", log_backup, timeout=300) == "success"
+            d.shipped_by(log_backup)
             d.settle(timeout=400)
     finally:
         d.fault("standby", "clear")
@@ -296,8 +312,9 @@ def test_a_celery_worker_killed_in_the_middle_of_a_restore(deployment):
     d = deployment
     d.fault("standby", "slow_restore", "--seconds", "20")
     try:
-        assert d.wait_run("dr_log_backup", d.trigger("dr_log_backup")) == "success"
-        deadline, victim = time.monotonic() + 180, None
+        backup = d.trigger("dr_log_backup")
+        assert d.wait_run("dr_log_backup", backup, timeout=300) == "success"
+        deadline, victim = time.monotonic() + 300, None
         while victim is None:  # the restore task running: the worker running it
             assert time.monotonic() < deadline, "no restore started"
             for run in d.runs("dr_log_shipping"):
@@ -309,9 +326,11 @@ def test_a_celery_worker_killed_in_the_middle_of_a_restore(deployment):
         d.run.wait_for(r"make run: the celery-worker-\d \(pid \d+\) stopped \(killed by SIGKILL\)", timeout=60)
     finally:
         d.fault("standby", "clear")
-    d.settle(timeout=300)  # the killed task fails once its heartbeat times out
+    d.shipped_by(backup)  # its restore failed once its heartbeat timed out (or finished, if the task outlived it)
+    d.settle(timeout=300)
     # the next runs continue from whatever the killed restore left (the other worker runs them)
-    assert d.wait_run("dr_log_shipping", d.trigger("dr_log_shipping")) == "success"
+    assert d.log_cycle()["state"] == "success"
+    d.settle()
     d.assert_converged()
 
 
@@ -323,7 +342,8 @@ def test_the_scheduler_killed_and_restarted(deployment):
     run_id = d.trigger("dr_log_backup")  # accepted by the API server while no scheduler runs
     restarted = _start_like(d, "scheduler")
     try:
-        assert d.wait_run("dr_log_backup", run_id, timeout=240) == "success"
+        assert d.wait_run("dr_log_backup", run_id, timeout=300) == "success"
+        assert d.shipped_by(run_id)["state"] == "success"
         d.settle()
         d.assert_converged()
     finally:
@@ -340,7 +360,7 @@ def test_redis_restarted_its_queue_lost(deployment):
         if f" db={d.redis_db} " in f" {line} ":
             _redis(d.redis_db, "CLIENT", "KILL", "ID", line.split()[0].removeprefix("id="))
     _redis(d.redis_db, "FLUSHDB")
-    assert d.wait_run("dr_log_backup", d.trigger("dr_log_backup"), timeout=420) == "success"
+    assert d.log_cycle(timeout=420)["state"] == "success"
     d.settle(timeout=420)
     d.assert_converged()
 

@@ -77,6 +77,17 @@ class Deployment:
     def __init__(self, run: MakeRun, redis_db: int) -> None:
         self.run, self.redis_db = run, redis_db
         self.var = run.var
+        self.restarted: list[subprocess.Popen] = []  # components a test started again (outside make run)
+
+    def stop_restarted(self) -> None:
+        for process in self.restarted:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)  # its process group: airflow's children too
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
     # -- REST API ----------------------------------------------------------------------------------
     def api(self, path: str, **kw) -> dict:
@@ -222,13 +233,14 @@ def deployment(tmp_path_factory):
         "BIZTALK_DR_POSTGRES_URL": f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}",
         "BIZTALK_DR_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
         **TIMEOUTS})
+    deployment = Deployment(run, redis_db)
     try:
         run.wait_for(r"^Airflow UI: ", timeout=420)
-        deployment = Deployment(run, redis_db)
         run.first_runs(("dr_full_backup",), timeout=400)  # a new deployment: its first full backup set
         deployment.settle()
         yield deployment
     finally:
+        deployment.stop_restarted()
         if run.process.poll() is None:
             survivors = run.stop_with(signal.SIGTERM)
             assert survivors == [], survivors
@@ -340,16 +352,11 @@ def test_the_scheduler_killed_and_restarted(deployment):
     os.killpg(scheduler.pid, signal.SIGKILL)
     d.run.wait_for(r"make run: the scheduler \(pid \d+\) stopped \(killed by SIGKILL\)", timeout=60)
     run_id = d.trigger("dr_log_backup")  # accepted by the API server while no scheduler runs
-    restarted = _start_like(d, "scheduler")
-    try:
-        assert d.wait_run("dr_log_backup", run_id, timeout=300) == "success"
-        assert d.shipped_by(run_id)["state"] == "success"
-        d.settle()
-        d.assert_converged()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(restarted.pid, signal.SIGINT)
-        restarted.wait(timeout=60)
+    d.restarted.append(_start_like(d, "scheduler"))  # the deployment's scheduler from now on
+    assert d.wait_run("dr_log_backup", run_id, timeout=300) == "success"
+    assert d.shipped_by(run_id)["state"] == "success"
+    d.settle()
+    d.assert_converged()
 
 
 def test_redis_restarted_its_queue_lost(deployment):

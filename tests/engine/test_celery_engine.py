@@ -332,14 +332,16 @@ def test_a_celery_worker_killed_in_the_middle_of_a_restore(deployment):
             for run in d.runs("dr_log_shipping"):
                 ti = d.tasks("dr_log_shipping", run["dag_run_id"]).get("restore_standby_set_by_set")
                 if ti and ti["state"] == "running" and ti["pid"]:
-                    victim = _worker_of(d, ti["pid"])
+                    victim, killed_run = _worker_of(d, ti["pid"]), run["dag_run_id"]
             time.sleep(0.5)
         os.kill(victim.pid, signal.SIGKILL)  # by its pid: the worker's main process
         d.run.wait_for(r"make run: the celery-worker-\d \(pid \d+\) stopped \(killed by SIGKILL\)", timeout=60)
     finally:
         d.fault("standby", "clear")
-    d.shipped_by(backup)  # its restore failed once its heartbeat timed out (or finished, if the task outlived it)
+    d.shipped_by(backup)
     d.settle(timeout=300)
+    # the restore it was running is failed (and alerted) once its heartbeat times out: never left "running"
+    assert d.tasks("dr_log_shipping", killed_run)["restore_standby_set_by_set"]["state"] == "failed"
     # the next runs continue from whatever the killed restore left (the other worker runs them)
     assert d.log_cycle()["state"] == "success"
     d.settle()

@@ -473,6 +473,11 @@ def check_services() -> str | None:
         return f"BIZTALK_DR_POSTGRES_URL={POSTGRES_URL!r} is not a database URL ({exc})"
     where = f"{url.host or '127.0.0.1'}:{url.port or 5432}"
     try:
+        socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=5).close()
+    except OSError as exc:
+        return (f"PostgreSQL is not reachable at {where} as {url.username} (BIZTALK_DR_POSTGRES_URL): "
+                f"{exc.strerror or exc}; start it (service postgresql start) or point BIZTALK_DR_POSTGRES_URL at yours")
+    try:
         with contextlib.closing(psycopg2.connect(host=url.host or "127.0.0.1", port=url.port or 5432,
                                                  user=url.username, password=url.password, dbname="postgres",
                                                  connect_timeout=5)) as conn:
@@ -486,14 +491,26 @@ def check_services() -> str | None:
                     say(f"  PostgreSQL database {url.database} created on {where}")
     except psycopg2.Error as exc:
         reason = " ".join(str(exc).split())[:200]
-        return (f"PostgreSQL is not reachable at {where} as {url.username} (BIZTALK_DR_POSTGRES_URL): {reason}; start "
-                "it (service postgresql start) or point BIZTALK_DR_POSTGRES_URL at yours")
+        return (f"PostgreSQL at {where} answers but refused {url.username} or database {url.database} "
+                f"(BIZTALK_DR_POSTGRES_URL): {reason}; fix the user, password or database in BIZTALK_DR_POSTGRES_URL")
+    shown = _without_password(REDIS_URL)
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5, socket_timeout=5).ping()
     except (redis.RedisError, ValueError) as exc:
-        return (f"Redis is not reachable at {REDIS_URL} (BIZTALK_DR_REDIS_URL): {exc}; start it (service "
+        return (f"Redis is not reachable at {shown} (BIZTALK_DR_REDIS_URL): {exc}; start it (service "
                 "redis-server start) or point BIZTALK_DR_REDIS_URL at yours")
     return None
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be shown: its password, if any, left out."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def write_env_sh(env: dict[str, str]) -> Path:
@@ -721,7 +738,7 @@ def main() -> int:
         components += start_standins(cfg, password, env)
         write_state(components)
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
-        engine = (f"PostgreSQL {POSTGRES_URL.rsplit('@', 1)[-1]}, CeleryExecutor with Redis {REDIS_URL.rsplit('@', 1)[-1]}, "
+        engine = (f"PostgreSQL {POSTGRES_URL.rsplit('@', 1)[-1]}, CeleryExecutor with Redis {_without_password(REDIS_URL)}, "
                   "two Celery workers") if CELERY else "SQLite, LocalExecutor"
         say(f"Starting Airflow ({engine}; logs in {LOGS}) ...")
         migrate(env)

@@ -81,14 +81,17 @@ def test_make_run_celery_takes_its_database_and_broker_from_the_environment():
 @pytest.mark.parametrize("service,url,said", [
     ("PostgreSQL", {"BIZTALK_DR_POSTGRES_URL": "postgresql+psycopg2://postgres@127.0.0.1:{port}/x"},
      "make run-celery: cannot start: PostgreSQL is not reachable at 127.0.0.1:{port} as postgres (BIZTALK_DR_POSTGRES_URL)"),
-    ("Redis", {"BIZTALK_DR_REDIS_URL": "redis://127.0.0.1:{port}/0"},
-     "make run-celery: cannot start: Redis is not reachable at redis://127.0.0.1:{port}/0 (BIZTALK_DR_REDIS_URL)"),
+    ("PostgreSQL user", {"BIZTALK_DR_POSTGRES_URL": "postgresql+psycopg2://no_such_role_{port}@127.0.0.1:5432/x"},
+     "make run-celery: cannot start: PostgreSQL at 127.0.0.1:5432 answers but refused no_such_role_{port} or "
+     "database x (BIZTALK_DR_POSTGRES_URL)"),
+    ("Redis", {"BIZTALK_DR_REDIS_URL": "redis://:not-shown@127.0.0.1:{port}/0"},
+     "make run-celery: cannot start: Redis is not reachable at redis://:***@127.0.0.1:{port}/0 (BIZTALK_DR_REDIS_URL)"),
 ])
 def test_an_unreachable_service_is_named_in_one_line_and_nothing_starts(tmp_path, service, url, said):
     from tests.conftest import free_port
 
-    if service == "Redis" and _postgres_missing():
-        pytest.skip("PostgreSQL does not answer at 127.0.0.1:5432: Redis is checked after it")
+    if service != "PostgreSQL" and _postgres_missing():
+        pytest.skip("PostgreSQL does not answer at 127.0.0.1:5432: this case needs it")
     port = free_port()  # nothing listens there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BIZTALK_DR"))}
     env |= {"BIZTALK_DR_VAR": str(tmp_path / "var"), "BIZTALK_DR_POSTGRES_URL":
@@ -103,6 +106,7 @@ def test_an_unreachable_service_is_named_in_one_line_and_nothing_starts(tmp_path
     assert done.returncode == 2 and len(lines) == 1, done.stdout + done.stderr
     assert lines[0].startswith(said.format(port=port)), lines
     assert not (tmp_path / "var" / "logs").exists()  # nothing was started
+    assert "not-shown" not in done.stdout + done.stderr  # a password in a URL is never shown
     if service == "Redis":
         subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
                         "DROP DATABASE IF EXISTS biztalk_dr_unreachable_test"], capture_output=True, timeout=60)

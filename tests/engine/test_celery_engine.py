@@ -43,6 +43,11 @@ TIMEOUTS = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
 
 
 def _unreachable() -> str | None:
+    import shutil
+
+    for tool in ("psql", "redis-cli"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed: the engine tests use it for their own database and Redis number"
     for what, (host, port) in (("PostgreSQL", POSTGRES), ("Redis", REDIS)):
         try:
             socket.create_connection((host, port), timeout=3).close()

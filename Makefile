@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean stop
+.PHONY: run run-celery test lint bench install clean stop
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 2; }
@@ -28,6 +28,11 @@ test: $(STAMP)
 ## DAGs; Ctrl-C, SIGTERM or SIGHUP stops all of it. Ports: BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, ...
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py
+
+## make run-celery: the same, in Airflow's production shape: PostgreSQL (BIZTALK_DR_POSTGRES_URL), CeleryExecutor
+## with Redis (BIZTALK_DR_REDIS_URL) and two Celery workers; settings from deploy/airflow.env (docker-compose's too)
+run-celery: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py --celery
 
 ## make stop: what a make run killed with SIGKILL left running (its process groups, recorded in var/)
 stop: $(STAMP)

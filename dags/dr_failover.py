@@ -52,6 +52,7 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
 from biztalk_dr.failover_approval import RecordedApprovalOperator
+from biztalk_dr.pools import standby_pool
 from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
 from biztalk_dr.windows_steps import servers_of
 
@@ -194,7 +195,7 @@ def dr_failover():
                 run_id, "recover_databases.plan_recovery",
                 lambda cfg: failover_jobs.plan_recovery(cfg, approved, final))
 
-        @task
+        @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.pools)
         def restore_to_mark(plan: dict, run_id: str) -> list[str]:
             """Every remaining log WITH NORECOVERY, then each database's last log WITH STOPATMARK = N'<mark>',
             RECOVERY (the same mark for all). Databases already ONLINE at the mark are left alone."""

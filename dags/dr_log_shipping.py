@@ -52,6 +52,7 @@ from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
 from biztalk_dr.config import load_config
+from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
 
 CONFIG = load_config()
@@ -108,7 +109,7 @@ def dr_log_shipping():
         print("\n".join(done))
         return done
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[STANDBY_RESTORED])
+    @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[STANDBY_RESTORED], pool=standby_pool(CONFIG))
     def restore_standby_set_by_set(*, outlet_events=None, **context) -> dict:
         """Restore, set by set, every shipped and verified set except the newest complete one on the standby
         WITH NORECOVERY (seeding missing databases WITH MOVE), each file hashed against its manifest first.

@@ -21,6 +21,7 @@ from airflow.sdk import Param, dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.pools import standby_pool
 
 CONFIG = load_config()
 
@@ -55,7 +56,7 @@ def dr_standby_reseed():
                                  advice=advice("reseed_confirm_group", group=cfg.group.name))
         return dry_run
 
-    @task
+    @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.pools)
     def reseed_standby(dry_run: bool) -> dict:
         """Restore the newest shipped and verified full set WITH REPLACE, NORECOVERY on every standby database,
         then every later set but the newest, set by set (or, in a dry run, list those restores)."""

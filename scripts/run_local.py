@@ -23,6 +23,14 @@ Ports and folders come from the environment (defaults in brackets): BIZTALK_DR_A
 BIZTALK_DR_API_HOST [127.0.0.1], BIZTALK_DR_STANDIN_PORTS [14331,14332,14333] (primary, standby,
 validation), BIZTALK_DR_LOG_PORTS [8793,8794] (the scheduler's and the triggerer's log servers),
 BIZTALK_DR_VAR [var/].
+
+`make run-celery` (``--celery``) runs the same DAGs in Airflow's production shape: PostgreSQL as the metadata
+database, CeleryExecutor with Redis as its broker and two Celery workers (each with its own log server port and
+pid file), its Airflow settings read from deploy/airflow.env, the file docker-compose.yml reads too. It needs
+BIZTALK_DR_POSTGRES_URL [postgresql+psycopg2://postgres@127.0.0.1:5432/biztalk_dr_celery] (the database is
+created when missing) and BIZTALK_DR_REDIS_URL [redis://127.0.0.1:6379/0]; when either does not answer it says
+which one, where, and what to do, in one line, and starts nothing. BIZTALK_DR_LOG_PORTS then takes three ports
+[8793,8794,8795]: the first worker's, the triggerer's and the second worker's log servers.
 """
 
 from __future__ import annotations
@@ -55,7 +63,11 @@ TEMPLATE = ROOT / "include" / "config" / "standin_group.yaml"
 BIN = Path(sys.executable).parent
 LOGIN = "biztalk_dr"
 SITES = {"primary": "SQLPRD01", "standby": "SQLDR01", "validation": "SQLVAL01"}  # site -> @@SERVERNAME
-AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+CELERY = "--celery" in sys.argv[1:]
+SHARED_SETTINGS = ROOT / "deploy" / "airflow.env"  # the production shape's Airflow settings, docker-compose's too
+WORKERS = ("celery-worker-1", "celery-worker-2") if CELERY else ()
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", *WORKERS)
+MODE = "make run-celery" if CELERY else "make run"
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 READY_SECONDS = float(os.environ.get("BIZTALK_DR_READY_SECONDS", "420"))  # generous: a loaded 2-core machine
 STOP_GRACE_SECONDS = 15
@@ -76,7 +88,14 @@ def _ports(name: str, default: str, count: int) -> list[int]:
 API_HOST = os.environ.get("BIZTALK_DR_API_HOST", "127.0.0.1")
 [API_PORT] = _ports("BIZTALK_DR_API_PORT", "8080", 1)
 STANDIN_PORTS = dict(zip(SITES, _ports("BIZTALK_DR_STANDIN_PORTS", "14331,14332,14333", 3), strict=True))
-WORKER_LOG_PORT, TRIGGER_LOG_PORT = _ports("BIZTALK_DR_LOG_PORTS", "8793,8794", 2)
+if CELERY:
+    WORKER_LOG_PORT, TRIGGER_LOG_PORT, WORKER2_LOG_PORT = _ports("BIZTALK_DR_LOG_PORTS", "8793,8794,8795", 3)
+    WORKER_LOG_PORTS = {"celery-worker-1": WORKER_LOG_PORT, "celery-worker-2": WORKER2_LOG_PORT}
+else:
+    WORKER_LOG_PORT, TRIGGER_LOG_PORT = _ports("BIZTALK_DR_LOG_PORTS", "8793,8794", 2)
+    WORKER_LOG_PORTS = {}
+POSTGRES_URL = os.environ.get("BIZTALK_DR_POSTGRES_URL") or "postgresql+psycopg2://postgres@127.0.0.1:5432/biztalk_dr_celery"
+REDIS_URL = os.environ.get("BIZTALK_DR_REDIS_URL") or "redis://127.0.0.1:6379/0"
 UI = f"http://127.0.0.1:{API_PORT}"
 
 
@@ -99,6 +118,15 @@ class Component:
     advice: str  # what to do when it dies
     started: float = field(default_factory=time.time)
     reported: bool = False
+    log_offset: int = 0  # where this start's output begins in ``log``
+
+    def said_since_start(self, text: str) -> bool:
+        try:
+            with open(self.log, "rb") as fh:
+                fh.seek(self.log_offset)
+                return text.encode() in fh.read()
+        except OSError:
+            return False
 
     def tail(self, lines: int = 8) -> str:
         try:
@@ -258,8 +286,9 @@ def taken_ports() -> list[str]:
     """Each port make run needs that something listens on, with that process (pid and command line)."""
     needed = {API_PORT: "the Airflow API server", WORKER_LOG_PORT: "the scheduler's log server",
               TRIGGER_LOG_PORT: "the triggerer's log server",
-              **{port: f"the stand-in {site}" for site, port in STANDIN_PORTS.items()}}
-    if len(needed) != 6:
+              **{port: f"the stand-in {site}" for site, port in STANDIN_PORTS.items()},
+              **{port: f"the {name}'s log server" for name, port in WORKER_LOG_PORTS.items()}}
+    if len(needed) != (7 if CELERY else 6):
         return ["the ports of BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS and BIZTALK_DR_LOG_PORTS must all differ"]
     problems = []
     for port, what in needed.items():
@@ -400,7 +429,86 @@ def airflow_env(config: Path, password: str) -> dict[str, str]:
     }
     env.update({f"AIRFLOW_CONN_BIZTALK_{site.upper()}": json.dumps(odbc_connection(port, LOGIN, password))
                 for site, port in STANDIN_PORTS.items()})
+    if CELERY:
+        env.update(shared_settings())
+        env.update(celery_endpoints())
     return env
+
+
+def shared_settings(path: Path = SHARED_SETTINGS) -> dict[str, str]:
+    """deploy/airflow.env: the production shape's Airflow settings (docker-compose.yml's env_file too)."""
+    settings = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.isidentifier() or value[:1] in ("'", '"') or "${" in value:
+            raise SystemExit(f"{MODE}: {path}, line {number}: expected KEY=VALUE (no quotes, no ${{...}}): {line!r}")
+        settings[key] = value
+    return settings
+
+
+def celery_endpoints() -> dict[str, str]:
+    """This machine's metadata database, broker and execution API (what deploy/airflow.env leaves out)."""
+    db = POSTGRES_URL.split("://", 1)[1]
+    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": POSTGRES_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{db}",
+            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{UI}/execution/"}
+
+
+def check_services() -> str | None:
+    """make run-celery's PostgreSQL and Redis, reachable (its database created when missing); None, or the one
+    line that says which one is not, where, and what to do."""
+    import psycopg2
+    import redis
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(POSTGRES_URL)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy's ArgumentError and ValueError alike
+        return f"BIZTALK_DR_POSTGRES_URL={POSTGRES_URL!r} is not a database URL ({exc})"
+    where = f"{url.host or '127.0.0.1'}:{url.port or 5432}"
+    try:
+        socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=5).close()
+    except OSError as exc:
+        return (f"PostgreSQL is not reachable at {where} as {url.username} (BIZTALK_DR_POSTGRES_URL): "
+                f"{exc.strerror or exc}; start it (service postgresql start) or point BIZTALK_DR_POSTGRES_URL at yours")
+    try:
+        with contextlib.closing(psycopg2.connect(host=url.host or "127.0.0.1", port=url.port or 5432,
+                                                 user=url.username, password=url.password, dbname="postgres",
+                                                 connect_timeout=5)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+                if cur.fetchone() is None:
+                    from psycopg2 import sql
+
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
+                    say(f"  PostgreSQL database {url.database} created on {where}")
+    except psycopg2.Error as exc:
+        reason = " ".join(str(exc).split())[:200]
+        return (f"PostgreSQL at {where} answers but refused {url.username} or database {url.database} "
+                f"(BIZTALK_DR_POSTGRES_URL): {reason}; fix the user, password or database in BIZTALK_DR_POSTGRES_URL")
+    shown = _without_password(REDIS_URL)
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5, socket_timeout=5).ping()
+    except (redis.RedisError, ValueError) as exc:
+        return (f"Redis is not reachable at {shown} (BIZTALK_DR_REDIS_URL): {exc}; start it (service "
+                "redis-server start) or point BIZTALK_DR_REDIS_URL at yours")
+    return None
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be shown: its password, if any, left out."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def write_env_sh(env: dict[str, str]) -> Path:
@@ -425,10 +533,28 @@ def migrate(env: dict[str, str]) -> None:
                           [])
 
 
+def create_pools(cfg, env: dict[str, str]) -> None:  # noqa: ANN001 - GroupConfig
+    """The pools the DAGs' tasks run in (biztalk_dr.pools): Airflow schedules no task whose pool is missing."""
+    from biztalk_dr.pools import airflow_import_json
+
+    path = VAR / "airflow" / "biztalk-dr-pools.json"
+    path.write_text(airflow_import_json(cfg), encoding="utf-8")
+    log = LOGS / "airflow-pools-import.log"
+    process = start_process([str(BIN / "airflow"), "pools", "import", str(path)], env, log)
+    while process.poll() is None:
+        time.sleep(0.2)
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise StartFailed(f"airflow pools import failed ({exit_status(process.returncode)}); the end of {log}:\n{tail}",
+                          [])
+
+
 def start_airflow(env: dict[str, str], started: list[Component], names: tuple[str, ...] = AIRFLOW_COMPONENTS,
                   ) -> list[Component]:
     """Airflow's components ``names``, each recorded (with ``started``) for `make stop` as soon as it runs."""
-    advice = {
+    worker = ("tasks queued for it go to the other worker; the task it was running fails once its heartbeat times "
+              "out and the next run continues: stop make run-celery (Ctrl-C) and start it again")
+    advice = {"celery-worker-1": worker, "celery-worker-2": worker,
         "api-server": "the UI and the REST API are gone (DAGs still run): stop make run (Ctrl-C) and start it again",
         "scheduler": "no DAG run is scheduled or started any more: stop make run (Ctrl-C) and start it again",
         "dag-processor": "DAG file changes are not picked up any more: stop make run (Ctrl-C) and start it again",
@@ -437,11 +563,17 @@ def start_airflow(env: dict[str, str], started: list[Component], names: tuple[st
     components = []
     for name in names:
         command = [str(BIN / "airflow"), name]
+        own_env = env
         if name == "api-server":
             command += ["--host", API_HOST, "--port", str(API_PORT)]
+        elif name in WORKERS:  # two on one machine: each its own Celery name, pid file and log server port
+            command = [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
+                       "--pid", str(VAR / "airflow" / f"{name}.pid")]
+            own_env = {**env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(WORKER_LOG_PORTS[name])}
         log = LOGS / f"{name}.log"
-        components.append(Component(name, start_process(command, env, log), log,
-                                    advice=f"{advice[name]}; why it stopped is in {log}"))
+        offset = log.stat().st_size if log.exists() else 0
+        components.append(Component(name, start_process(command, own_env, log), log,
+                                    advice=f"{advice[name]}; why it stopped is in {log}", log_offset=offset))
         write_state(started + components)
     return components
 
@@ -467,6 +599,9 @@ def not_ready(components: dict[str, Component], status: dict | None) -> list[str
         beat = _time(entry.get(f"latest_{key}_heartbeat"))
         if entry.get("status") != "healthy" or beat is None or beat < components[name].started - 5:
             waiting.append(f"the {name} has not sent its first heartbeat")
+    for name in WORKERS:  # Celery says "<name>@<host> ready." once it consumes from the broker
+        if not components[name].said_since_start(" ready."):
+            waiting.append(f"the {name} is not consuming tasks yet")
     return waiting
 
 
@@ -577,7 +712,7 @@ def supervise(components: list[Component], airflow: dict[str, Component], parent
 
 
 def main() -> int:
-    if sys.argv[1:] == ["--stop"]:
+    if "--stop" in sys.argv[1:]:
         return stop_leftovers()
     stopping = {"signal": None}
 
@@ -607,6 +742,9 @@ def main() -> int:
         except PrerequisiteMissing as exc:
             say(f"make run: cannot start: {exc}")
             return 2
+        if CELERY and (missing := check_services()):
+            say(f"{MODE}: cannot start: {missing}")
+            return 2
         LOGS.mkdir(parents=True, exist_ok=True)
         config, cfg = group_config()
         password = standin_password()
@@ -616,8 +754,11 @@ def main() -> int:
         components += start_standins(cfg, password, env)
         write_state(components)
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
-        say(f"Starting Airflow (SQLite, LocalExecutor; logs in {LOGS}) ...")
+        engine = (f"PostgreSQL {POSTGRES_URL.rsplit('@', 1)[-1]}, CeleryExecutor with Redis {_without_password(REDIS_URL)}, "
+                  "two Celery workers") if CELERY else "SQLite, LocalExecutor"
+        say(f"Starting Airflow ({engine}; logs in {LOGS}) ...")
         migrate(env)
+        create_pools(cfg, env)
         airflow_components = start_airflow(env, components, ("api-server",))
         components += airflow_components
         wait_for_api_server(components, airflow_components[0], parent)

@@ -38,9 +38,12 @@ def test_three_sql_servers_with_volumes_and_healthchecks(compose):
 
 
 def test_airflow_runs_celery_with_postgres_and_mounts_the_project(compose):
+    shared = dict(line.split("=", 1) for line in (ROOT / "deploy" / "airflow.env").read_text().splitlines()
+                  if line and not line.startswith("#"))
     for name in AIRFLOW:
         service = compose["services"][name]
-        env = service["environment"]
+        env = {**shared, **service["environment"]} if service.get("env_file") == ["deploy/airflow.env"] else \
+            service["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         assert {"./dags:/opt/airflow/dags", "./plugins:/opt/airflow/plugins"} <= set(service["volumes"])

@@ -12,6 +12,8 @@ file before each statement. Each fault is a dict with a ``kind`` and, for one-sh
                       [database, count]      (SQL Server can do this on a network share: section 2)
     database_in_use   database               RESTORE/exclusive operations fail with 3101
     slow_io           seconds_per_mb         backups take this long per MB (restores are not slowed)
+    slow_restore      seconds                each RESTORE takes this much longer, holding its database (a
+                                             restore in progress, e.g. for killing a worker in the middle)
     corrupt_database  database               the database's pages are damaged: DBCC CHECKDB reports
                                              8939/8928 (the damage travels into its backups)
     partial_backup_set database              the backup of this database in the next BizTalk backup
@@ -39,6 +41,7 @@ KINDS = {
     "damage_backup": ("mode", "database", "count"),
     "database_in_use": ("database",),
     "slow_io": ("seconds_per_mb",),
+    "slow_restore": ("seconds",),
     "corrupt_database": ("database",),
     "partial_backup_set": ("database",),
     "restore_damaged": ("match", "count"),
@@ -75,6 +78,11 @@ def inject(data_dir: Path, kind: str, **params: object) -> dict:
         if seconds <= 0:
             raise ValueError("slow_io needs seconds_per_mb > 0")
         params["seconds_per_mb"] = seconds
+    if kind == "slow_restore":
+        seconds = float(params.get("seconds", 0))
+        if seconds <= 0:
+            raise ValueError("slow_restore needs seconds > 0")
+        params["seconds"] = seconds
     if kind in ("database_in_use", "corrupt_database", "partial_backup_set") and not params.get("database"):
         raise ValueError(f"fault {kind} needs a database")
     if kind == "restore_damaged" and not params.get("match"):
@@ -169,6 +177,7 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
                                          "part of the backup file's path")
     parser.add_argument("--mode", choices=["truncate", "corrupt"])
     parser.add_argument("--seconds-per-mb", type=float)
+    parser.add_argument("--seconds", type=float, help="slow_restore: how much longer each RESTORE takes")
     parser.set_defaults(handler=_cli)
 
 
@@ -182,7 +191,8 @@ def _cli(args: argparse.Namespace) -> int:
         print("faults cleared")
         return 0
     params = {k: v for k, v in (("database", args.database), ("count", args.count), ("match", args.match),
-                                ("mode", args.mode), ("seconds_per_mb", args.seconds_per_mb)) if v is not None}
+                                ("mode", args.mode), ("seconds_per_mb", args.seconds_per_mb),
+                                ("seconds", args.seconds)) if v is not None}
     try:
         fault = inject(args.data_dir, args.kind, **params)
     except ValueError as exc:

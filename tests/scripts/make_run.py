@@ -200,15 +200,19 @@ def _alive(snapshot: list[tuple[int, float, str]]) -> list[str]:
 
 
 def start_make_run(var: Path, *, via_make: bool = False, ports: list[int] | None = None,
-                   env: dict[str, str] | None = None) -> MakeRun:
+                   env: dict[str, str] | None = None, celery: bool = False) -> MakeRun:
     """``make run`` (via_make) or scripts/run_local.py in a session of its own (so a signal to its process
-    group reaches it alone), on free ports, its state in ``var``."""
-    api, worker_log, trigger_log, *standins = ports or free_ports(6)
+    group reaches it alone), on free ports, its state in ``var``. ``celery``: make run-celery (its PostgreSQL
+    and Redis URLs in ``env``)."""
+    api, worker_log, trigger_log, *rest = ports or free_ports(7 if celery else 6)
+    standins, log_ports = rest[:3], [worker_log, trigger_log, *rest[3:]]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BIZTALK_DR"))}
     clean.update({"BIZTALK_DR_VAR": str(var), "BIZTALK_DR_API_PORT": str(api),
                   "BIZTALK_DR_STANDIN_PORTS": ",".join(map(str, standins)),
-                  "BIZTALK_DR_LOG_PORTS": f"{worker_log},{trigger_log}", "PYTHONUNBUFFERED": "1", **(env or {})})
-    command = ["make", "-s", "--no-print-directory", "run"] if via_make else [sys.executable, "scripts/run_local.py"]
+                  "BIZTALK_DR_LOG_PORTS": ",".join(map(str, log_ports)), "PYTHONUNBUFFERED": "1", **(env or {})})
+    target = "run-celery" if celery else "run"
+    command = (["make", "-s", "--no-print-directory", target] if via_make
+               else [sys.executable, "scripts/run_local.py", *(["--celery"] if celery else [])])
     process = subprocess.Popen(command, cwd=ROOT, env=clean, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
     run = MakeRun(process, var, api, standins)

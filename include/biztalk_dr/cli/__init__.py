@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "biztalk_dr.cli.status_commands",
     "biztalk_dr.cli.drill_commands",
     "biztalk_dr.cli.roles_commands",
+    "biztalk_dr.cli.pool_commands",
 )
 
 

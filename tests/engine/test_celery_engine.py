@@ -279,7 +279,7 @@ def test_restores_on_the_standby_take_turns_across_both_workers(deployment):
     assert pool["slots"] == 1
     d.fault("standby", "slow_restore", "--seconds", "1")  # a dry run restores nothing: shipping's restore takes time
     try:
-        for attempt in range(4):  # Celery hands a task to whichever worker asks first: until both have restored
+        for attempt in range(6):  # Celery hands a task to whichever worker asks first: until both have restored
             if attempt and _restorers(d) == {"celery-worker-1", "celery-worker-2"}:
                 break
             log_backup = d.trigger("dr_log_backup")  # its Asset event starts a shipping run, which restores

@@ -57,8 +57,10 @@ def test_dags_are_documented_owned_tagged(dagbag):
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports_fast_and_offline(path):
-    """Parse-time budget 0.3 s per file, measured in a fresh interpreter after Airflow itself is loaded,
-    with every socket connection refused: a DAG file must not reach a database or the network."""
+    """Parse-time budget 0.3 s of CPU per file, measured in a fresh interpreter after Airflow itself is loaded,
+    with every socket connection refused: a DAG file must not reach a database or the network. CPU time, not the
+    wall clock: the work a file does at import is what counts, not how busy the machine is (on a loaded machine
+    the wall clock of the same import was 0.4-0.9 s)."""
     probe = f"""
 import socket, time, importlib.util
 import airflow.sdk, biztalk_dr  # the shared cost every file pays once
@@ -70,11 +72,11 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 spec = importlib.util.spec_from_file_location("dag_under_test", {str(path)!r})
 module = importlib.util.module_from_spec(spec)
-start = time.perf_counter()
+start = time.process_time()
 spec.loader.exec_module(module)
-print(time.perf_counter() - start)
+print(time.process_time() - start)
 """
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     seconds = float(proc.stdout.strip().splitlines()[-1])
-    assert seconds < 0.3, f"{path.name} took {seconds:.3f} s to import"
+    assert seconds < 0.3, f"{path.name} took {seconds:.3f} s of CPU to import"

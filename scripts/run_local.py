@@ -729,6 +729,9 @@ def main() -> int:
     parent = os.getppid()
     components: list[Component] = []
     try:
+        if CELERY and (missing := check_services()):  # first: the deployment's own services, then this machine's ports
+            say(f"{MODE}: cannot start: {missing}")
+            return 2
         if problems := taken_ports():
             say("make run: cannot start:\n" + "\n".join(f"  {p}" for p in problems)
                 + "\nStop that process (an earlier make run killed hard? `make stop`), or choose other ports: "
@@ -741,9 +744,6 @@ def main() -> int:
             require(check_driver_manager(), check_driver("FreeTDS", "which the stand-ins' connections use"))
         except PrerequisiteMissing as exc:
             say(f"make run: cannot start: {exc}")
-            return 2
-        if CELERY and (missing := check_services()):
-            say(f"{MODE}: cannot start: {missing}")
             return 2
         LOGS.mkdir(parents=True, exist_ok=True)
         config, cfg = group_config()

@@ -44,13 +44,11 @@ or trigger the DAG again with the same form.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.failover_approval import RecordedApprovalOperator
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
@@ -72,12 +70,8 @@ HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_proces
 @dag(
     dag_id="dr_failover",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "failover", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "failover"),
     access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
     params={
         "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",

@@ -31,8 +31,9 @@ from airflow.sdk import Param, chain, dag, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
+from biztalk_dr.alerts import missed_deadline_alert
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.schedules import full_backup_timetable
 from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
@@ -43,12 +44,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_full_backup",
     schedule=full_backup_timetable(CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "backup", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "backup"),
     params={
         "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
                          description="Only log which backup files retention would delete."),

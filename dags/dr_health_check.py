@@ -48,6 +48,7 @@ from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.site_roles import load_acting_config
 
 CONFIG = load_config()
@@ -56,12 +57,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_health_check",
     schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "health", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "health"),
 )
 def dr_health_check():
     @task

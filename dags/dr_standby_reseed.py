@@ -15,12 +15,10 @@ name in `confirm_group`.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import Param, dag, task
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.pools import standby_pool
 
 CONFIG = load_config()
@@ -29,12 +27,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_standby_reseed",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "log-shipping"),
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Show what would be restored, change nothing."),

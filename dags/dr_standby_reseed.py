@@ -41,14 +41,13 @@ def dr_standby_reseed():
     def check_request(params: dict) -> bool:
         """Validate the form before any server is touched: a real run needs the group's name typed exactly."""
         from biztalk_dr.advice import advice
+        from biztalk_dr.confirmation import confirmation_problem, real_run
         from biztalk_dr.errors import PreflightError
 
         cfg = load_config()
-        dry_run = bool(params["dry_run"])
-        if not dry_run and params["confirm_group"] != cfg.group.name:
-            raise PreflightError([f"confirm_group is {params['confirm_group']!r}, not the group's name"],
-                                 advice=advice("reseed_confirm_group", group=cfg.group.name))
-        return dry_run
+        if unconfirmed := confirmation_problem(params, cfg, "re-seed"):
+            raise PreflightError([unconfirmed], advice=advice("reseed_confirm_group", group=cfg.group.name))
+        return not real_run(params)
 
     @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.pools)
     def reseed_standby(dry_run: bool) -> dict:

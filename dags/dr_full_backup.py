@@ -17,7 +17,8 @@ job; the backups are still taken by BizTalk's own, supported procedures in the m
 6. **delete_old_history** — `sp_DeleteBackupHistory` (history rows only, never files).
 7. **apply_file_retention** — deletes a backup file only when it is older than `retention.file_days`,
    not needed by the newest restorable chain, and has a verified copy at the standby site. Every
-   decision is logged with its reason. Trigger with `dry_run` to see what would be deleted.
+   decision is logged with its reason. Trigger with `retention_dry_run` to see what would be deleted (it
+   only holds back deletions: the backup set is still taken; a run conf of before, with `dry_run`, means the same).
 
 While `dr_failover` holds the backup schedule, runs are skipped with the reason; after a failover they back
 up the standby site, which is the primary then (the DR roles record says so).
@@ -47,8 +48,9 @@ CONFIG = load_config()
     doc_md=__doc__,
     **dag_defaults(CONFIG, "backup"),
     params={
-        "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
-                         description="Only log which backup files retention would delete."),
+        "retention_dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
+                                   description="Only log which backup files retention would delete (the backup "
+                                               "set is still taken)."),
     },
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
@@ -130,11 +132,11 @@ def dr_full_backup():
     @task
     def apply_file_retention(params=None) -> dict:
         """Delete old backup files that the newest restorable chain does not need and that have a verified
-        copy at the standby site; log every decision. With dry_run, only log."""
+        copy at the standby site; log every decision. With retention_dry_run, only log."""
         from biztalk_dr import backup_jobs
 
         cfg = load_acting_config()
-        dry_run = bool(params["dry_run"])
+        dry_run = backup_jobs.retention_dry_run(params)
         with backup_jobs.management_server(cfg) as server:
             result = backup_jobs.apply_retention(cfg, server, dry_run=dry_run)
         files = result.would_delete if dry_run else result.deleted

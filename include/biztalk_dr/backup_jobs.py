@@ -57,6 +57,8 @@ __all__ = [
     "read_back_new_file",
     "request_full_backup",
     "delete_history",
+    "retention_dry_run",
+    "apply_retention",
 ]
 
 log = logging.getLogger("biztalk_dr.backup")
@@ -344,6 +346,12 @@ class RetentionResult:
     would_delete: list[str] = field(default_factory=list)
     kept: int = 0
     bytes_freed: int = 0
+
+
+def retention_dry_run(params: Mapping[str, Any]) -> bool:
+    """dr_full_backup's ``retention_dry_run`` switch: only log what retention would delete. A run conf written
+    before it had its own name says ``dry_run`` (which elsewhere means "change nothing"); it still counts here."""
+    return bool(params["dry_run"] if "dry_run" in params else params["retention_dry_run"])
 
 
 def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,

@@ -110,12 +110,8 @@ def dr_full_backup():
         from biztalk_dr import backup_jobs
 
         cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            try:
-                bset = backup_jobs.take_full_backup_set(cfg, server)
-            except Exception:
-                backup_jobs.request_full_backup(cfg, server)
-                raise
+        with backup_jobs.management_server(cfg) as server, backup_jobs.full_backup_requested_on_failure(cfg, server):
+            bset = backup_jobs.take_full_backup_set(cfg, server)
         print(f"full backup set {bset.set_id} ({bset.mark_name}): {len(bset.rows)} database(s)")
         return bset.set_id
 

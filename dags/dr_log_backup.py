@@ -71,11 +71,8 @@ def dr_log_backup():
                 raise AirflowSkipException("no complete full backup set yet: a log backup cannot start a chain "
                                            "(SQL Server error 4214); a full backup has been requested and the next "
                                            "dr_full_backup run takes it")
-            try:
+            with backup_jobs.full_backup_requested_on_failure(cfg, server):
                 bset = backup_jobs.take_log_backup_set(cfg, server)
-            except Exception:
-                backup_jobs.request_full_backup(cfg, server)
-                raise
         print(f"log backup set {bset.set_id} with mark {bset.mark_name}: {len(bset.rows)} database(s)")
         return bset.set_id
 

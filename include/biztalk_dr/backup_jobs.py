@@ -56,6 +56,7 @@ __all__ = [
     "check_new_set",
     "read_back_new_file",
     "request_full_backup",
+    "full_backup_requested_on_failure",
     "delete_history",
     "retention_dry_run",
     "apply_retention",
@@ -392,14 +393,19 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
 
 
 @contextmanager
-def full_backup_requested_on_failure(cfg: GroupConfig) -> Iterator[None]:
-    """A bad set breaks the chain until the next full set (biztalk-dr.md section 2): request the full
-    backup before the error goes on, so the next scheduled run repairs the chain."""
+def full_backup_requested_on_failure(cfg: GroupConfig, mgmt_server: SqlServer | None = None) -> Iterator[None]:
+    """A bad set, or an error while taking one, breaks the chain until the next full set (biztalk-dr.md
+    section 2): request the full backup before the error goes on, so clearing the task or the next scheduled
+    run takes the whole set again. The rule of every backup DAG, here once. ``mgmt_server``: the connection
+    the set is taken on (else one is opened for the request)."""
     try:
         yield
     except Exception as exc:
-        with management_server(cfg) as server:
-            request_full_backup(cfg, server)
+        if mgmt_server is not None:
+            request_full_backup(cfg, mgmt_server)
+        else:
+            with management_server(cfg) as server:
+                request_full_backup(cfg, server)
         if isinstance(exc, BackupSetProblem) and not exc.advice:
             exc.advice = advice("backup_set_bad")  # true now: the full backup was requested
         raise

@@ -14,3 +14,51 @@ from biztalk_dr import backup_jobs
 ])
 def test_the_retention_switch_reads_its_own_name_and_an_old_run_conf(params, dry):
     assert backup_jobs.retention_dry_run(params) is dry
+
+
+class _RecordingServer:
+    """Records the statements sent, as the management server would receive them."""
+
+    def __init__(self):
+        self.sent: list[str] = []
+
+    def run(self, sql, params=(), *, kind=None):
+        self.sent.append(sql)
+
+
+def _cfg():
+    from pathlib import Path
+
+    from biztalk_dr.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
+
+
+def test_an_error_while_taking_a_set_requests_a_full_backup_then_goes_on():
+    server = _RecordingServer()
+    with pytest.raises(ZeroDivisionError), backup_jobs.full_backup_requested_on_failure(_cfg(), server):
+        raise ZeroDivisionError
+    assert len(server.sent) == 1 and "sp_ForceFullBackup" in server.sent[0] and "BizTalkMgmtDb" in server.sent[0]
+
+
+def test_a_set_taken_without_error_requests_nothing():
+    server = _RecordingServer()
+    with backup_jobs.full_backup_requested_on_failure(_cfg(), server):
+        pass
+    assert server.sent == []
+
+
+def test_the_forced_full_rule_is_written_once():
+    """No DAG or module but backup_jobs requests a full backup in an except handler: the rule is
+    backup_jobs.full_backup_requested_on_failure."""
+    import ast
+
+    from tests.conftest import product_files
+
+    offenders = []
+    for path in product_files(but=("backup_jobs.py",)):
+        for handler in ast.walk(ast.parse(path.read_text())):
+            if isinstance(handler, ast.ExceptHandler):
+                offenders += [f"{path.name}:{n.lineno}" for n in ast.walk(handler)
+                              if isinstance(n, ast.Attribute) and n.attr == "request_full_backup"]
+    assert offenders == []

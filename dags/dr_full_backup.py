@@ -36,7 +36,7 @@ from biztalk_dr.alerts import missed_deadline_alert
 from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.schedules import full_backup_timetable
-from biztalk_dr.site_roles import load_acting_config
+from biztalk_dr.site_roles import backups_held, load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
 
 CONFIG = load_config()
@@ -69,7 +69,6 @@ def dr_full_backup():
 
         from biztalk_dr import backup_jobs
         from biztalk_dr.errors import PreflightError
-        from biztalk_dr.site_roles import backups_held
 
         cfg = load_acting_config()
         if held := backups_held(cfg):
@@ -78,9 +77,8 @@ def dr_full_backup():
             report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
         except PreflightError as exc:
             raise AirflowFailException(str(exc)) from exc
-        for line in report.actions + report.checks:
-            print(line)
-        return report.actions + report.checks
+        print("\n".join(report.lines))
+        return report.lines
 
     @task
     def register_custom_databases() -> list[str]:
@@ -132,13 +130,10 @@ def dr_full_backup():
         from biztalk_dr import backup_jobs
 
         cfg = load_acting_config()
-        dry_run = backup_jobs.retention_dry_run(params)
         with backup_jobs.management_server(cfg) as server:
-            result = backup_jobs.apply_retention(cfg, server, dry_run=dry_run)
-        files = result.would_delete if dry_run else result.deleted
-        print(f"{'would delete' if dry_run else 'deleted'} {len(files)} file(s), "
-              f"{result.bytes_freed / 1024**2:.1f} MB; kept {result.kept}")
-        return {"dry_run": dry_run, "files": files, "kept": result.kept, "bytes": result.bytes_freed}
+            result = backup_jobs.apply_retention(cfg, server, dry_run=backup_jobs.retention_dry_run(params))
+        print(result.summary())
+        return result.as_xcom()
 
     taken = take_full_backup_set()
     chain(check_preconditions(), register_custom_databases(), set_backup_compression(), taken)

@@ -42,8 +42,6 @@ The task logs have the details; nothing is changed on any server. Every failure 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
@@ -90,29 +88,17 @@ def dr_health_check():
         schedule, says so instead."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr import backup_jobs, first_full_set
-        from biztalk_dr.backup_freshness import check_backup_schedules as check
         from biztalk_dr.errors import BackupScheduleMissed
-        from biztalk_dr.site_roles import backups_held, held_for
+        from biztalk_dr.health import backup_schedules
 
-        cfg = load_acting_config()
-        if held := backups_held(cfg):  # explains a gap, never hides one: late is late, held or not
-            if held_for(cfg) > dt.timedelta(minutes=2 * cfg.schedules.log_backup_minutes):
-                raise BackupScheduleMissed([held])
-            print(held)
-            return [held]
-        with backup_jobs.management_server(cfg) as server:
-            sets, now = backup_jobs.read_sets(cfg, server), backup_jobs.history_clock_now(cfg, server)
-        left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(
-            cfg.sites.standby.landing_dir))
-        checks = check(cfg, sets, now=now, grace_left=left)
-        for c in checks:
-            print(c.text())
-        if missed := [c.text() for c in checks if c.missed]:
-            raise BackupScheduleMissed(missed)
-        if waiting := [c.text() for c in checks if c.waiting]:
-            raise AirflowSkipException("; ".join(waiting))
-        return [c.text() for c in checks]
+        report = backup_schedules(load_acting_config())
+        for line in report.lines:
+            print(line)
+        if report.missed:
+            raise BackupScheduleMissed(list(report.missed))
+        if report.waiting:
+            raise AirflowSkipException("; ".join(report.waiting))
+        return list(report.lines)
 
     @task(on_failure_callback=DrAlertNotifier())
     def check_standby_can_deliver(**context) -> dict:

@@ -79,6 +79,11 @@ class PreflightReport:
     checks: list[str] = field(default_factory=list)  # what was checked and found right, for the log
     actions: list[str] = field(default_factory=list)  # what was changed (the Agent job disabled)
 
+    @property
+    def lines(self) -> list[str]:
+        """For the task log: what was changed first, then what was checked."""
+        return self.actions + self.checks
+
 
 def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
               disk_usage: Callable[[str], tuple[int, int, int]] = shutil.disk_usage) -> PreflightReport:
@@ -343,10 +348,23 @@ def find_set(cfg: GroupConfig, mgmt_server: SqlServer, set_id: int) -> BackupSet
 
 @dataclass
 class RetentionResult:
+    dry_run: bool = False
     deleted: list[str] = field(default_factory=list)
     would_delete: list[str] = field(default_factory=list)
     kept: int = 0
     bytes_freed: int = 0
+
+    @property
+    def files(self) -> list[str]:
+        """The files deleted, or in a dry run the files that would be."""
+        return self.would_delete if self.dry_run else self.deleted
+
+    def summary(self) -> str:
+        return (f"{'would delete' if self.dry_run else 'deleted'} {len(self.files)} file(s), "
+                f"{self.bytes_freed / 1024**2:.1f} MB; kept {self.kept}")
+
+    def as_xcom(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "files": self.files, "kept": self.kept, "bytes": self.bytes_freed}
 
 
 def retention_dry_run(params: Mapping[str, Any]) -> bool:
@@ -364,7 +382,7 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
     sets = read_sets(cfg, mgmt_server, limit=100_000)
     clock = now or history_clock_now(cfg, mgmt_server)
     landing = cfg.sites.standby.landing_dir
-    result = RetentionResult()
+    result = RetentionResult(dry_run=dry_run)
     for decision in plan_retention(sets, now=clock, keep_days=cfg.retention.file_days,
                                    # or shipped, verified and since deleted by the standby's own retention
                                    shipped_and_verified=lambda r: is_shipped_and_verified(landing, r.base_name)

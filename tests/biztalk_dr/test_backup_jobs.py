@@ -62,3 +62,17 @@ def test_the_forced_full_rule_is_written_once():
                 offenders += [f"{path.name}:{n.lineno}" for n in ast.walk(handler)
                               if isinstance(n, ast.Attribute) and n.attr == "request_full_backup"]
     assert offenders == []
+
+
+def test_a_retention_result_says_what_it_did_or_would_do():
+    real = backup_jobs.RetentionResult(deleted=["a.bak", "b.bak"], kept=3, bytes_freed=3 * 1024**2)
+    assert real.summary() == "deleted 2 file(s), 3.0 MB; kept 3"
+    assert real.as_xcom() == {"dry_run": False, "files": ["a.bak", "b.bak"], "kept": 3, "bytes": 3 * 1024**2}
+    dry = backup_jobs.RetentionResult(dry_run=True, would_delete=["a.bak"], kept=1, bytes_freed=1024**2 // 2)
+    assert dry.summary() == "would delete 1 file(s), 0.5 MB; kept 1"
+    assert dry.as_xcom() == {"dry_run": True, "files": ["a.bak"], "kept": 1, "bytes": 1024**2 // 2}
+
+
+def test_a_preflight_report_logs_its_actions_then_its_checks():
+    report = backup_jobs.PreflightReport(checks=["BizTalkMgmtDb ONLINE, FULL"], actions=["Agent job disabled"])
+    assert report.lines == ["Agent job disabled", "BizTalkMgmtDb ONLINE, FULL"]

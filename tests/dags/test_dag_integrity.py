@@ -107,3 +107,17 @@ print(time.perf_counter() - start)
     assert proc.returncode == 0, proc.stderr[-2000:]
     seconds = float(proc.stdout.strip().splitlines()[-1])
     assert seconds < 0.3, f"{path.name} took {seconds:.3f} s to import"
+
+
+LONGEST_DAG_FUNCTION = 80  # lines; a DAG file is wiring, schedules and docs (issue 18): its logic lives in include/
+
+
+def test_no_function_in_dags_is_80_lines_or_longer():
+    """Measured from the ``def`` line to the function's last line, nested functions inside their parent."""
+    import ast
+
+    lengths = {f"{path.name}:{node.name}": node.end_lineno - node.lineno + 1
+               for path in DAG_FILES for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    longest = max(lengths, key=lengths.get)
+    assert lengths[longest] < LONGEST_DAG_FUNCTION, f"{longest} is {lengths[longest]} lines"

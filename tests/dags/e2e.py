@@ -83,7 +83,7 @@ def dag_named(name: str):
 
 def run_dag(name: str, **conf):
     """One ``dag.test()`` run of the named DAG with ``conf`` as its trigger form: (the run, its task states)."""
-    from biztalk_dr.drill import quiet_repeated_waits
+    from sqlserver_standin.drill import quiet_repeated_waits
 
     with quiet_repeated_waits():  # a task waiting for its retry: said once, not every second
         run = dag_named(name).test(run_conf=conf or None)
@@ -99,7 +99,7 @@ def run_failover(group: Group, actions: dict | None = None, logical_date=None, *
     from sqlserver_standin.operator_desk import OperatorDesk
 
     desk_actions = {**standin_operator(load_config(), lambda sql: query(group.standby, sql)), **(actions or {})}
-    from biztalk_dr.drill import quiet_repeated_waits
+    from sqlserver_standin.drill import quiet_repeated_waits
 
     with OperatorDesk("dr_failover", desk_actions, poll_seconds=0.1) as desk, _answers_seen_sooner(), \
             quiet_repeated_waits():

@@ -76,10 +76,12 @@ def stop_source_phase(plan, source_servers: list[str]):
         """dr_full_backup and dr_log_backup skip their runs from now on (the hold is in the DR roles record
         at the standby site) until protect_new_primary resumes them against the new primary."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(
             run_id, "stop_source.hold_backup_schedule",
-            lambda cfg: failover_jobs.hold_backup_schedule(cfg, run_id, plan["dry_run"]))
+            lambda cfg: failover_jobs.hold_backup_schedule(cfg, run_id, assessed.dry_run))
 
     stop_biztalk = WindowsStepOperator.partial(
         task_id="stop_biztalk_processing", step="stop_biztalk", map_index_template="{{ task.server }}",
@@ -153,20 +155,24 @@ def recover_phase(approved, final, pool: str):
     def verify_at_mark(database: str, plan: dict, run_id: str) -> str:
         """This database is ONLINE and stopped at the mark (msdb.restorehistory)."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(run_id, f"recover_databases.verify_at_mark[{database}]",
-                                      lambda cfg: failover_jobs.verify_database(cfg, database, plan["mark"],
-                                                                                plan["dry_run"]))
+                                      lambda cfg: failover_jobs.verify_database(cfg, database, assessed.mark,
+                                                                                assessed.dry_run))
 
     @task(map_index_template="{{ task.op_kwargs['database'] }}")
     def fix_orphaned_users(database: str, plan: dict, run_id: str) -> list[str]:
         """Users of SQL logins that the new instance knows under another SID mapped to the login of their
         name (ALTER USER ... WITH LOGIN). A user with no such login fails the box, named, with what to do."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(
             run_id, f"recover_databases.fix_orphaned_users[{database}]",
-            lambda cfg: failover_jobs.fix_orphaned_users(cfg, database, plan["dry_run"]))
+            lambda cfg: failover_jobs.fix_orphaned_users(cfg, database, assessed.dry_run))
 
     plan = plan_recovery(approved, final)
     names = restore_to_mark(plan)
@@ -234,29 +240,35 @@ def protect_phase(plan):
         """The standby site is the primary now, recorded at the standby site; the old primary is to be
         re-seeded as the new standby. Already recorded for this mark: says so and does nothing."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(
             run_id, "protect_new_primary.record_new_roles",
-            lambda cfg: failover_jobs.record_new_roles(cfg, plan, plan["dry_run"]))
+            lambda cfg: failover_jobs.record_new_roles(cfg, plan, assessed.dry_run))
 
     @task
     def force_full_backup(plan: dict, run_id: str) -> list[str]:
         """The group is repointed (BizTalkMgmtDb names the new servers), then a full backup set of the new
         primary through BizTalk's procedures into sites.standby.backup_path, verified: its chain starts here."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(
             run_id, "protect_new_primary.force_full_backup",
-            lambda cfg: failover_jobs.force_full_backup_on_new_primary(cfg, plan["dry_run"]))
+            lambda cfg: failover_jobs.force_full_backup_on_new_primary(cfg, assessed.dry_run))
 
     @task
     def resume_backup_schedule(plan: dict, run_id: str) -> str:
         """dr_full_backup and dr_log_backup run again, against the new primary."""
         from biztalk_dr import failover_jobs
+        from biztalk_dr.failover_plan import FailoverPlan
 
+        assessed = FailoverPlan.from_json(plan)
         return failover_jobs.run_step(
             run_id, "protect_new_primary.resume_backup_schedule",
-            lambda cfg: failover_jobs.resume_backup_schedule(cfg, plan["dry_run"]))
+            lambda cfg: failover_jobs.resume_backup_schedule(cfg, assessed.dry_run))
 
     roles = record_new_roles(plan)
     full = force_full_backup(plan)

@@ -34,16 +34,15 @@ def human_steps(source_servers: list[str], standby_servers: list[str]) -> dict[s
 @task_group(group_id="assess")
 def assess_phase():
     """Runbook step 1: the form checked, the standby assessed, a person approves the plan."""
+
     @task
     def check_request(params: dict) -> dict:
         """The trigger form, validated before any server is touched: mode, mark, dry run, confirmation."""
-        from dataclasses import asdict
-
         from biztalk_dr.failover_request import parse_failover_request
 
         request = parse_failover_request(params, load_config())
         print(request.describe())
-        return asdict(request)
+        return request.to_json()
 
     @task
     def assess_standby(request: dict, run_id: str) -> dict:
@@ -54,7 +53,7 @@ def assess_phase():
 
         return failover_jobs.run_step(
             run_id, "assess.assess_standby",
-            lambda cfg: failover_jobs.assess(cfg, FailoverRequest(**request)))
+            lambda cfg: failover_jobs.assess(cfg, FailoverRequest.from_json(request)))
 
     plan = assess_standby(check_request())
     approve_failover = RecordedApprovalOperator(
@@ -71,6 +70,7 @@ def assess_phase():
 def stop_source_phase(plan, source_servers: list[str]):
     """Runbook step 2: the backup schedule held, BizTalk stopped on each source server, no session left, the final
     log set (planned) taken and shipped. ``source_servers``: one box each."""
+
     @task
     def hold_backup_schedule(plan: dict, run_id: str) -> str:
         """dr_full_backup and dr_log_backup skip their runs from now on (the hold is in the DR roles record
@@ -131,6 +131,7 @@ def stop_source_phase(plan, source_servers: list[str]):
 def recover_phase(approved, final, pool: str):
     """Runbook step 3: the databases to the same mark, each verified and its orphaned users mapped. ``pool``: the
     standby's restore pool (one restore at a time)."""
+
     @task
     def plan_recovery(approved: dict, final: dict, run_id: str) -> dict:
         """The target: the final log set's mark in a planned switchover, else the approved mark, assessed
@@ -188,6 +189,7 @@ def recover_phase(approved, final, pool: str):
 def repoint_phase(standby_servers: list[str]):
     """Runbook step 4: SampleUpdateInfo.xml, UpdateDatabase.vbs on the first standby server (it holds the master
     secret too), UpdateRegistry.vbs and the services on each."""
+
     @task
     def generate_update_info(run_id: str) -> dict:
         """SampleUpdateInfo.xml from the configuration (source and destination servers, every database,
@@ -235,6 +237,7 @@ def enable_phase():
 @task_group(group_id="protect_new_primary")
 def protect_phase(plan):
     """Runbook step 6: the new roles recorded, a full backup set of the new primary, the backup schedule resumed."""
+
     @task
     def record_new_roles(plan: dict, run_id: str) -> dict:
         """The standby site is the primary now, recorded at the standby site; the old primary is to be
@@ -279,6 +282,7 @@ def protect_phase(plan):
 
 def write_failover_timeline(source_servers: list[str], standby_servers: list[str]):
     """Runbook step 7, after whatever happened before: the timeline task, reading every human step's answers."""
+
     steps = human_steps(source_servers, standby_servers)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

@@ -37,6 +37,16 @@ class FailoverRequest:
                if self.leave_out else "")
         return f"{kind}: {self.mode} failover to {target}.{out}".rstrip(".")
 
+    def to_json(self) -> dict[str, Any]:
+        """The request as the check_request task hands it to assess_standby."""
+        return {"mode": self.mode, "target_mark": self.target_mark, "dry_run": self.dry_run,
+                "leave_out": list(self.leave_out)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FailoverRequest:
+        return cls(mode=data["mode"], target_mark=data["target_mark"], dry_run=data["dry_run"],
+                   leave_out=tuple(data["leave_out"]))
+
 
 def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> FailoverRequest:
     problems = []

@@ -17,7 +17,8 @@ job; the backups are still taken by BizTalk's own, supported procedures in the m
 6. **delete_old_history** — `sp_DeleteBackupHistory` (history rows only, never files).
 7. **apply_file_retention** — deletes a backup file only when it is older than `retention.file_days`,
    not needed by the newest restorable chain, and has a verified copy at the standby site. Every
-   decision is logged with its reason. Trigger with `dry_run` to see what would be deleted.
+   decision is logged with its reason. Trigger with `retention_dry_run` to see what would be deleted (it
+   only holds back deletions: the backup set is still taken; a run conf of before, with `dry_run`, means the same).
 
 While `dr_failover` holds the backup schedule, runs are skipped with the reason; after a failover they back
 up the standby site, which is the primary then (the DR roles record says so).
@@ -31,10 +32,11 @@ from airflow.sdk import Param, chain, dag, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
+from biztalk_dr.alerts import missed_deadline_alert
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.schedules import full_backup_timetable
-from biztalk_dr.site_roles import load_acting_config
+from biztalk_dr.site_roles import backups_held, load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
 
 CONFIG = load_config()
@@ -43,15 +45,12 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_full_backup",
     schedule=full_backup_timetable(CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "backup", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "backup"),
     params={
-        "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
-                         description="Only log which backup files retention would delete."),
+        "retention_dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
+                                   description="Only log which backup files retention would delete (the backup "
+                                               "set is still taken)."),
     },
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
@@ -70,7 +69,6 @@ def dr_full_backup():
 
         from biztalk_dr import backup_jobs
         from biztalk_dr.errors import PreflightError
-        from biztalk_dr.site_roles import backups_held
 
         cfg = load_acting_config()
         if held := backups_held(cfg):
@@ -79,9 +77,8 @@ def dr_full_backup():
             report = backup_jobs.preflight(cfg, backup_jobs.primary_servers(cfg))
         except PreflightError as exc:
             raise AirflowFailException(str(exc)) from exc
-        for line in report.actions + report.checks:
-            print(line)
-        return report.actions + report.checks
+        print("\n".join(report.lines))
+        return report.lines
 
     @task
     def register_custom_databases() -> list[str]:
@@ -111,12 +108,8 @@ def dr_full_backup():
         from biztalk_dr import backup_jobs
 
         cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            try:
-                bset = backup_jobs.take_full_backup_set(cfg, server)
-            except Exception:
-                backup_jobs.request_full_backup(cfg, server)
-                raise
+        with backup_jobs.management_server(cfg) as server, backup_jobs.full_backup_requested_on_failure(cfg, server):
+            bset = backup_jobs.take_full_backup_set(cfg, server)
         print(f"full backup set {bset.set_id} ({bset.mark_name}): {len(bset.rows)} database(s)")
         return bset.set_id
 
@@ -133,17 +126,14 @@ def dr_full_backup():
     @task
     def apply_file_retention(params=None) -> dict:
         """Delete old backup files that the newest restorable chain does not need and that have a verified
-        copy at the standby site; log every decision. With dry_run, only log."""
+        copy at the standby site; log every decision. With retention_dry_run, only log."""
         from biztalk_dr import backup_jobs
 
         cfg = load_acting_config()
-        dry_run = bool(params["dry_run"])
         with backup_jobs.management_server(cfg) as server:
-            result = backup_jobs.apply_retention(cfg, server, dry_run=dry_run)
-        files = result.would_delete if dry_run else result.deleted
-        print(f"{'would delete' if dry_run else 'deleted'} {len(files)} file(s), "
-              f"{result.bytes_freed / 1024**2:.1f} MB; kept {result.kept}")
-        return {"dry_run": dry_run, "files": files, "kept": result.kept, "bytes": result.bytes_freed}
+            result = backup_jobs.apply_retention(cfg, server, dry_run=backup_jobs.retention_dry_run(params))
+        print(result.summary())
+        return result.as_xcom()
 
     taken = take_full_backup_set()
     chain(check_preconditions(), register_custom_databases(), set_backup_compression(), taken)

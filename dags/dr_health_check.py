@@ -42,12 +42,11 @@ The task logs have the details; nothing is changed on any server. Every failure 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.site_roles import load_acting_config
 
 CONFIG = load_config()
@@ -56,12 +55,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_health_check",
     schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "health", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "health"),
 )
 def dr_health_check():
     @task
@@ -93,29 +88,17 @@ def dr_health_check():
         schedule, says so instead."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr import backup_jobs, first_full_set
-        from biztalk_dr.backup_freshness import check_backup_schedules as check
         from biztalk_dr.errors import BackupScheduleMissed
-        from biztalk_dr.site_roles import backups_held, held_for
+        from biztalk_dr.health import backup_schedules
 
-        cfg = load_acting_config()
-        if held := backups_held(cfg):  # explains a gap, never hides one: late is late, held or not
-            if held_for(cfg) > dt.timedelta(minutes=2 * cfg.schedules.log_backup_minutes):
-                raise BackupScheduleMissed([held])
-            print(held)
-            return [held]
-        with backup_jobs.management_server(cfg) as server:
-            sets, now = backup_jobs.read_sets(cfg, server), backup_jobs.history_clock_now(cfg, server)
-        left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(
-            cfg.sites.standby.landing_dir))
-        checks = check(cfg, sets, now=now, grace_left=left)
-        for c in checks:
-            print(c.text())
-        if missed := [c.text() for c in checks if c.missed]:
-            raise BackupScheduleMissed(missed)
-        if waiting := [c.text() for c in checks if c.waiting]:
-            raise AirflowSkipException("; ".join(waiting))
-        return [c.text() for c in checks]
+        report = backup_schedules(load_acting_config())
+        for line in report.lines:
+            print(line)
+        if report.missed:
+            raise BackupScheduleMissed(list(report.missed))
+        if report.waiting:
+            raise AirflowSkipException("; ".join(report.waiting))
+        return list(report.lines)
 
     @task(on_failure_callback=DrAlertNotifier())
     def check_standby_can_deliver(**context) -> dict:

@@ -28,8 +28,9 @@ from airflow.sdk import dag, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
+from biztalk_dr.alerts import missed_deadline_alert
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.schedules import every_minutes_timetable
 from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
@@ -41,12 +42,8 @@ INTERVAL = CONFIG.schedules.log_backup_minutes
 @dag(
     dag_id="dr_log_backup",
     schedule=every_minutes_timetable(INTERVAL, CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "backup", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "backup"),
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=dt.timedelta(minutes=2 * INTERVAL),
@@ -74,11 +71,8 @@ def dr_log_backup():
                 raise AirflowSkipException("no complete full backup set yet: a log backup cannot start a chain "
                                            "(SQL Server error 4214); a full backup has been requested and the next "
                                            "dr_full_backup run takes it")
-            try:
+            with backup_jobs.full_backup_requested_on_failure(cfg, server):
                 bset = backup_jobs.take_log_backup_set(cfg, server)
-            except Exception:
-                backup_jobs.request_full_backup(cfg, server)
-                raise
         print(f"log backup set {bset.set_id} with mark {bset.mark_name}: {len(bset.rows)} database(s)")
         return bset.set_id
 

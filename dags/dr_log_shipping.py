@@ -45,13 +45,11 @@ and `.biztalk-dr/standby-state.json` (the last set restored per database) in the
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
 
@@ -73,12 +71,8 @@ def _stand_down_after_failover(cfg) -> None:
     dag_id="dr_log_shipping",
     schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
                                  assets=BACKUP_SETS),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "log-shipping"),
 )
 def dr_log_shipping():
     @task

@@ -32,12 +32,10 @@ the report) for `rpo.first_full_set_grace_minutes`; past that, "nothing shipped"
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import Param, TriggerRule, dag, task
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.schedules import cron_timetable
 from biztalk_dr.site_roles import load_acting_config
 
@@ -47,12 +45,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_restore_validation",
     schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "restore-validation", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "restore-validation"),
     params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
                             description="BackupSetId of a complete log set; empty: the newest shipped one.")},
 )

@@ -15,12 +15,10 @@ name in `confirm_group`.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import Param, dag, task
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 from biztalk_dr.pools import standby_pool
 
 CONFIG = load_config()
@@ -29,12 +27,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_standby_reseed",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "log-shipping"),
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Show what would be restored, change nothing."),
@@ -47,14 +41,13 @@ def dr_standby_reseed():
     def check_request(params: dict) -> bool:
         """Validate the form before any server is touched: a real run needs the group's name typed exactly."""
         from biztalk_dr.advice import advice
+        from biztalk_dr.confirmation import confirmation_problem, real_run
         from biztalk_dr.errors import PreflightError
 
         cfg = load_config()
-        dry_run = bool(params["dry_run"])
-        if not dry_run and params["confirm_group"] != cfg.group.name:
-            raise PreflightError([f"confirm_group is {params['confirm_group']!r}, not the group's name"],
-                                 advice=advice("reseed_confirm_group", group=cfg.group.name))
-        return dry_run
+        if unconfirmed := confirmation_problem(params, cfg, "re-seed"):
+            raise PreflightError([unconfirmed], advice=advice("reseed_confirm_group", group=cfg.group.name))
+        return not real_run(params)
 
     @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.pools)
     def reseed_standby(dry_run: bool) -> dict:

@@ -25,12 +25,10 @@ next full set, and one more while the older chain is still kept): a full landing
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import dag, task
 
-from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.dag_defaults import dag_defaults
 
 CONFIG = load_config()
 
@@ -38,12 +36,8 @@ CONFIG = load_config()
 @dag(
     dag_id="dr_standby_retention",
     schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    tags=["biztalk-dr", "retention", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    **dag_defaults(CONFIG, "retention"),
 )
 def dr_standby_retention():
     @task

@@ -56,7 +56,10 @@ __all__ = [
     "check_new_set",
     "read_back_new_file",
     "request_full_backup",
+    "full_backup_requested_on_failure",
     "delete_history",
+    "retention_dry_run",
+    "apply_retention",
 ]
 
 log = logging.getLogger("biztalk_dr.backup")
@@ -75,6 +78,11 @@ def _proc(cfg: GroupConfig, name: str) -> tuple[str, str, str]:
 class PreflightReport:
     checks: list[str] = field(default_factory=list)  # what was checked and found right, for the log
     actions: list[str] = field(default_factory=list)  # what was changed (the Agent job disabled)
+
+    @property
+    def lines(self) -> list[str]:
+        """For the task log: what was changed first, then what was checked."""
+        return self.actions + self.checks
 
 
 def preflight(cfg: GroupConfig, primaries: Mapping[str, SqlServer], *,
@@ -340,10 +348,29 @@ def find_set(cfg: GroupConfig, mgmt_server: SqlServer, set_id: int) -> BackupSet
 
 @dataclass
 class RetentionResult:
+    dry_run: bool = False
     deleted: list[str] = field(default_factory=list)
     would_delete: list[str] = field(default_factory=list)
     kept: int = 0
     bytes_freed: int = 0
+
+    @property
+    def files(self) -> list[str]:
+        """The files deleted, or in a dry run the files that would be."""
+        return self.would_delete if self.dry_run else self.deleted
+
+    def summary(self) -> str:
+        return (f"{'would delete' if self.dry_run else 'deleted'} {len(self.files)} file(s), "
+                f"{self.bytes_freed / 1024**2:.1f} MB; kept {self.kept}")
+
+    def as_xcom(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "files": self.files, "kept": self.kept, "bytes": self.bytes_freed}
+
+
+def retention_dry_run(params: Mapping[str, Any]) -> bool:
+    """dr_full_backup's ``retention_dry_run`` switch: only log what retention would delete. A run conf written
+    before it had its own name says ``dry_run`` (which elsewhere means "change nothing"); it still counts here."""
+    return bool(params["dry_run"] if "dry_run" in params else params["retention_dry_run"])
 
 
 def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
@@ -355,7 +382,7 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
     sets = read_sets(cfg, mgmt_server, limit=100_000)
     clock = now or history_clock_now(cfg, mgmt_server)
     landing = cfg.sites.standby.landing_dir
-    result = RetentionResult()
+    result = RetentionResult(dry_run=dry_run)
     for decision in plan_retention(sets, now=clock, keep_days=cfg.retention.file_days,
                                    # or shipped, verified and since deleted by the standby's own retention
                                    shipped_and_verified=lambda r: is_shipped_and_verified(landing, r.base_name)
@@ -384,14 +411,19 @@ def apply_retention(cfg: GroupConfig, mgmt_server: SqlServer, *, dry_run: bool,
 
 
 @contextmanager
-def full_backup_requested_on_failure(cfg: GroupConfig) -> Iterator[None]:
-    """A bad set breaks the chain until the next full set (biztalk-dr.md section 2): request the full
-    backup before the error goes on, so the next scheduled run repairs the chain."""
+def full_backup_requested_on_failure(cfg: GroupConfig, mgmt_server: SqlServer | None = None) -> Iterator[None]:
+    """A bad set, or an error while taking one, breaks the chain until the next full set (biztalk-dr.md
+    section 2): request the full backup before the error goes on, so clearing the task or the next scheduled
+    run takes the whole set again. The rule of every backup DAG, here once. ``mgmt_server``: the connection
+    the set is taken on (else one is opened for the request)."""
     try:
         yield
     except Exception as exc:
-        with management_server(cfg) as server:
-            request_full_backup(cfg, server)
+        if mgmt_server is not None:
+            request_full_backup(cfg, mgmt_server)
+        else:
+            with management_server(cfg) as server:
+                request_full_backup(cfg, server)
         if isinstance(exc, BackupSetProblem) and not exc.advice:
             exc.advice = advice("backup_set_bad")  # true now: the full backup was requested
         raise

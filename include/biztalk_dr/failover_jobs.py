@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.config import GroupConfig, load_config
 from biztalk_dr.errors import BizTalkDrError, FailoverRefused, PreflightError, SqlConnectionError
+from biztalk_dr.failover_plan import FailoverPlan, FinalLogSet, PlannedDatabase
 from biztalk_dr.failover_request import FailoverRequest
 from biztalk_dr.paths import sql_join, sql_path_for
 from biztalk_dr.sqlserver import CallKind, SqlServer
@@ -51,24 +53,13 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
                                                            for s in assessment.standings if s.can_reach],
                               advice=advice("failover_refused"))
     minutes = assessment.data_loss_minutes(now)
-    online = [s.database for s in assessment.standings if s.kind == "online_at_mark"]
-    plan = {
-        "mode": request.mode, "dry_run": request.dry_run, "mark": assessment.mark, "set_id": assessment.set_id,
-        "set_time": assessment.set_time.isoformat() if assessment.set_time else None,
-        "data_loss_minutes": minutes, "source": source,
-        "source_reachable": source_reachable, "already_online": online,
-        "left_out": list(assessment.left_out),
-        "standby": [s.describe() for s in assessment.standings],
-        "failed_over": _completed_failover(cfg),
-        "databases": [{"database": r.database, "restored_set": r.restored_set,
-                       "steps": [s.as_json() for s in r.steps]} for r in assessment.databases],
-        "notes": list(assessment.notes),
-    }
+    set_time = assessment.set_time.isoformat() if assessment.set_time else None
+    standby = [s.describe() for s in assessment.standings]
+    notes = list(assessment.notes)
     positions = {r.database: r.restored_set for r in assessment.databases}
     if len(set(positions.values())) > 1:  # BizTalk's own log shipping cannot do this; here each one catches up
         where = ", ".join(f"{d}: set {p}" for d, p in positions.items())
-        plan["notes"].append(f"the standby databases are on different sets ({where}); each is brought to the same "
-                             "mark")
+        notes.append(f"the standby databases are on different sets ({where}); each is brought to the same mark")
     if request.mode == "planned" and request.target_mark is None:
         summary = (f"{request.describe()}. BizTalk is stopped on the source, one final marked log set is "
                    f"taken and shipped, and every database of {cfg.group.name} is restored to that mark: "
@@ -76,15 +67,22 @@ def assess(cfg: GroupConfig, request: FailoverRequest) -> dict[str, Any]:
                    f"{assessment.set_id}) already. Source: {source}.")
     else:
         summary = (f"{request.describe()}. Every database of {cfg.group.name} is restored to mark "
-                   f"{assessment.mark} (set {assessment.set_id}, taken {plan['set_time']}). Work after that "
+                   f"{assessment.mark} (set {assessment.set_id}, taken {set_time}). Work after that "
                    f"mark is lost: about {minutes} minute(s). Source: {source}.")
     if assessment.left_out:
         summary += (f" WARNING: {', '.join(assessment.left_out)} NOT RECOVERED (left out by the operator): they stay "
                     "as they are on the standby, inconsistent with the others.")
-    for note in plan["notes"]:
+    for note in notes:
         summary += f" Note: {note}."
-    plan["summary"] = summary + "\n\nEach standby database now:\n" + "\n".join(f"- {line}" for line in plan["standby"])
-    return plan
+    return FailoverPlan(
+        mode=request.mode, dry_run=request.dry_run, mark=assessment.mark, set_id=assessment.set_id, set_time=set_time,
+        data_loss_minutes=minutes, source=source, source_reachable=source_reachable,
+        already_online=tuple(s.database for s in assessment.standings if s.kind == "online_at_mark"),
+        left_out=assessment.left_out, standby=tuple(standby), failed_over=_completed_failover(cfg),
+        databases=tuple(PlannedDatabase(r.database, r.restored_set, r.steps) for r in assessment.databases),
+        notes=tuple(notes),
+        summary=summary + "\n\nEach standby database now:\n" + "\n".join(f"- {line}" for line in standby),
+    ).to_json()
 
 
 def _assessment(cfg: GroupConfig, sets, target_mark: str | None, leave_out) -> failover.FailoverAssessment:
@@ -122,20 +120,19 @@ def recover_databases(cfg: GroupConfig, plan: dict[str, Any]) -> list[str]:
     (it may have changed since the approval), every database's logs before the mark are restored WITH NORECOVERY,
     every last file is hashed against its manifest, the standby is assessed once more, and only then does the
     first WITH RECOVERY run. A database already ONLINE at the mark is left as it is; a left-out one too."""
-    mark = plan["mark"]
-    left_out = set(plan.get("left_out") or [])
+    approved = FailoverPlan.from_json(plan)
+    mark = approved.mark
+    left_out = set(approved.left_out)
     done = [f"{name}: LEFT OUT by the operator: NOT recovered, left as it is" for name in sorted(left_out)]
     sets = _sets_for_recovery(cfg)
     with locked_state(cfg.sites.standby.landing_dir, purpose="dr_failover recovery") as session:
         _check_still_reachable(cfg, sets, mark, left_out, "before any restore")
         todo = []
-        for db in plan["databases"]:
-            name = db["database"]
-            steps = [log_shipping.StandbyStep(s["set_id"], s["mark"], dt.datetime.min, name, s["file"], "log")
-                     for s in db["steps"]]
-            remaining = [s for s in steps if s.set_id > (session.state.of(name).last_restored_set or 0)]
+        for db in approved.databases:
+            name = db.database
+            remaining = [s for s in db.steps if s.set_id > (session.state.of(name).last_restored_set or 0)]
             todo.append((name, remaining))
-        if plan["dry_run"]:
+        if approved.dry_run:
             return done + [f"{name}: would restore {len(remaining)} log(s), the last "
                            f"({remaining[-1].file_name if remaining else '-'}) WITH STOPATMARK = N'{mark}', RECOVERY"
                            for name, remaining in todo]
@@ -153,7 +150,7 @@ def recover_databases(cfg: GroupConfig, plan: dict[str, Any]) -> list[str]:
                 continue
             _restore_last(cfg, name, remaining[-1].file_name, mark)
             done.append(f"{name}: {len(remaining)} log(s) restored, recovered at mark {mark}")
-        for name in plan.get("already_online", []):
+        for name in approved.already_online:
             done.append(f"{name}: already ONLINE at mark {mark} (an earlier run): nothing to do")
     return done
 
@@ -248,13 +245,14 @@ def write_update_info(cfg: GroupConfig, run_id: str) -> dict[str, str]:
 def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> dict[str, Any]:
     """The standby site is the primary now: recorded at the standby site, where it survives the old primary.
     The backup schedule stays held until the new primary has its first full backup set."""
+    assessed = FailoverPlan.from_json(plan)
     roles = {"primary_site": "standby", "failed_over_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-             "mark": plan["mark"], "set_id": plan["set_id"], "set_time": plan["set_time"], "mode": plan["mode"],
+             "mark": assessed.mark, "set_id": assessed.set_id, "set_time": assessed.set_time, "mode": assessed.mode,
              "old_primary": f"{_old_primary(cfg)}: to be re-seeded as the new standby (it is not restored to anything)"}
     if dry_run:
         return {"would_record": roles}
     current = site_roles.read_roles(cfg.sites.standby.landing_dir)
-    if current.get("primary_site") == "standby" and current.get("mark") == plan["mark"]:
+    if current.get("primary_site") == "standby" and current.get("mark") == assessed.mark:
         return {"already": current}
     site_roles.write_roles(cfg.sites.standby.landing_dir, {**current, **roles})
     return roles
@@ -277,8 +275,9 @@ def hold_backup_schedule(cfg: GroupConfig, run_id: str, dry_run: bool) -> str:
 def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
     """No session but this one uses a database of the group on the source (runbook step 4): BizTalk is
     stopped, so nothing writes after the final mark. A lost source cannot be checked: says so."""
-    if not plan["source_reachable"]:
-        return f"the source is {plan['source']}: no session can be checked there"
+    assessed = FailoverPlan.from_json(plan)
+    if not assessed.source_reachable:
+        return f"the source is {assessed.source}: no session can be checked there"
     problems, checked = [], 0
     names = {d.name.lower() for d in cfg.databases}
     for inst in cfg.sites.primary.instances.values():
@@ -289,7 +288,7 @@ def check_no_biztalk_sessions(cfg: GroupConfig, plan: dict[str, Any]) -> str:
                        if str(r["name"]).lower() in names}
                 rows = server.query(tsql.user_sessions())
         except SqlConnectionError as exc:
-            if plan["mode"] == "planned":
+            if assessed.mode == "planned":
                 raise
             return f"the source {inst.server_name} no longer answers ({exc}): no session can be checked there"
         checked += 1
@@ -309,45 +308,47 @@ def _final_set_file(cfg: GroupConfig, run_id: str) -> Path:
 def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Planned switchover: one last marked log set after BizTalk stopped, so it holds everything (runbook
     step 2), checked like every scheduled set. Taken once per run; a disaster takes none."""
-    if plan["mode"] != "planned":
-        return {"set_id": None, "mark": None, "said": "disaster: no final log set (the source is lost); the "
-                                                      f"target stays the approved mark {plan['mark']}"}
-    if plan["dry_run"]:
-        return {"set_id": None, "mark": None, "said": "would take a final marked log set (sp_MarkAll) and verify it"}
-    if plan.get("failed_over"):
-        return {"set_id": None, "mark": None, "said": "an earlier run already failed over to mark "
-                                                      f"{plan['failed_over'].get('mark')}: no new log set is taken"}
+    assessed = FailoverPlan.from_json(plan)
+    if assessed.mode != "planned":
+        return FinalLogSet(None, None, "disaster: no final log set (the source is lost); the target stays the "
+                                       f"approved mark {assessed.mark}").to_json()
+    if assessed.dry_run:
+        return FinalLogSet(None, None, "would take a final marked log set (sp_MarkAll) and verify it").to_json()
+    if assessed.failed_over:
+        return FinalLogSet(None, None, "an earlier run already failed over to mark "
+                                       f"{assessed.failed_over.get('mark')}: no new log set is taken").to_json()
     path = _final_set_file(cfg, run_id)
-    done = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-    if done is not None and done["verified"]:
-        return {**done, "said": f"already taken and verified by this run: set {done['set_id']} ({done['mark']})"}
+    done = FinalLogSet.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+    if done is not None and done.verified:
+        return replace(done, said=f"already taken and verified by this run: set {done.set_id} ({done.mark})").to_json()
     if done is None:  # recorded before it is verified: a re-run verifies this set instead of taking another
         with backup_jobs.management_server(cfg) as mgmt:
             bset = backup_jobs.take_log_backup_set(cfg, mgmt)
-        done = {"set_id": bset.set_id, "mark": bset.mark_name, "verified": False}
-        write_json_atomically(path, done, indent=None, mode=READABLE)
-    checked = backup_jobs.check_new_set(cfg, done["set_id"])
+        done = FinalLogSet(bset.set_id, bset.mark_name, said="")
+        write_json_atomically(path, done.record(), indent=None, mode=READABLE)
+    checked = backup_jobs.check_new_set(cfg, done.set_id)
     for name in checked.databases:
-        log.info("%s", backup_jobs.read_back_new_file(cfg, done["set_id"], name))
-    done["verified"] = True
-    write_json_atomically(path, done, indent=None, mode=READABLE)
-    return {**done, "said": f"final log set {done['set_id']} taken with mark {done['mark']} and verified"}
+        log.info("%s", backup_jobs.read_back_new_file(cfg, done.set_id, name))
+    done = replace(done, verified=True)
+    write_json_atomically(path, done.record(), indent=None, mode=READABLE)
+    return replace(done, said=f"final log set {done.set_id} taken with mark {done.mark} and verified").to_json()
 
 
 def ship_final_log_set(cfg: GroupConfig, final: dict[str, Any]) -> list[str]:
     """Every complete set not yet at the standby, the final one included, shipped and verified the way
     dr_log_shipping does it (files already shipped are left alone)."""
-    if final.get("set_id") is None:
-        return ["nothing to ship: " + final["said"]]
+    last = FinalLogSet.from_json(final)
+    if last.set_id is None:
+        return ["nothing to ship: " + last.said]
     plan = shipping_jobs.find_sets_to_ship(cfg)
     done = []
     for entry in plan["to_ship"]:
         done += [f"{entry['database']}: {line}" for line in
                  shipping_jobs.ship_files_of_database(cfg, entry["database"], entry["set_ids"])]
-    shipped = [r.database_name for s in shipping_jobs.sets_from_manifests(cfg) if s.set_id == final["set_id"]
+    shipped = [r.database_name for s in shipping_jobs.sets_from_manifests(cfg) if s.set_id == last.set_id
                for r in s.rows]
     if len(shipped) != len(cfg.databases):
-        raise PreflightError([f"the final log set {final['set_id']} is shipped and verified for "
+        raise PreflightError([f"the final log set {last.set_id} is shipped and verified for "
                               f"{len(shipped)} of {len(cfg.databases)} databases"],
                              advice=advice("failover_final_set_not_shipped"))
     return done
@@ -356,11 +357,12 @@ def ship_final_log_set(cfg: GroupConfig, final: dict[str, Any]) -> list[str]:
 def plan_recovery(cfg: GroupConfig, approved: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
     """The recovery the next phase runs: to the final log set's mark in a planned switchover (nothing is
     lost), else to the mark that was approved; assessed again, so nothing changed since is missed."""
-    if final.get("set_id") is None:
+    last = FinalLogSet.from_json(final)
+    if last.set_id is None:
         return approved
-    request = FailoverRequest(mode=approved["mode"], target_mark=final["mark"], dry_run=approved["dry_run"],
-                              leave_out=tuple(approved.get("left_out") or ()))
-    return assess(cfg, request)
+    assessed = FailoverPlan.from_json(approved)
+    return assess(cfg, FailoverRequest(mode=assessed.mode, target_mark=last.mark, dry_run=assessed.dry_run,  # type: ignore[arg-type]
+                                       leave_out=assessed.left_out))
 
 
 # ---------------------------------------------------------------------------------------------- new primary

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from biztalk_dr.config import GroupConfig
+from biztalk_dr.confirmation import confirmation_problem
 from biztalk_dr.errors import FailoverRequestError
 
 __all__ = ["FailoverRequest", "parse_failover_request", "MARK_PATTERN"]
@@ -36,6 +37,16 @@ class FailoverRequest:
                if self.leave_out else "")
         return f"{kind}: {self.mode} failover to {target}.{out}".rstrip(".")
 
+    def to_json(self) -> dict[str, Any]:
+        """The request as the check_request task hands it to assess_standby."""
+        return {"mode": self.mode, "target_mark": self.target_mark, "dry_run": self.dry_run,
+                "leave_out": list(self.leave_out)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FailoverRequest:
+        return cls(mode=data["mode"], target_mark=data["target_mark"], dry_run=data["dry_run"],
+                   leave_out=tuple(data["leave_out"]))
+
 
 def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> FailoverRequest:
     problems = []
@@ -53,10 +64,8 @@ def parse_failover_request(params: Mapping[str, Any], cfg: GroupConfig) -> Failo
     dry_run = params.get("dry_run", True)
     if not isinstance(dry_run, bool):
         problems.append(f"dry_run: expected true or false, got {dry_run!r}")
-    confirm = params.get("confirm_group") or ""
-    if dry_run is False and confirm.strip() != cfg.group.name:
-        problems.append(f"confirm_group: a real failover needs the group's name typed exactly ({cfg.group.name!r}); "
-                        f"got {confirm!r}. Or run with dry_run first")
+    if unconfirmed := confirmation_problem(params, cfg, "failover"):
+        problems.append(unconfirmed)
     leave_out: list[str] = []
     raw = params.get("leave_out") or ""
     names = {d.name.lower(): d.name for d in cfg.databases}

@@ -12,6 +12,7 @@ import pytest
 
 from biztalk_dr import atomic_files, failover_jobs
 from biztalk_dr.atomic_files import write_json_atomically, write_text_atomically
+from biztalk_dr.failover_plan import FailoverPlan
 from tests.biztalk_dr.test_site_roles import cfg  # noqa: F401 - the fixture
 from tests.conftest import ROOT, product_files
 
@@ -96,7 +97,9 @@ def test_the_final_log_set_record_is_written_atomically_before_and_after_its_ver
     monkeypatch.setattr(failover_jobs.backup_jobs, "take_log_backup_set",
                         lambda c, m: SimpleNamespace(set_id=12, mark_name="BTS_2026_12_02_06_00_00_000"))
     monkeypatch.setattr(failover_jobs.backup_jobs, "check_new_set", lambda c, s: SimpleNamespace(databases=[]))
-    plan = {"mode": "planned", "dry_run": False, "mark": None, "failed_over": None}
+    plan = FailoverPlan(mode="planned", dry_run=False, mark=None, set_id=None, set_time=None, data_loss_minutes=None,
+                        source="reachable", source_reachable=True, already_online=(), left_out=(), standby=(),
+                        failed_over=None, databases=(), notes=(), summary="").to_json()
     done = failover_jobs.take_final_log_set(cfg, plan, "run-1")
     assert done["set_id"] == 12 and done["verified"] is True
     assert written == [("final_log_set.json", {"set_id": 12, "mark": "BTS_2026_12_02_06_00_00_000", "verified": False}),

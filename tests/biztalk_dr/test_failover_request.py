@@ -40,3 +40,10 @@ def test_every_problem_at_once():
     with pytest.raises(FailoverRequestError) as info:
         parse_failover_request({"mode": "now", "target_mark": "latest", "dry_run": "no"}, CFG)
     assert [p.split(":")[0] for p in info.value.problems] == ["mode", "target_mark", "dry_run"]
+
+
+def test_the_request_crosses_to_the_assessment_as_json_and_back():
+    req = parse_failover_request({"mode": "disaster", "leave_out": "BizTalkDTADb"}, CFG)
+    data = req.to_json()
+    assert data == {"mode": "disaster", "target_mark": None, "dry_run": True, "leave_out": ["BizTalkDTADb"]}
+    assert type(req).from_json(data) == req

@@ -35,7 +35,15 @@ def test_full_backup_runs_its_steps_in_order(dagbag):
         "verify_backup_set.check_set_complete", "verify_backup_set.read_back_backup_file",
         "verify_backup_set.publish_backup_set", "delete_old_history", "apply_file_retention"]
     assert dag.max_active_runs == 1
-    assert dag.params["dry_run"] is False
+    assert dag.params["retention_dry_run"] is False and "dry_run" not in dag.params
+
+
+def test_dry_run_means_change_nothing_in_every_dag_that_has_it(dagbag):
+    having = {dag_id for dag_id, dag in dagbag.dags.items() if "dry_run" in dag.params}
+    assert having == {"dr_failover", "dr_standby_reseed"}
+    for dag_id in having:
+        param = dagbag.dags[dag_id].params.get_param("dry_run")
+        assert param.value is True and "change nothing" in param.description, dag_id
 
 
 def test_log_backup_takes_then_verifies(dagbag):

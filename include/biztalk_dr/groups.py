@@ -30,7 +30,8 @@ from pathlib import Path
 from biztalk_dr.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, GroupConfig
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
-__all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "current_group", "dag_groups", "group_files",
+__all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "current_group", "dag_groups", "deployment_files",
+           "group_files",
            "group_of_dag_id"]
 
 KEY_SEPARATOR = "__"
@@ -90,6 +91,14 @@ def group_files(value: str | None = None) -> list[GroupFile]:
                                           "rename one of the files")
             found[key] = GroupFile(key, path)
     return list(found.values())
+
+
+def deployment_files() -> set[Path]:
+    """The group files of $BIZTALK_DR_CONFIG (none when it names no usable group)."""
+    try:
+        return {gf.path for gf in group_files()}
+    except ConfigError:
+        return set()
 
 
 def group_of_dag_id(dag_id: str, files: list[GroupFile] | None = None) -> GroupFile:
@@ -161,15 +170,14 @@ def broken_groups_dag(base_dag_id: str, broken: dict[GroupFile, ConfigError]):  
         return None
     from airflow.sdk import DAG
 
-    text = "\n".join(f"group {gf.key} ({gf.path}), DAG {gf.dag_id(base_dag_id)} not loaded:\n{exc}"
-                     for gf, exc in broken.items())
+    text = "\n".join(f"group {gf.key} ({gf.path}), DAG {gf.dag_id(base_dag_id)} not loaded:\n{exc}\n"
+                     f"Fix the file (biztalk-dr config check {gf.path} lists its problems)." for gf, exc in broken.items())
     from airflow.exceptions import AirflowTimetableInvalid
     from airflow.timetables.simple import NullTimetable
 
     class BrokenGroups(NullTimetable):
         def validate(self) -> None:
-            raise AirflowTimetableInvalid(f"{text}\nFix the file (biztalk-dr config check FILE lists its problems); "
-                                          "the other groups' DAGs are not affected.")
+            raise AirflowTimetableInvalid(f"{text}\nThe other groups' DAGs are not affected.")
 
     first = next(iter(broken))
     return DAG(dag_id=first.dag_id(base_dag_id), schedule=BrokenGroups(), auto_register=False,

@@ -3,6 +3,7 @@ group of a DAG, the pools of the deployment. One file stays the simple case (no 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -156,3 +157,34 @@ def test_groups_on_two_standby_instances_restore_in_two_pools(tmp_path):
     shared = merged["biztalk_dr_standby_SQLDR01"]["description"]
     assert "GROUP-EAST" in shared and "GROUP-SAME" in shared and "GROUP-WEST" not in shared
     assert merged["biztalk_dr_standby_SQLDR01"]["slots"] == 1
+
+
+def test_a_tasks_process_builds_only_its_own_group(tmp_path, monkeypatch):
+    """The task runner parses the DAG file under Airflow's parsing context (its DAG's id): only that group is built,
+    so the module-level values a task reads (its Assets, its servers) are its own group's."""
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID  # what the task runner sets
+
+    _group(tmp_path, "east")
+    _group(tmp_path, "west")
+    monkeypatch.setenv("BIZTALK_DR_CONFIG", str(tmp_path))
+    monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "dr_log_shipping__west")
+    good, broken = dag_groups()
+    assert [(gf.key, cfg.group.name) for gf, cfg in good] == [("west", "GROUP-WEST")] and broken == {}
+    monkeypatch.delenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID)
+    assert [gf.key for gf, _cfg in dag_groups()[0]] == ["east", "west"]  # the DAG processor: every group
+
+
+def test_config_check_and_pools_commands_with_several_groups(tmp_path, monkeypatch, capsys):
+    from biztalk_dr.cli import main
+
+    _group(tmp_path, "east", standby="SQLDR01")
+    _group(tmp_path, "west", standby="SQLDR02")
+    typo = _group(tmp_path, "typo", text=EXAMPLE.read_text(encoding="utf-8").replace("mark_prefix: BTS",
+                                                                                      "mark_prefix: BIZTALKMARK"))
+    monkeypatch.setenv("BIZTALK_DR_CONFIG", str(tmp_path))
+    assert main(["pools", "--airflow-json"]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(json.loads(out)) == ["biztalk_dr_standby_SQLDR01", "biztalk_dr_standby_SQLDR02"]
+    assert "group typo left out" in err and f"{typo}:64" in err
+    assert main(["config", "check", str(typo)]) == 2
+    assert f"{typo}:64: backup.mark_prefix" in capsys.readouterr().err

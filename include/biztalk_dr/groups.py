@@ -3,7 +3,7 @@
 ``$BIZTALK_DR_CONFIG`` names either
 
 - **one file**: one group, the simple case. DAG ids and Asset URIs carry no group (``dr_log_backup``);
-- **a folder**: every ``*.yaml`` file in it is a group;
+- **a folder** (a name not ending in ``.yaml``): every ``*.yaml`` file in it is a group;
 - **a list** separated by ``os.pathsep`` (``:`` on Linux) of files and folders.
 
 With a folder or a list every group's DAG ids and Asset URIs carry its **key**, the file's name without
@@ -60,6 +60,12 @@ def _problem(source: str, message: str) -> ConfigError:
     return ConfigError([ConfigProblem(source, None, "", message)])
 
 
+def _folder(entry: Path) -> bool:
+    # a name ending in .yaml is a group's file, even when a folder took its place (that file's problem, reported
+    # when it is read, and its last valid version used meanwhile)
+    return entry.suffix != ".yaml" and entry.is_dir()
+
+
 def group_files(value: str | None = None) -> list[GroupFile]:
     """The deployment's groups from ``value`` (default: $BIZTALK_DR_CONFIG), in a stable order. ConfigError for
     a name that is neither a file nor a folder, a folder without ``*.yaml``, a key that cannot be part of a
@@ -68,11 +74,11 @@ def group_files(value: str | None = None) -> list[GroupFile]:
     if not value:
         return [GroupFile(None, DEFAULT_CONFIG_PATH)]
     entries = [Path(e).expanduser().absolute() for e in value.split(os.pathsep) if e.strip()]
-    if len(entries) == 1 and not entries[0].is_dir():
+    if len(entries) == 1 and not _folder(entries[0]):
         return [GroupFile(None, entries[0])]  # one file: the simple case (a missing file says so when read)
     found: dict[str, GroupFile] = {}
     for entry in entries:
-        if entry.is_dir():
+        if _folder(entry):
             paths = sorted(entry.glob("*.yaml"))
             if not paths:
                 raise _problem(str(entry), f"({CONFIG_ENV_VAR}) holds no *.yaml group file")

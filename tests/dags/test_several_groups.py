@@ -122,3 +122,33 @@ def test_one_file_keeps_the_dag_ids_without_a_group(tmp_path):
     [bag] = _dagbags(tmp_path, str(_group(tmp_path, "only", "SQLDR01")))
     assert sorted(bag["dags"]) == DAG_FILES and bag["errors"] == {}
     assert bag["dags"]["dr_log_backup"]["outlets"] == ["biztalk-dr://primary/backup-sets"]
+
+
+_TASK_PROCESS_PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={path!r})
+[module] = [m for m in sys.modules.values() if getattr(m, "__file__", None) == {path!r}]
+print(json.dumps({{"dags": sorted(bag.dags), "errors": list(bag.import_errors),
+                  "restored": module.STANDBY_RESTORED.uri, "backup_sets": module.BACKUP_SETS.uri,
+                  "group": module.CONFIG.group.name}}))
+"""
+
+
+def test_a_tasks_process_parses_only_its_own_groups_dag(tmp_path):
+    """What the task runner does before a task of dr_log_shipping__west runs: it parses the DAG file under Airflow's
+    parsing context. Only west's DAG is built, so the module-level values the task body reads at run time (its
+    Asset for outlet_events, the group's configuration) are west's, not those of the group built last."""
+    _group(tmp_path, "east", "SQLDR01")
+    _group(tmp_path, "west", "SQLDR02")
+    _group(tmp_path, "zulu", "SQLDR03")  # built last when every group is built
+    path = str(ROOT / "dags" / "dr_log_shipping.py")
+    env = {**os.environ, "BIZTALK_DR_CONFIG": str(tmp_path), "BIZTALK_DR_STATE_DIR": str(tmp_path / "state"),
+           "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "dr_log_shipping__west"}
+    proc = subprocess.run([sys.executable, "-c", _TASK_PROCESS_PROBE.format(path=path)], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"dags": ["dr_log_shipping__west"], "errors": [], "group": "GROUP-WEST",
+                    "restored": "biztalk-dr://west/standby/restored-sets",
+                    "backup_sets": "biztalk-dr://west/primary/backup-sets"}

@@ -121,7 +121,7 @@ def group_of_dag_id(dag_id: str, files: list[GroupFile] | None = None) -> GroupF
 
 
 def _current_dag_id() -> str | None:
-    from airflow.sdk import get_current_context
+    from airflow.sdk import get_current_context, get_parsing_context
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     try:
@@ -130,7 +130,9 @@ def _current_dag_id() -> str | None:
         pass
     if (building := DagContext.get_current()) is not None:  # a DAG being built
         return building.dag_id
-    return os.environ.get("AIRFLOW_CTX_DAG_ID")  # a task's callbacks (the task runner exports it)
+    # a task's callbacks and listeners: the task runner exports the first once the task starts, and parsed the
+    # DAG file under the second (which it leaves set)
+    return os.environ.get("AIRFLOW_CTX_DAG_ID") or get_parsing_context().dag_id
 
 
 def current_group() -> GroupFile:

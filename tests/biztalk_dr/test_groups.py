@@ -188,3 +188,43 @@ def test_config_check_and_pools_commands_with_several_groups(tmp_path, monkeypat
     assert "group typo left out" in err and f"{typo}:64" in err
     assert main(["config", "check", str(typo)]) == 2
     assert f"{typo}:64: backup.mark_prefix" in capsys.readouterr().err
+
+
+def test_a_tasks_callbacks_find_its_group_through_the_parsing_context(tmp_path, monkeypatch):
+    """Before the task runner exports AIRFLOW_CTX_DAG_ID (a failure before the task starts), its callbacks and the
+    config-watch listener still find the group: the task runner parsed the DAG file under its DAG's id."""
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+
+    _group(tmp_path, "east")
+    _group(tmp_path, "west")
+    monkeypatch.setenv("BIZTALK_DR_CONFIG", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW_CTX_DAG_ID", raising=False)
+    monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "dr_failover__east")
+    assert load_config().group.name == "GROUP-EAST"
+
+
+def test_the_config_watch_alerts_with_the_file_of_the_tasks_own_group(tmp_path, monkeypatch):
+    """A broken west file (its DAGs on its last valid version) alerts west's tasks only, naming west's file."""
+    from types import SimpleNamespace
+
+    from biztalk_dr import config_alerts
+
+    _group(tmp_path, "east")
+    west = _group(tmp_path, "west")
+    monkeypatch.setenv("BIZTALK_DR_CONFIG", str(tmp_path))
+    monkeypatch.setenv("BIZTALK_DR_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("AIRFLOW_CTX_DAG_ID", raising=False)
+    assert [gf.key for gf, _cfg in dag_groups()[0]] == ["east", "west"]  # both kept as their last valid version
+    west.write_text(west.read_text(encoding="utf-8").replace("mark_prefix: BTS", "mark_prefix: BIZTALKMARK"))
+    sent = []
+    monkeypatch.setattr(config_alerts, "send_fallback_alert", lambda alert, *a, **k: sent.append(alert) or ["log"])
+
+    def start(dag_id):
+        dag = SimpleNamespace(tags={"biztalk-dr"})
+        return config_alerts.on_task_start(SimpleNamespace(task=SimpleNamespace(dag=dag), dag_id=dag_id,
+                                                           run_id="r1", task_id="t", log_url=""))
+
+    assert start("dr_log_backup__east") == []
+    assert start("dr_log_backup__west") == ["log"]
+    [alert] = sent
+    assert str(west) in alert.text() and ":64" in alert.text()

@@ -31,8 +31,7 @@ from biztalk_dr.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, GroupConfig
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
 __all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "current_group", "dag_groups", "deployment_files",
-           "group_files",
-           "group_of_dag_id"]
+           "group_files", "group_of_dag_id"]
 
 KEY_SEPARATOR = "__"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -177,11 +176,11 @@ def broken_groups_dag(base_dag_id: str, broken: dict[GroupFile, ConfigError]):  
     if not broken:
         return None
     from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowTimetableInvalid
+    from airflow.timetables.simple import NullTimetable
 
     text = "\n".join(f"group {gf.key} ({gf.path}), DAG {gf.dag_id(base_dag_id)} not loaded:\n{exc}\n"
                      f"Fix the file (biztalk-dr config check {gf.path} lists its problems)." for gf, exc in broken.items())
-    from airflow.exceptions import AirflowTimetableInvalid
-    from airflow.timetables.simple import NullTimetable
 
     class BrokenGroups(NullTimetable):
         def validate(self) -> None:

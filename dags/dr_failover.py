@@ -47,36 +47,12 @@ from __future__ import annotations
 from airflow.sdk import Param, TriggerRule, dag, task
 
 from biztalk_dr import failover_phases as phases
-from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.windows_steps import servers_of
 
-CONFIG = load_config()
-SOURCE_SERVERS = servers_of(CONFIG, "primary")
-STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
 
-
-@dag(
-    dag_id="dr_failover",
-    schedule=None,
-    doc_md=__doc__,
-    **dag_defaults(CONFIG, "failover"),
-    access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
-    params={
-        "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
-                      description="disaster: the primary site is lost. planned: a switchover, the source answers."),
-        "target_mark": Param("", type="string", title="Target mark",
-                             description="Empty: the newest complete set shipped and verified at the standby."),
-        "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
-        "confirm_group": Param("", type="string", title="Group name (real runs only)",
-                               description=f"Type {CONFIG.group.name} to run a real failover."),
-        "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
-                           description="Empty: every database is recovered, or the run is refused. Only if you "
-                                       "accept that a database stays as it is on the standby (e.g. recovered by "
-                                       "hand), name it here (comma-separated); never the management database."),
-    },
-)
 def dr_failover():
     @task(trigger_rule=TriggerRule.ONE_FAILED, on_failure_callback=[])  # the failed step has alerted already
     def fail_if_any_step_failed() -> None:
@@ -98,4 +74,28 @@ def dr_failover():
     [resumed, timeline] >> fail_if_any_step_failed()
 
 
-dr_failover()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_failover per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    SOURCE_SERVERS = servers_of(CONFIG, "primary")
+    STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
+    dag(
+        dag_id=GROUP.dag_id("dr_failover"),
+        schedule=None,
+        doc_md=__doc__,
+        **dag_defaults(CONFIG, "failover"),
+        access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
+        params={
+            "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
+                          description="disaster: the primary site is lost. planned: a switchover, the source answers."),
+            "target_mark": Param("", type="string", title="Target mark",
+                                 description="Empty: the newest complete set shipped and verified at the standby."),
+            "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
+            "confirm_group": Param("", type="string", title="Group name (real runs only)",
+                                   description=f"Type {CONFIG.group.name} to run a real failover."),
+            "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
+                               description="Empty: every database is recovered, or the run is refused. Only if you "
+                                           "accept that a database stays as it is on the standby (e.g. recovered by "
+                                           "hand), name it here (comma-separated); never the management database."),
+        },
+    )(dr_failover)()
+BROKEN_GROUPS = broken_groups_dag("dr_failover", BROKEN)  # their file:line is this file's import error

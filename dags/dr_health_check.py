@@ -47,17 +47,10 @@ from airflow.sdk import dag, task
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.site_roles import load_acting_config
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_health_check",
-    schedule="@hourly",
-    doc_md=__doc__,
-    **dag_defaults(CONFIG, "health"),
-)
 def dr_health_check():
     @task
     def list_instances() -> list[dict]:
@@ -138,4 +131,12 @@ def dr_health_check():
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 
 
-dr_health_check()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_health_check per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_health_check"),
+        schedule="@hourly",
+        doc_md=__doc__,
+        **dag_defaults(CONFIG, "health"),
+    )(dr_health_check)()
+BROKEN_GROUPS = broken_groups_dag("dr_health_check", BROKEN)  # their file:line is this file's import error

@@ -47,13 +47,12 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
 
-from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
+from biztalk_dr.assets import backup_sets, standby_restored
 from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
-
-CONFIG = load_config()
 
 
 def _stand_down_after_failover(cfg) -> None:
@@ -67,13 +66,6 @@ def _stand_down_after_failover(cfg) -> None:
         raise AirflowSkipException(reason)
 
 
-@dag(
-    dag_id="dr_log_shipping",
-    schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
-                                 assets=BACKUP_SETS),
-    doc_md=__doc__,
-    **dag_defaults(CONFIG, "log-shipping"),
-)
 def dr_log_shipping():
     @task
     def find_sets_to_ship() -> list[dict]:
@@ -153,4 +145,14 @@ def dr_log_shipping():
     [shipped, restored, checked] >> fail_if_any_step_failed()
 
 
-dr_log_shipping()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_log_shipping per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    BACKUP_SETS, STANDBY_RESTORED = backup_sets(GROUP.key), standby_restored(GROUP.key)  # the group's own Assets
+    dag(
+        dag_id=GROUP.dag_id("dr_log_shipping"),
+        schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
+                                     assets=BACKUP_SETS),
+        doc_md=__doc__,
+        **dag_defaults(CONFIG, "log-shipping"),
+    )(dr_log_shipping)()
+BROKEN_GROUPS = broken_groups_dag("dr_log_shipping", BROKEN)  # their file:line is this file's import error

@@ -36,20 +36,11 @@ from airflow.sdk import Param, TriggerRule, dag, task
 
 from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.schedules import cron_timetable
 from biztalk_dr.site_roles import load_acting_config
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_restore_validation",
-    schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
-    doc_md=__doc__,
-    **dag_defaults(CONFIG, "restore-validation"),
-    params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
-                            description="BackupSetId of a complete log set; empty: the newest shipped one.")},
-)
 def dr_restore_validation():
     @task
     def plan_validation(params: dict, run_id: str, **context) -> list[dict]:
@@ -123,4 +114,14 @@ def dr_restore_validation():
     checked >> report >> cleanup
 
 
-dr_restore_validation()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_restore_validation per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_restore_validation"),
+        schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
+        doc_md=__doc__,
+        **dag_defaults(CONFIG, "restore-validation"),
+        params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
+                                description="BackupSetId of a complete log set; empty: the newest shipped one.")},
+    )(dr_restore_validation)()
+BROKEN_GROUPS = broken_groups_dag("dr_restore_validation", BROKEN)  # their file:line is this file's import error

@@ -29,16 +29,9 @@ from airflow.sdk import dag, task
 
 from biztalk_dr.config import load_config
 from biztalk_dr.dag_defaults import dag_defaults
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_standby_retention",
-    schedule="@hourly",
-    doc_md=__doc__,
-    **dag_defaults(CONFIG, "retention"),
-)
 def dr_standby_retention():
     @task
     def apply_standby_retention(**context) -> dict:
@@ -68,4 +61,12 @@ def dr_standby_retention():
     apply_standby_retention()
 
 
-dr_standby_retention()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_standby_retention per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_standby_retention"),
+        schedule="@hourly",
+        doc_md=__doc__,
+        **dag_defaults(CONFIG, "retention"),
+    )(dr_standby_retention)()
+BROKEN_GROUPS = broken_groups_dag("dr_standby_retention", BROKEN)  # their file:line is this file's import error

@@ -10,7 +10,7 @@ checks of backup, shipping, validation and failover. Three layers (tests/test_ar
 - the Airflow edge, the only modules that import Airflow besides ``dags/`` and ``plugins/``: ``alerts``
   (notifiers), ``assets``, ``schedules``, ``task_groups`` and ``failover_phases`` (task groups),
   ``failover_approval`` and ``windows_step_operator`` (operators), ``sqlserver`` and ``prerequisites``
-  (connections), ``config_alerts``, and ``cli`` (its logging).
+  (connections), ``config_alerts``, ``groups`` (which DAG's group runs now), and ``cli`` (its logging).
 
 The product never imports the SQL Server stand-in (``sqlserver_standin``); the drill lives beside it.
 """

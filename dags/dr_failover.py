@@ -52,47 +52,16 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
 from biztalk_dr.failover_approval import RecordedApprovalOperator
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
 from biztalk_dr.windows_steps import servers_of
 
-CONFIG = load_config()
-SOURCE_SERVERS = servers_of(CONFIG, "primary")
-STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
 # every human step's form says DRY RUN first in a dry run (the approval's body does too: its summary starts with it)
 DRY_RUN_PREFIX = "{{ 'DRY RUN: ' if params.dry_run else '' }}"
 _UPDATE_INFO = "{{ ti.xcom_pull(task_ids='repoint_biztalk.generate_update_info')['server_path'] }}"
-# the human steps, whose answers (who, when) the timeline reports: task id -> the servers it is mapped over
-HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_processing": SOURCE_SERVERS,
-               "repoint_biztalk.update_database": None, "repoint_biztalk.update_registry": STANDBY_SERVERS,
-               "repoint_biztalk.restore_sso_secret": None, "repoint_biztalk.start_biztalk_services": STANDBY_SERVERS,
-               "enable_processing.confirm_processing_enabled": None}
 
 
-@dag(
-    dag_id="dr_failover",
-    schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "failover", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-    access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
-    params={
-        "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
-                      description="disaster: the primary site is lost. planned: a switchover, the source answers."),
-        "target_mark": Param("", type="string", title="Target mark",
-                             description="Empty: the newest complete set shipped and verified at the standby."),
-        "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
-        "confirm_group": Param("", type="string", title="Group name (real runs only)",
-                               description=f"Type {CONFIG.group.name} to run a real failover."),
-        "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
-                           description="Empty: every database is recovered, or the run is refused. Only if you "
-                                       "accept that a database stays as it is on the standby (e.g. recovered by "
-                                       "hand), name it here (comma-separated); never the management database."),
-    },
-)
 def dr_failover():
     @task_group(group_id="assess")
     def assess_phase():
@@ -352,4 +321,37 @@ def dr_failover():
     [resumed, timeline] >> fail_if_any_step_failed()
 
 
-dr_failover()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_failover per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    SOURCE_SERVERS = servers_of(CONFIG, "primary")
+    STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
+    # the human steps, whose answers (who, when) the timeline reports: task id -> the servers it is mapped over
+    HUMAN_STEPS = {"assess.approve_failover": None, "stop_source.stop_biztalk_processing": SOURCE_SERVERS,
+                   "repoint_biztalk.update_database": None, "repoint_biztalk.update_registry": STANDBY_SERVERS,
+                   "repoint_biztalk.restore_sso_secret": None, "repoint_biztalk.start_biztalk_services": STANDBY_SERVERS,
+                   "enable_processing.confirm_processing_enabled": None}
+    dag(
+        dag_id=GROUP.dag_id("dr_failover"),
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "failover", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+        access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
+        params={
+            "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
+                          description="disaster: the primary site is lost. planned: a switchover, the source answers."),
+            "target_mark": Param("", type="string", title="Target mark",
+                                 description="Empty: the newest complete set shipped and verified at the standby."),
+            "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
+            "confirm_group": Param("", type="string", title="Group name (real runs only)",
+                                   description=f"Type {CONFIG.group.name} to run a real failover."),
+            "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
+                               description="Empty: every database is recovered, or the run is refused. Only if you "
+                                           "accept that a database stays as it is on the standby (e.g. recovered by "
+                                           "hand), name it here (comma-separated); never the management database."),
+        },
+    )(dr_failover)()
+BROKEN_GROUPS = broken_groups_dag("dr_failover", BROKEN)  # their file:line is this file's import error

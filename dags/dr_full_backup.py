@@ -32,34 +32,12 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
-from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.schedules import full_backup_timetable
 from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_full_backup",
-    schedule=full_backup_timetable(CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "backup", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-    params={
-        "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
-                         description="Only log which backup files retention would delete."),
-    },
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=dt.timedelta(hours=6),
-        callback=AsyncCallback(missed_deadline_alert, kwargs={
-            "dag_id": "dr_full_backup", "expectation": "the full backup set within 6 hours of its start"}),
-    ),
-)
 def dr_full_backup():
     @task(retries=2, retry_delay=dt.timedelta(minutes=2))
     def check_preconditions() -> list[str]:
@@ -150,4 +128,26 @@ def dr_full_backup():
     chain(verify_backup_set(taken), delete_old_history(), apply_file_retention())
 
 
-dr_full_backup()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_full_backup per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_full_backup"),
+        schedule=full_backup_timetable(CONFIG),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "backup", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+        params={
+            "dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
+                             description="Only log which backup files retention would delete."),
+        },
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(hours=6),
+            callback=AsyncCallback(missed_deadline_alert, kwargs={
+                "dag_id": GROUP.dag_id("dr_full_backup"), "expectation": "the full backup set within 6 hours of its start"}),
+        ),
+    )(dr_full_backup)()
+BROKEN_GROUPS = broken_groups_dag("dr_full_backup", BROKEN)  # their file:line is this file's import error

@@ -48,21 +48,10 @@ from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.site_roles import load_acting_config
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_health_check",
-    schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "health", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-)
 def dr_health_check():
     @task
     def list_instances() -> list[dict]:
@@ -155,4 +144,16 @@ def dr_health_check():
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 
 
-dr_health_check()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_health_check per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_health_check"),
+        schedule="@hourly",
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "health", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    )(dr_health_check)()
+BROKEN_GROUPS = broken_groups_dag("dr_health_check", BROKEN)  # their file:line is this file's import error

@@ -29,31 +29,12 @@ from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
-from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.schedules import every_minutes_timetable
 from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
 
-CONFIG = load_config()
-INTERVAL = CONFIG.schedules.log_backup_minutes
 
-
-@dag(
-    dag_id="dr_log_backup",
-    schedule=every_minutes_timetable(INTERVAL, CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "backup", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=dt.timedelta(minutes=2 * INTERVAL),
-        callback=AsyncCallback(missed_deadline_alert, kwargs={
-            "dag_id": "dr_log_backup", "expectation": f"a log backup set every {INTERVAL} minutes"}),
-    ),
-)
 def dr_log_backup():
     @task
     def take_log_backup_set() -> int:
@@ -85,4 +66,23 @@ def dr_log_backup():
     verify_backup_set(take_log_backup_set())
 
 
-dr_log_backup()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_log_backup per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    INTERVAL = CONFIG.schedules.log_backup_minutes
+    dag(
+        dag_id=GROUP.dag_id("dr_log_backup"),
+        schedule=every_minutes_timetable(INTERVAL, CONFIG),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "backup", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(minutes=2 * INTERVAL),
+            callback=AsyncCallback(missed_deadline_alert, kwargs={
+                "dag_id": GROUP.dag_id("dr_log_backup"), "expectation": f"a log backup set every {INTERVAL} minutes"}),
+        ),
+    )(dr_log_backup)()
+BROKEN_GROUPS = broken_groups_dag("dr_log_backup", BROKEN)  # their file:line is this file's import error

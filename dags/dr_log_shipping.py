@@ -50,12 +50,11 @@ import datetime as dt
 from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
-from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
+from biztalk_dr.assets import backup_sets, standby_restored
 from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
-
-CONFIG = load_config()
 
 
 def _stand_down_after_failover(cfg) -> None:
@@ -69,17 +68,6 @@ def _stand_down_after_failover(cfg) -> None:
         raise AirflowSkipException(reason)
 
 
-@dag(
-    dag_id="dr_log_shipping",
-    schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
-                                 assets=BACKUP_SETS),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-)
 def dr_log_shipping():
     @task
     def find_sets_to_ship() -> list[dict]:
@@ -159,4 +147,18 @@ def dr_log_shipping():
     [shipped, restored, checked] >> fail_if_any_step_failed()
 
 
-dr_log_shipping()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_log_shipping per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    BACKUP_SETS, STANDBY_RESTORED = backup_sets(GROUP.key), standby_restored(GROUP.key)  # the group's own Assets
+    dag(
+        dag_id=GROUP.dag_id("dr_log_shipping"),
+        schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
+                                     assets=BACKUP_SETS),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    )(dr_log_shipping)()
+BROKEN_GROUPS = broken_groups_dag("dr_log_shipping", BROKEN)  # their file:line is this file's import error

@@ -38,24 +38,11 @@ from airflow.sdk import Param, TriggerRule, dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.schedules import cron_timetable
 from biztalk_dr.site_roles import load_acting_config
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_restore_validation",
-    schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "restore-validation", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-    params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
-                            description="BackupSetId of a complete log set; empty: the newest shipped one.")},
-)
 def dr_restore_validation():
     @task
     def plan_validation(params: dict, run_id: str, **context) -> list[dict]:
@@ -129,4 +116,18 @@ def dr_restore_validation():
     checked >> report >> cleanup
 
 
-dr_restore_validation()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_restore_validation per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_restore_validation"),
+        schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "restore-validation", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+        params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
+                                description="BackupSetId of a complete log set; empty: the newest shipped one.")},
+    )(dr_restore_validation)()
+BROKEN_GROUPS = broken_groups_dag("dr_restore_validation", BROKEN)  # their file:line is this file's import error

@@ -21,27 +21,10 @@ from airflow.sdk import Param, dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 from biztalk_dr.pools import standby_pool
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_standby_reseed",
-    schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-    params={
-        "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="Show what would be restored, change nothing."),
-        "confirm_group": Param("", type="string", title="Group name (real runs only)",
-                               description="Type the BizTalk group's name to replace the standby databases."),
-    },
-)
 def dr_standby_reseed():
     @task
     def check_request(params: dict) -> bool:
@@ -70,4 +53,22 @@ def dr_standby_reseed():
     reseed_standby(check_request())
 
 
-dr_standby_reseed()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_standby_reseed per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_standby_reseed"),
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "log-shipping", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+        params={
+            "dry_run": Param(True, type="boolean", title="Dry run",
+                             description="Show what would be restored, change nothing."),
+            "confirm_group": Param("", type="string", title="Group name (real runs only)",
+                                   description="Type the BizTalk group's name to replace the standby databases."),
+        },
+    )(dr_standby_reseed)()
+BROKEN_GROUPS = broken_groups_dag("dr_standby_reseed", BROKEN)  # their file:line is this file's import error

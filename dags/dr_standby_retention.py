@@ -31,20 +31,9 @@ from airflow.sdk import dag, task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
+from biztalk_dr.groups import broken_groups_dag, dag_groups
 
-CONFIG = load_config()
 
-
-@dag(
-    dag_id="dr_standby_retention",
-    schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["biztalk-dr", "retention", CONFIG.group.name],
-    default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
-)
 def dr_standby_retention():
     @task
     def apply_standby_retention(**context) -> dict:
@@ -74,4 +63,16 @@ def dr_standby_retention():
     apply_standby_retention()
 
 
-dr_standby_retention()
+GROUPS, BROKEN = dag_groups()
+for GROUP, CONFIG in GROUPS:  # one dr_standby_retention per BizTalk group (biztalk_dr.groups), built with its CONFIG
+    dag(
+        dag_id=GROUP.dag_id("dr_standby_retention"),
+        schedule="@hourly",
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=__doc__,
+        tags=["biztalk-dr", "retention", CONFIG.group.name],
+        default_args={"owner": "biztalk-ops", "retries": 0, "on_failure_callback": DrAlertNotifier()},
+    )(dr_standby_retention)()
+BROKEN_GROUPS = broken_groups_dag("dr_standby_retention", BROKEN)  # their file:line is this file's import error

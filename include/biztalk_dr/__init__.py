@@ -9,7 +9,8 @@ checks of backup, shipping, validation and failover. Three layers (tests/test_ar
   ``atomic_files``, ...);
 - the Airflow edge, the only modules that import Airflow besides ``dags/`` and ``plugins/``: ``alerts``
   (notifiers), ``assets``, ``schedules``, ``task_groups``, ``failover_approval`` and ``windows_step_operator``
-  (operators), ``sqlserver`` and ``prerequisites`` (connections), ``config_alerts``, and ``cli`` (its logging).
+  (operators), ``sqlserver`` and ``prerequisites`` (connections), ``config_alerts``, ``groups`` (which DAG's
+  group runs now), and ``cli`` (its logging).
 
 The product never imports the SQL Server stand-in (``sqlserver_standin``); the drill lives beside it.
 """

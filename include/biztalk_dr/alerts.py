@@ -179,7 +179,9 @@ async def missed_deadline_alert(context: Mapping[str, Any] | None = None, *, dag
     """Deadline callback (runs in the triggerer): a scheduled DR run did not finish in time."""
     import asyncio
 
-    cfg = load_config()
+    from biztalk_dr.groups import group_of_dag_id
+
+    cfg = group_of_dag_id(dag_id).load() if dag_id else load_config()  # no task context in the triggerer
     run_id = ""
     dag_run = (context or {}).get("dag_run")
     if dag_run is not None:

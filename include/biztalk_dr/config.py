@@ -529,9 +529,11 @@ def parse_config(text: str, *, source: str = "<config>") -> GroupConfig:
 
 
 def config_path() -> Path:
-    """The group's file: $BIZTALK_DR_CONFIG, else include/config/group.yaml."""
-    value = os.environ.get(CONFIG_ENV_VAR)
-    return Path(value).expanduser().absolute() if value else DEFAULT_CONFIG_PATH
+    """The group's file: $BIZTALK_DR_CONFIG, else include/config/group.yaml. When the variable names several
+    groups (a folder, a list: ``groups``), the file of the group whose DAG runs now."""
+    from biztalk_dr import groups  # noqa: I001 - imported here: it imports this module
+
+    return groups.current_group().path
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GroupConfig:

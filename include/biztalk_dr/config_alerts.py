@@ -25,6 +25,7 @@ from typing import Any
 
 from biztalk_dr.config import config_path
 from biztalk_dr.config_fallback import Fallback, current_fallback, state_dir
+from biztalk_dr.groups import group_of_dag_id
 
 __all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "alerted_in_run", "check_group_file", "on_task_start",
            "send_fallback_alert"]
@@ -42,10 +43,10 @@ def on_task_start(task_instance: Any) -> list[str]:
     dag = getattr(task, "dag", None)
     if dag is None or "biztalk-dr" not in (getattr(dag, "tags", None) or ()):
         return []
-    fallback = current_fallback(config_path())
+    dag_id, run_id = task_instance.dag_id, task_instance.run_id
+    fallback = current_fallback(group_of_dag_id(dag_id).path)  # the file of this DAG's group
     if fallback is None:
         return []
-    dag_id, run_id = task_instance.dag_id, task_instance.run_id
     if not _first_in_run(Path(fallback.file), dag_id, run_id):
         log.error("%s\n(alerted at the start of this run)", fallback.text())
         return []

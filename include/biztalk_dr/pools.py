@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["standby_pool", "pools", "airflow_import_json"]
+__all__ = ["standby_pool", "pools", "deployment_pools", "airflow_import_json"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -48,6 +48,21 @@ def pools(cfg) -> dict[str, dict]:  # noqa: ANN001 - GroupConfig
     }}
 
 
-def airflow_import_json(cfg) -> str:  # noqa: ANN001 - GroupConfig
+def deployment_pools(cfgs) -> dict[str, dict]:  # noqa: ANN001 - list of GroupConfig
+    """The pools of several groups in one deployment. Each group's restores hold only the pool of its own standby
+    instance(s), never one of the primary side's tasks: a long restore of one group cannot starve another
+    group's log backups. Groups whose databases live on one standby instance share its pool (one restore at a
+    time on that instance: safe, and what the instance's disks can sustain)."""
+    merged: dict[str, dict] = {}
+    for cfg in cfgs:
+        for name, pool in pools(cfg).items():
+            if name in merged:
+                merged[name] = {**merged[name], "description": f"{merged[name]['description']}; {pool['description']}"}
+            else:
+                merged[name] = pool
+    return merged
+
+
+def airflow_import_json(cfg) -> str:  # noqa: ANN001 - GroupConfig, or a list of them (several groups)
     """The pools in the format of `airflow pools import FILE`."""
-    return json.dumps(pools(cfg), indent=2)
+    return json.dumps(deployment_pools(cfg if isinstance(cfg, list) else [cfg]), indent=2)

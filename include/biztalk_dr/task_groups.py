@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import task, task_group
 
-from biztalk_dr.assets import BACKUP_SETS
+from biztalk_dr.assets import BACKUP_SETS, backup_sets
+from biztalk_dr.groups import current_group
 from biztalk_dr.site_roles import load_acting_config
 
 __all__ = ["verify_backup_set"]
@@ -38,7 +39,7 @@ def read_back_backup_file(set_id: int, database: str) -> dict:
             "verified": backup_jobs.read_back_new_file(load_acting_config(), set_id, database)}
 
 
-@task(outlets=[BACKUP_SETS])
+@task(outlets=[BACKUP_SETS])  # the group's own Asset in verify_backup_set
 def publish_backup_set(read_back: list[dict], *, outlet_events=None) -> dict:
     """Publish the verified set (set id, mark, databases, files) as an event of the backup-sets Asset, which
     starts `dr_log_shipping`."""
@@ -48,7 +49,7 @@ def publish_backup_set(read_back: list[dict], *, outlet_events=None) -> dict:
     cfg = load_acting_config()
     with backup_jobs.management_server(cfg) as server:
         event = backup_jobs.find_set(cfg, server, set_id).as_event()
-    outlet_events[BACKUP_SETS].extra = event
+    outlet_events[backup_sets(current_group().key)].extra = event  # this group's Asset (its DAG's id says which)
     return event
 
 
@@ -58,4 +59,5 @@ def verify_backup_set(set_id):
     # expand() does not copy the docstring into doc_md as a plain @task call does
     read_back = read_back_backup_file.override(doc_md=read_back_backup_file.function.__doc__).expand_kwargs(
         check_set_complete(set_id))
-    return publish_backup_set(read_back)
+    # the outlet is the Asset of the group whose DAG is being built
+    return publish_backup_set.override(outlets=[backup_sets(current_group().key)])(read_back)

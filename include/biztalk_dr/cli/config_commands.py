@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from biztalk_dr.config import config_path, load_config
+from biztalk_dr.config import load_config
 from biztalk_dr.config_fallback import last_valid
 from biztalk_dr.errors import ConfigError
+from biztalk_dr.groups import deployment_files
 
 __all__ = ["register"]
 
@@ -31,7 +32,8 @@ def _check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {args.file}", file=sys.stderr)
-        if Path(args.file).absolute() == config_path() and (copy := last_valid(config_path())) is not None:
+        path = Path(args.file).absolute()
+        if path in deployment_files() and (copy := last_valid(path)) is not None:
             print(f"until it is fixed the DAGs run on its last valid version of {copy[2]:%Y-%m-%d %H:%M:%S} UTC "
                   f"({copy[1]}), and every run alerts", file=sys.stderr)
         return 2

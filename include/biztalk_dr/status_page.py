@@ -313,7 +313,7 @@ def _overview_row(g: GroupView) -> str:
             f'<td>{link}<b>{_e(v.group)}</b></a><br><span class="small">{_e(g.file)}</span></td>'
             f"<td>{_badge(v.health)}{flags}</td><td>{window} {summary}</td>"
             f'<td>{f"<ul class=reasons>{problems}</ul>" if problems else "none"}</td>'
-            f"<td>{_e(_ago(v.status_age_seconds)) if v.status else 'never'}</td><td>{validation}</td></tr>")
+            f"<td>{_e(_ago(v.status_age_seconds)) + ' ago' if v.status else 'never'}</td><td>{validation}</td></tr>")
 
 
 def render_overview(groups: list[GroupView], now: dt.datetime) -> str:

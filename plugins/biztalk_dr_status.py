@@ -41,10 +41,18 @@ def _view():  # noqa: ANN202 - status_view.DrView
 
 
 def _several():  # noqa: ANN202 - list[groups.GroupFile] | None
-    """The deployment's group files when it has several (named by a folder or a list); None: one group."""
-    from biztalk_dr.groups import group_files
+    """The deployment's group files when it has several (named by a folder or a list); None: one group. 503
+    with the problem when $BIZTALK_DR_CONFIG names no usable set of groups (no DAG loads then either)."""
+    from fastapi import HTTPException
 
-    files = group_files()
+    from biztalk_dr.errors import ConfigError
+    from biztalk_dr.groups import group_files
+    from biztalk_dr.status_view import redact
+
+    try:
+        files = group_files()
+    except ConfigError as exc:
+        raise HTTPException(status_code=503, detail=redact(str(exc))) from None
     return None if len(files) == 1 and files[0].key is None else files
 
 

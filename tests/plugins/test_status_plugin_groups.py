@@ -138,6 +138,14 @@ def test_a_file_broken_after_it_validated_warns_on_its_group(deployment, client)
     assert "the DAGs run on its last valid version" in west["reasons"][-1]["reason"]
 
 
+def test_a_deployment_naming_no_usable_groups_says_why(tmp_path, monkeypatch, client):
+    monkeypatch.setenv("BIZTALK_DR_CONFIG", f"{tmp_path / 'empty'}:{tmp_path / 'gone.yaml'}")
+    (tmp_path / "empty").mkdir()
+    for path in ("/", "/status.json", "/metrics"):
+        response = client.get(path)
+        assert response.status_code == 503 and "holds no *.yaml group file" in response.json()["detail"]
+
+
 @pytest.mark.parametrize("path", ["/", "/?group=east", "/status.json", "/metrics", "/runs/dr_failover__east/r1",
                                   "/records/failover/manual__f1/timeline.md?group=east"])
 def test_no_endpoint_answers_without_authentication_with_several_groups(deployment, plugin, path):

@@ -316,6 +316,11 @@ ADVICE: dict[str, Advice] = {
         "Fix {file}: `biztalk-dr config check {file}` lists the same lines. Backups and shipping go on meanwhile, "
         "with the settings of the last valid version; each run alerts until the file validates, and the first run "
         "after that uses it."),
+    "config_group_not_loaded": Advice(
+        "a group's configuration file does not validate and no valid version of it was ever seen: none of its DAGs "
+        "is loaded, nothing backs up or ships that group",
+        "Fix {file}: `biztalk-dr config check {file}` lists the same lines. Its DAGs (dr_...__{key}) load at the "
+        "next parse once it validates; the other groups are not affected."),
     "landing_space_low": Advice(
         "the standby site's landing folder has less free space than two full backup sets of the group need",
         "Free space on the landing folder's disk ({path}), or let dr_standby_retention delete what no chain needs: "

@@ -10,14 +10,18 @@ write at the standby site — never from the SQL Servers, never from a connectio
   roles record.
 
 ``dr_view`` is a pure function of those files and ``now``; the page, ``status.json`` and the Prometheus
-metrics are all drawn from its result.
+metrics are all drawn from its result. With several groups in the deployment (``groups``) each group's file
+gives a ``GroupView``: its ``DrView``, or — when the file does not validate and no valid version of it was ever
+seen — its problems (file:line) in place of a view.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from biztalk_dr.standby_status import LEVELS, Reason, StandbyStatus
 from biztalk_dr.status_history import Point, read
 
 __all__ = ["DrView", "ValidationSummary", "FailoverSummary", "BackupHold", "dr_view", "HISTORY_DAYS", "redact",
-           "MetricValues", "metric_values", "record_path", "records_of_run",
+           "MetricValues", "metric_values", "record_path", "records_of_run", "GroupView", "group_view",
            "RECORD_FILES"]
 
 HISTORY_DAYS = 7
@@ -208,6 +212,40 @@ def dr_view(cfg: GroupConfig, now: dt.datetime | None = None) -> DrView:
         hold=hold, primary_site=str(roles.get("primary_site") or "primary"),
         history=tuple(read(records, now - dt.timedelta(days=HISTORY_DAYS))),
         warn_minutes=cfg.rpo.warn_minutes, critical_minutes=cfg.rpo.critical_minutes)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One group of a deployment of several: its view, or why its file gives none."""
+
+    key: str  # the group's key (its file's name without .yaml): what its DAG ids end with
+    file: str
+    view: DrView | None  # None: the file does not validate and no valid version of it was ever seen
+    problems: tuple[str, ...] = ()  # the file's problems (file:line), also while the DAGs run on its last valid version
+
+    @property
+    def health(self) -> str:
+        return self.view.health if self.view is not None else "critical"
+
+    def as_json(self) -> dict[str, Any]:
+        head = {"key": self.key, "file": self.file, "config_problems": list(self.problems)}
+        return head | (self.view.as_json() if self.view is not None else {"group": None, "health": "critical"})
+
+
+def group_view(key: str, file: str, cfg: GroupConfig | None, problems: Sequence[str] = (),
+               now: dt.datetime | None = None) -> GroupView:
+    """The view of group ``key``: ``cfg`` is what its DAGs run on (None: nothing, its file never validated);
+    ``problems``, its file's problems while it does not validate (a WARN on the view: the DAGs run on the
+    last valid version)."""
+    if cfg is None:
+        return GroupView(key, file, None, tuple(problems))
+    view = dr_view(cfg, now)
+    if problems:
+        reason = Reason.advised("warn", f"{file} does not validate ({len(problems)} problem(s); {problems[0]}): the "
+                                        "DAGs run on its last valid version", "config_file_broken", file=file)
+        view = dataclasses.replace(view, reasons=(*view.reasons, reason),
+                                   health=max(view.health, "warn", key=LEVELS.__getitem__))
+    return GroupView(key, file, view, tuple(problems))
 
 
 def _recorded_window_level(status: StandbyStatus) -> str:

@@ -102,14 +102,14 @@ def dr_health_check():
 
         from biztalk_dr import shipping_jobs
         from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         cfg = load_config()
         if reason := shipping_jobs.stood_down(cfg):
             raise AirflowSkipException(reason)
-        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
-                                                     run=f"{context['ti'].dag_id}/{context['run_id']}")
-        if report["health"] == "waiting":
-            raise AirflowSkipException(report["waiting"])
+        with skip_while_first_full_set_pending():
+            report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
+                                                         run=f"{context['ti'].dag_id}/{context['run_id']}")
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return {"health": report["health"], "reasons": report["reasons"]}
 

@@ -119,15 +119,13 @@ def dr_log_shipping():
         `rpo.critical_minutes` it fails and alerts."""
         from biztalk_dr import shipping_jobs
         from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         cfg = load_config()
         _stand_down_after_failover(cfg)
-        report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
-                                                     run=f"{context['ti'].dag_id}/{context['run_id']}")
-        if report["health"] == "waiting":  # a new group: its first full set is on its way
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException(report["waiting"])
+        with skip_while_first_full_set_pending():  # a new group: its first full set is on its way
+            report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
+                                                         run=f"{context['ti'].dag_id}/{context['run_id']}")
         print(f"{report['health'].upper()}: {report['data_loss']}")
         return report
 

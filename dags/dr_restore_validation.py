@@ -47,18 +47,14 @@ def dr_restore_validation():
         """Pick the set, hash every file it restores against its manifest (a changed copy is quarantined and
         copied again, with a warning), and plan each database's restore from the standby site's verified copies;
         refuse early on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from biztalk_dr import validation_jobs
         from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.errors import FirstFullSetPending
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         cfg = load_acting_config()  # after a failover: the new primary's history, its files copied again
-        try:
+        with skip_while_first_full_set_pending():  # a new group: nothing shipped to prove yet
             plans = validation_jobs.plan_validation(cfg, run_id, params.get("set_id"),
                                                     send_warning=warning_sender(cfg, context))
-        except FirstFullSetPending as waiting:  # a new group: nothing shipped to prove yet
-            raise AirflowSkipException(str(waiting)) from None
         print(f"proving mark {plans[0]['mark']} with {len(plans)} database(s)")
         return plans
 
@@ -85,13 +81,11 @@ def dr_restore_validation():
         """Markdown and JSON report of the run; fails (alert with the summary) when any database failed."""
         from biztalk_dr import validation_jobs
         from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         cfg = load_config()
-        result = validation_jobs.write_report(cfg, run_id, send_warning=warning_sender(cfg, context))
-        if "waiting" in result:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException(result["waiting"])
+        with skip_while_first_full_set_pending():  # a new group: nothing was proved, no report
+            result = validation_jobs.write_report(cfg, run_id, send_warning=warning_sender(cfg, context))
         print(f"report: {result['report']}")
         return result
 

@@ -8,7 +8,7 @@ checks of backup, shipping, validation and failover. Three layers (tests/test_ar
 - operations: SQL Server and file effects (``*_jobs``, ``log_shipping``, ``shipping_copy``, ``standby_state``,
   ``atomic_files``, ...);
 - the Airflow edge, the only modules that import Airflow besides ``dags/`` and ``plugins/``: ``alerts``
-  (notifiers), ``assets``, ``schedules``, ``task_groups`` and ``failover_phases`` (task groups),
+  (notifiers), ``assets``, ``schedules``, ``task_groups`` and ``failover_phases`` (task groups), ``task_skips``,
   ``failover_approval`` and ``windows_step_operator`` (operators), ``sqlserver`` and ``prerequisites``
   (connections), ``config_alerts``, ``groups`` (which DAG's group runs now), and ``cli`` (its logging).
 

@@ -33,6 +33,7 @@ from biztalk_dr.errors import (
     BackupSetProblem,
     BizTalkDrError,
     DataLossWindowExceeded,
+    FirstFullSetPending,
     LandingUnwritable,
     PreflightError,
     SetupError,
@@ -304,16 +305,15 @@ def _refuse_unknown_standby_databases(cfg: GroupConfig, state) -> None:
 def check_data_loss_window(cfg: GroupConfig, *, send_warning, run: str = "") -> dict[str, Any]:
     """What the standby can deliver now (``standby_status``), written to the status file and its history (``run``:
     the DAG run that measured it, for the status page's links); warn alerts with the reasons, critical fails with
-    them. A new group waiting for its first full set returns its report with health ``waiting`` (its ``waiting``
-    reason is what the task skips with)."""
+    them. A new group waiting for its first full set has its status recorded, then raises FirstFullSetPending
+    with the reason (the task skips)."""
     report = _write_status(cfg, status(cfg), run)
     if report["health"] == "waiting":
-        log.info("%s", report["waiting"])
-        return report
+        raise FirstFullSetPending(report["waiting"])
     numbers = (f"data-loss window {report['data_loss']}; thresholds: warn at {cfg.rpo.warn_minutes} min, "
                f"critical at {cfg.rpo.critical_minutes} min")
     why = "".join(f"\n- {r['level'].upper()}: {r['reason']}" for r in report["reasons"])
-    what = advice("data_loss_window") if all("data-loss window" in r["reason"] for r in report["reasons"]) \
+    what = advice("data_loss_window") if all(r["advice_key"] == "data_loss_window" for r in report["reasons"]) \
         else advice("standby_cannot_deliver") + " " + advice("data_loss_window")
     if report["health"] == "critical":
         raise DataLossWindowExceeded(f"CRITICAL: {numbers}{why}", what)

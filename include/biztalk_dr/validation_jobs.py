@@ -290,11 +290,11 @@ def _load_result(cfg: GroupConfig, run_id: str, database: str) -> DatabaseResult
 def write_report(cfg: GroupConfig, run_id: str, *, send_warning) -> dict[str, Any]:
     """The run's Markdown and JSON report (per database: bytes, each step's time, checks; the group's restore
     time; the proved mark and its age); fails when any database failed, warns over the restore objective. A run
-    that waited for a new group's first full set returns ``{"waiting": reason}`` and writes no report."""
+    that waited for a new group's first full set writes no report and raises FirstFullSetPending again."""
     val = _validation(cfg)
     folder = _run_dir(cfg, run_id)
     if (waiting := folder / _WAITING_FILE).exists():  # a new group: nothing to prove yet, nothing restored
-        return {"waiting": waiting.read_text(encoding="utf-8").strip()}
+        raise FirstFullSetPending(waiting.read_text(encoding="utf-8").strip())
     plan_file = folder / "plan.json"
     plan = json.loads(plan_file.read_text()) if plan_file.exists() else {}
     results = [_load_result(cfg, run_id, d.name) for d in cfg.databases]

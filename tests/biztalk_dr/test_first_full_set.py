@@ -129,8 +129,8 @@ def test_restore_validation_of_a_new_group_skips_with_the_reason_and_writes_no_r
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with pytest.raises(FirstFullSetPending, match="^waiting for the first full set: no complete log set is shipped"):
         validation_jobs._wait_for_first_full_set(cfg, "manual__1", sets, T0 + dt.timedelta(minutes=30))
-    result = validation_jobs.write_report(cfg, "manual__1", send_warning=None)
-    assert result["waiting"].startswith("waiting for the first full set: ")
+    with pytest.raises(FirstFullSetPending, match="^waiting for the first full set: "):
+        validation_jobs.write_report(cfg, "manual__1", send_warning=None)
     assert not list(landing.rglob("report.json"))
     # past the grace it returns, and plan_validation's refusal stands (a red run, alerted)
     validation_jobs._wait_for_first_full_set(cfg, "manual__2", sets, now + dt.timedelta(days=1))

@@ -12,10 +12,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt pyproject.toml standin/pyproject.toml
 	@ldconfig -p 2>/dev/null | grep -q libodbc.so.2 || { echo "unixODBC is missing: sudo apt-get install -y unixodbc tdsodbc"; exit 2; }
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . -e standin
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -39,7 +39,7 @@ stop: $(STAMP)
 	$(BIN)/python scripts/run_local.py --stop
 
 lint: $(STAMP)
-	$(BIN)/ruff check dags include plugins tests benchmarks scripts
+	$(BIN)/ruff check dags include standin plugins tests benchmarks scripts
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

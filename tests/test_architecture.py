@@ -1,7 +1,7 @@
 """The import graph keeps the layers' promises (issue 18), read from the source (every import, also those inside
 functions; ``if TYPE_CHECKING:`` blocks left out, they never run):
 
-- the product (include/biztalk_dr, dags, plugins) never imports the SQL Server stand-in (include/sqlserver_standin):
+- the product (include/biztalk_dr, dags, plugins) never imports the SQL Server stand-in (standin/sqlserver_standin):
   the drill and its operator desk live beside the stand-in, and ``biztalk-dr drill`` finds them through the
   ``biztalk_dr.drill`` entry point;
 - the product never writes Airflow's internals (``airflow.models``, sessions, the DagBag): operator_desk did, and it

@@ -20,9 +20,11 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt py
 
 install: $(STAMP)
 
-## make test: the whole test suite (unit, stand-in end to end, DAG runs)
+## make test: the whole test suite (unit, stand-in end to end, DAG runs), in TEST_WORKERS processes (2), a test
+## module per process: its tests keep their order and share their module's stand-ins and DAG runs
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## make run: the stand-in SQL Server group and Airflow (api-server, scheduler, dag-processor, triggerer) with these
 ## DAGs; Ctrl-C, SIGTERM or SIGHUP stops all of it. Ports: BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, ...

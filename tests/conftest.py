@@ -139,3 +139,28 @@ def pytest_runtest_makereport(item, call):
 
 
 _SUMMARY_LINE = sys._getframe().f_lineno  # where the folded skips point
+
+
+# The fault matrix of issue 15 (tests/dags/fault_matrix.py), gathered and printed by the process that prints the
+# run's summary: with pytest-xdist (make test) not the one that ran the tests, and it loads no other conftest.
+def pytest_runtest_logreport(report):
+    """In pytest-xdist's controller: the rows as the worker that ran the test holds them."""
+    if getattr(report, "node", None) is None:  # this process ran the test: it holds the rows already
+        return
+    for key, rows in report.user_properties:
+        if key == "fault_rows":
+            for row in rows:
+                _fault_matrix().ROWS[row["fault"]] = _fault_matrix().FaultRow(**row)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _fault_matrix().ROWS:
+        terminalreporter.section("fault matrix (issue 15)")
+        for line in _fault_matrix().table():
+            terminalreporter.write_line(line)
+
+
+def _fault_matrix():
+    from tests.dags import fault_matrix
+
+    return fault_matrix

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
+from biztalk_dr import backup_jobs, failover, shipped_files, shipping_jobs, site_roles, standby_restore, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.config import GroupConfig, load_config
@@ -89,9 +89,9 @@ def _assessment(cfg: GroupConfig, sets, target_mark: str | None, leave_out) -> f
     """The pure assessment over what the standby instance says now."""
     return failover.assess_failover(
         sets, read_state(cfg.sites.standby.landing_dir), [d.name for d in cfg.databases],
-        lambda r: log_shipping.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
+        lambda r: shipped_files.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
         leave_out=leave_out, required=[cfg.management_database.name],
-        headers=lambda r: log_shipping.row_header(cfg, r))
+        headers=lambda r: shipped_files.row_header(cfg, r))
 
 
 def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
@@ -138,10 +138,10 @@ def recover_databases(cfg: GroupConfig, plan: dict[str, Any]) -> list[str]:
                            for name, remaining in todo]
         for _name, remaining in todo:  # reversible: the databases stay RESTORING
             if remaining[:-1]:
-                log_shipping.restore_on_standby(cfg, remaining[:-1], session)
+                standby_restore.restore_on_standby(cfg, remaining[:-1], session)
         for _name, remaining in todo:
             if remaining:
-                log_shipping.verified_copy(cfg, remaining[-1], None)
+                standby_restore.verified_copy(cfg, remaining[-1], None)
         _check_still_reachable(cfg, sets, mark, left_out, "right before the first WITH RECOVERY")
         states = _standby_states(cfg)
         for name, remaining in todo:

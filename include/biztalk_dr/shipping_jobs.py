@@ -90,10 +90,10 @@ def stood_down(cfg: GroupConfig) -> str:
     from biztalk_dr.site_roles import read_roles
 
     roles = read_roles(cfg.sites.standby.landing_dir)
-    if roles.get("primary_site") != "standby":
+    if not roles.standby_is_primary:
         return ""
-    return (f"the standby site is the primary since {roles.get('failed_over_at')} (dr_failover to mark "
-            f"{roles.get('mark')}): log shipping stands down until the old primary is re-seeded as the new standby "
+    return (f"the standby site is the primary since {roles.failed_over_at} (dr_failover to mark "
+            f"{roles.mark}): log shipping stands down until the old primary is re-seeded as the new standby "
             "and the configuration's sites are swapped")
 
 

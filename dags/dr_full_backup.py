@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Param, chain, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import missed_deadline_alert
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.groups import GroupFile, build_group_dags
 from biztalk_dr.schedules import full_backup_timetable
 from biztalk_dr.site_roles import backups_held, load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
@@ -121,23 +121,19 @@ def dr_full_backup():
     chain(verify_backup_set(taken), delete_old_history(), apply_file_retention())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_full_backup per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_full_backup"),
-        schedule=full_backup_timetable(CONFIG),
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "backup"),
-        params={
-            "retention_dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
-                                       description="Only log which backup files retention would delete (the backup "
-                                                   "set is still taken)."),
-        },
-        deadline=DeadlineAlert(
+def _arguments(group: GroupFile, cfg: GroupConfig) -> dict:
+    return {
+        "params": {"retention_dry_run": Param(cfg.retention.dry_run, type="boolean", title="Retention dry run",
+                                              description="Only log which backup files retention would delete (the "
+                                                          "backup set is still taken).")},
+        "deadline": DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=dt.timedelta(hours=6),
             callback=AsyncCallback(missed_deadline_alert, kwargs={
-                "dag_id": GROUP.dag_id("dr_full_backup"), "expectation": "the full backup set within 6 hours of its start"}),
+                "dag_id": group.dag_id("dr_full_backup"), "expectation": "the full backup set within 6 hours of its start"}),
         ),
-    )(dr_full_backup)()
-BROKEN_GROUPS = broken_groups_dag("dr_full_backup", BROKEN)  # their file:line is this file's import error
+    }
+
+
+build_group_dags(globals(), "dr_full_backup", "backup", dr_full_backup, arguments=_arguments,
+                 schedule=lambda group, cfg: full_backup_timetable(cfg))

@@ -42,12 +42,11 @@ The task logs have the details; nothing is changed on any server. Every failure 
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.site_roles import load_acting_config
 
 
@@ -131,12 +130,4 @@ def dr_health_check():
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_health_check per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_health_check"),
-        schedule="@hourly",
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "health"),
-    )(dr_health_check)()
-BROKEN_GROUPS = broken_groups_dag("dr_health_check", BROKEN)  # their file:line is this file's import error
+build_group_dags(globals(), "dr_health_check", "health", dr_health_check, schedule="@hourly")

@@ -66,9 +66,7 @@ def dr_full_backup():
         """Make sure BizTalk backs up the config's custom databases (adm_OtherBackupDatabases); idempotent."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            added = backup_jobs.register_custom_databases(cfg, server)
+        added = backup_jobs.on_management_server(backup_jobs.register_custom_databases)
         print(f"registered: {', '.join(added)}" if added else "all custom databases already registered")
         return added
 
@@ -77,10 +75,7 @@ def dr_full_backup():
         """`sp_SetBackupCompression` per backup.compression (SSODB is never compressed by BizTalk)."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            backup_jobs.set_compression(cfg, server)
-        return cfg.backup.compression
+        return backup_jobs.on_management_server(backup_jobs.set_compression)
 
     @task
     def take_full_backup_set() -> int:
@@ -99,10 +94,7 @@ def dr_full_backup():
         """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            backup_jobs.delete_history(cfg, server)
-        return cfg.retention.history_days
+        return backup_jobs.on_management_server(backup_jobs.delete_history)
 
     @task
     def apply_file_retention(params=None) -> dict:
@@ -110,9 +102,9 @@ def dr_full_backup():
         copy at the standby site; log every decision. With retention_dry_run, only log."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            result = backup_jobs.apply_retention(cfg, server, dry_run=backup_jobs.retention_dry_run(params))
+        dry_run = backup_jobs.retention_dry_run(params)
+        result = backup_jobs.on_management_server(lambda cfg, server: backup_jobs.apply_retention(cfg, server,
+                                                                                                  dry_run=dry_run))
         print(result.summary())
         return result.as_xcom()
 

@@ -78,19 +78,14 @@ def dr_health_check():
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
         promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
         schedule, says so instead."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from biztalk_dr.errors import BackupScheduleMissed
         from biztalk_dr.health import backup_schedules
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         report = backup_schedules(load_acting_config())
         for line in report.lines:
             print(line)
-        if report.missed:
-            raise BackupScheduleMissed(list(report.missed))
-        if report.waiting:
-            raise AirflowSkipException("; ".join(report.waiting))
-        return list(report.lines)
+        with skip_while_first_full_set_pending():  # a new group: its first full set is not due yet
+            return report.verdict()
 
     @task(on_failure_callback=DrAlertNotifier())
     def check_standby_can_deliver(**context) -> dict:

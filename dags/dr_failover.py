@@ -44,13 +44,15 @@ or trigger the DAG again with the same form.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, task
 
 from biztalk_dr import failover_phases as phases
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.windows_steps import servers_of
+
+# the group whose DAG is being built, and its servers: build_group_dags sets them for each group in turn
+CONFIG = SOURCE_SERVERS = STANDBY_SERVERS = None
 
 
 def dr_failover():
@@ -74,28 +76,23 @@ def dr_failover():
     [resumed, timeline] >> fail_if_any_step_failed()
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_failover per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    SOURCE_SERVERS = servers_of(CONFIG, "primary")
-    STANDBY_SERVERS = servers_of(CONFIG, "standby")  # the first one runs UpdateDatabase.vbs, holds the master secret
-    dag(
-        dag_id=GROUP.dag_id("dr_failover"),
-        schedule=None,
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "failover"),
-        access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
-        params={
-            "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
-                          description="disaster: the primary site is lost. planned: a switchover, the source answers."),
-            "target_mark": Param("", type="string", title="Target mark",
-                                 description="Empty: the newest complete set shipped and verified at the standby."),
-            "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
-            "confirm_group": Param("", type="string", title="Group name (real runs only)",
-                                   description=f"Type {CONFIG.group.name} to run a real failover."),
-            "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
-                               description="Empty: every database is recovered, or the run is refused. Only if you "
-                                           "accept that a database stays as it is on the standby (e.g. recovered by "
-                                           "hand), name it here (comma-separated); never the management database."),
-        },
-    )(dr_failover)()
-BROKEN_GROUPS = broken_groups_dag("dr_failover", BROKEN)  # their file:line is this file's import error
+build_group_dags(
+    globals(), "dr_failover", "failover", dr_failover,
+    # the first standby server runs UpdateDatabase.vbs, holds the master secret
+    values=lambda group, cfg: {"SOURCE_SERVERS": servers_of(cfg, "primary"), "STANDBY_SERVERS": servers_of(cfg, "standby")},
+    arguments=lambda group, cfg: {"params": {
+        "mode": Param("disaster", enum=["disaster", "planned"], title="Mode",
+                      description="disaster: the primary site is lost. planned: a switchover, the source answers."),
+        "target_mark": Param("", type="string", title="Target mark",
+                             description="Empty: the newest complete set shipped and verified at the standby."),
+        "dry_run": Param(True, type="boolean", title="Dry run", description="Say what would be done; change nothing."),
+        "confirm_group": Param("", type="string", title="Group name (real runs only)",
+                               description=f"Type {cfg.group.name} to run a real failover."),
+        "leave_out": Param("", type="string", title="Leave out (databases NOT recovered)",
+                           description="Empty: every database is recovered, or the run is refused. Only if you "
+                                       "accept that a database stays as it is on the standby (e.g. recovered by "
+                                       "hand), name it here (comma-separated); never the management database."),
+    }},
+    schedule=None,
+    access_control={"DR Operator": {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}},
+)

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Param, chain, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import missed_deadline_alert
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.groups import GroupFile, build_group_dags
 from biztalk_dr.schedules import full_backup_timetable
 from biztalk_dr.site_roles import backups_held, load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
@@ -66,9 +66,7 @@ def dr_full_backup():
         """Make sure BizTalk backs up the config's custom databases (adm_OtherBackupDatabases); idempotent."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            added = backup_jobs.register_custom_databases(cfg, server)
+        added = backup_jobs.on_management_server(backup_jobs.register_custom_databases)
         print(f"registered: {', '.join(added)}" if added else "all custom databases already registered")
         return added
 
@@ -77,10 +75,7 @@ def dr_full_backup():
         """`sp_SetBackupCompression` per backup.compression (SSODB is never compressed by BizTalk)."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            backup_jobs.set_compression(cfg, server)
-        return cfg.backup.compression
+        return backup_jobs.on_management_server(backup_jobs.set_compression)
 
     @task
     def take_full_backup_set() -> int:
@@ -99,10 +94,7 @@ def dr_full_backup():
         """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            backup_jobs.delete_history(cfg, server)
-        return cfg.retention.history_days
+        return backup_jobs.on_management_server(backup_jobs.delete_history)
 
     @task
     def apply_file_retention(params=None) -> dict:
@@ -110,9 +102,9 @@ def dr_full_backup():
         copy at the standby site; log every decision. With retention_dry_run, only log."""
         from biztalk_dr import backup_jobs
 
-        cfg = load_acting_config()
-        with backup_jobs.management_server(cfg) as server:
-            result = backup_jobs.apply_retention(cfg, server, dry_run=backup_jobs.retention_dry_run(params))
+        dry_run = backup_jobs.retention_dry_run(params)
+        result = backup_jobs.on_management_server(lambda cfg, server: backup_jobs.apply_retention(cfg, server,
+                                                                                                  dry_run=dry_run))
         print(result.summary())
         return result.as_xcom()
 
@@ -121,23 +113,19 @@ def dr_full_backup():
     chain(verify_backup_set(taken), delete_old_history(), apply_file_retention())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_full_backup per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_full_backup"),
-        schedule=full_backup_timetable(CONFIG),
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "backup"),
-        params={
-            "retention_dry_run": Param(CONFIG.retention.dry_run, type="boolean", title="Retention dry run",
-                                       description="Only log which backup files retention would delete (the backup "
-                                                   "set is still taken)."),
-        },
-        deadline=DeadlineAlert(
+def _arguments(group: GroupFile, cfg: GroupConfig) -> dict:
+    return {
+        "params": {"retention_dry_run": Param(cfg.retention.dry_run, type="boolean", title="Retention dry run",
+                                              description="Only log which backup files retention would delete (the "
+                                                          "backup set is still taken).")},
+        "deadline": DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=dt.timedelta(hours=6),
             callback=AsyncCallback(missed_deadline_alert, kwargs={
-                "dag_id": GROUP.dag_id("dr_full_backup"), "expectation": "the full backup set within 6 hours of its start"}),
+                "dag_id": group.dag_id("dr_full_backup"), "expectation": "the full backup set within 6 hours of its start"}),
         ),
-    )(dr_full_backup)()
-BROKEN_GROUPS = broken_groups_dag("dr_full_backup", BROKEN)  # their file:line is this file's import error
+    }
+
+
+build_group_dags(globals(), "dr_full_backup", "backup", dr_full_backup, arguments=_arguments,
+                 schedule=lambda group, cfg: full_backup_timetable(cfg))

@@ -42,12 +42,11 @@ The task logs have the details; nothing is changed on any server. Every failure 
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from biztalk_dr.alerts import DrAlertNotifier
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.site_roles import load_acting_config
 
 
@@ -79,19 +78,14 @@ def dr_health_check():
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
         promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
         schedule, says so instead."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from biztalk_dr.errors import BackupScheduleMissed
         from biztalk_dr.health import backup_schedules
+        from biztalk_dr.task_skips import skip_while_first_full_set_pending
 
         report = backup_schedules(load_acting_config())
         for line in report.lines:
             print(line)
-        if report.missed:
-            raise BackupScheduleMissed(list(report.missed))
-        if report.waiting:
-            raise AirflowSkipException("; ".join(report.waiting))
-        return list(report.lines)
+        with skip_while_first_full_set_pending():  # a new group: its first full set is not due yet
+            return report.verdict()
 
     @task(on_failure_callback=DrAlertNotifier())
     def check_standby_can_deliver(**context) -> dict:
@@ -131,12 +125,4 @@ def dr_health_check():
     check_instance.override(doc_md=check_instance.function.__doc__).expand(target=list_instances())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_health_check per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_health_check"),
-        schedule="@hourly",
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "health"),
-    )(dr_health_check)()
-BROKEN_GROUPS = broken_groups_dag("dr_health_check", BROKEN)  # their file:line is this file's import error
+build_group_dags(globals(), "dr_health_check", "health", dr_health_check, schedule="@hourly")

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from biztalk_dr.alerts import missed_deadline_alert
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.groups import GroupFile, build_group_dags
 from biztalk_dr.schedules import every_minutes_timetable
 from biztalk_dr.site_roles import load_acting_config
 from biztalk_dr.task_groups import verify_backup_set
@@ -64,19 +64,15 @@ def dr_log_backup():
     verify_backup_set(take_log_backup_set())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_log_backup per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    INTERVAL = CONFIG.schedules.log_backup_minutes
-    dag(
-        dag_id=GROUP.dag_id("dr_log_backup"),
-        schedule=every_minutes_timetable(INTERVAL, CONFIG),
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "backup"),
-        deadline=DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
-            interval=dt.timedelta(minutes=2 * INTERVAL),
-            callback=AsyncCallback(missed_deadline_alert, kwargs={
-                "dag_id": GROUP.dag_id("dr_log_backup"), "expectation": f"a log backup set every {INTERVAL} minutes"}),
-        ),
-    )(dr_log_backup)()
-BROKEN_GROUPS = broken_groups_dag("dr_log_backup", BROKEN)  # their file:line is this file's import error
+def _arguments(group: GroupFile, cfg: GroupConfig) -> dict:
+    interval = cfg.schedules.log_backup_minutes
+    return {"deadline": DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(minutes=2 * interval),
+        callback=AsyncCallback(missed_deadline_alert, kwargs={
+            "dag_id": group.dag_id("dr_log_backup"), "expectation": f"a log backup set every {interval} minutes"}),
+    )}
+
+
+build_group_dags(globals(), "dr_log_backup", "backup", dr_log_backup, arguments=_arguments,
+                 schedule=lambda group, cfg: every_minutes_timetable(cfg.schedules.log_backup_minutes, cfg))

@@ -45,14 +45,16 @@ and `.biztalk-dr/standby-state.json` (the last set restored per database) in the
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, TriggerRule, dag, task
+from airflow.sdk import AssetOrTimeSchedule, TriggerRule, task
 
 from biztalk_dr.assets import backup_sets, standby_restored
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
+
+# the group whose DAG is being built, and its Assets: build_group_dags sets them for each group in turn
+CONFIG = BACKUP_SETS = STANDBY_RESTORED = None
 
 
 def _stand_down_after_failover(cfg) -> None:
@@ -143,14 +145,10 @@ def dr_log_shipping():
     [shipped, restored, checked] >> fail_if_any_step_failed()
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_log_shipping per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    BACKUP_SETS, STANDBY_RESTORED = backup_sets(GROUP.key), standby_restored(GROUP.key)  # the group's own Assets
-    dag(
-        dag_id=GROUP.dag_id("dr_log_shipping"),
-        schedule=AssetOrTimeSchedule(timetable=every_minutes_timetable(CONFIG.schedules.log_shipping_minutes, CONFIG),
-                                     assets=BACKUP_SETS),
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "log-shipping"),
-    )(dr_log_shipping)()
-BROKEN_GROUPS = broken_groups_dag("dr_log_shipping", BROKEN)  # their file:line is this file's import error
+build_group_dags(
+    globals(), "dr_log_shipping", "log-shipping", dr_log_shipping,
+    # the group's own Assets: the schedule listens to the first, restore_standby updates the second
+    values=lambda group, cfg: {"BACKUP_SETS": backup_sets(group.key), "STANDBY_RESTORED": standby_restored(group.key)},
+    schedule=lambda group, cfg: AssetOrTimeSchedule(
+        timetable=every_minutes_timetable(cfg.schedules.log_shipping_minutes, cfg), assets=backup_sets(group.key)),
+)

@@ -32,11 +32,10 @@ the report) for `rpo.first_full_set_grace_minutes`; past that, "nothing shipped"
 
 from __future__ import annotations
 
-from airflow.sdk import Param, TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, task
 
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.schedules import cron_timetable
 from biztalk_dr.site_roles import load_acting_config
 
@@ -108,14 +107,9 @@ def dr_restore_validation():
     checked >> report >> cleanup
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_restore_validation per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_restore_validation"),
-        schedule=cron_timetable(CONFIG.schedules.restore_validation_cron, CONFIG),
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "restore-validation"),
-        params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
-                                description="BackupSetId of a complete log set; empty: the newest shipped one.")},
-    )(dr_restore_validation)()
-BROKEN_GROUPS = broken_groups_dag("dr_restore_validation", BROKEN)  # their file:line is this file's import error
+build_group_dags(
+    globals(), "dr_restore_validation", "restore-validation", dr_restore_validation,
+    schedule=lambda group, cfg: cron_timetable(cfg.schedules.restore_validation_cron, cfg),
+    params={"set_id": Param(None, type=["null", "integer"], minimum=1, title="Backup set to prove",
+                            description="BackupSetId of a complete log set; empty: the newest shipped one.")},
+)

@@ -15,12 +15,13 @@ name in `confirm_group`.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, task
 
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 from biztalk_dr.pools import standby_pool
+
+CONFIG = None  # the group whose DAG is being built: build_group_dags sets it for each group in turn
 
 
 def dr_standby_reseed():
@@ -50,18 +51,12 @@ def dr_standby_reseed():
     reseed_standby(check_request())
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_standby_reseed per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_standby_reseed"),
-        schedule=None,
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "log-shipping"),
-        params={
-            "dry_run": Param(True, type="boolean", title="Dry run",
-                             description="Show what would be restored, change nothing."),
-            "confirm_group": Param("", type="string", title="Group name (real runs only)",
-                                   description="Type the BizTalk group's name to replace the standby databases."),
-        },
-    )(dr_standby_reseed)()
-BROKEN_GROUPS = broken_groups_dag("dr_standby_reseed", BROKEN)  # their file:line is this file's import error
+build_group_dags(
+    globals(), "dr_standby_reseed", "log-shipping", dr_standby_reseed,
+    schedule=None,
+    params={
+        "dry_run": Param(True, type="boolean", title="Dry run", description="Show what would be restored, change nothing."),
+        "confirm_group": Param("", type="string", title="Group name (real runs only)",
+                               description="Type the BizTalk group's name to replace the standby databases."),
+    },
+)

@@ -25,11 +25,10 @@ next full set, and one more while the older chain is still kept): a full landing
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from biztalk_dr.config import load_config
-from biztalk_dr.dag_defaults import dag_defaults
-from biztalk_dr.groups import broken_groups_dag, dag_groups
+from biztalk_dr.groups import build_group_dags
 
 
 def dr_standby_retention():
@@ -61,12 +60,4 @@ def dr_standby_retention():
     apply_standby_retention()
 
 
-GROUPS, BROKEN = dag_groups()
-for GROUP, CONFIG in GROUPS:  # one dr_standby_retention per BizTalk group (biztalk_dr.groups), built with its CONFIG
-    dag(
-        dag_id=GROUP.dag_id("dr_standby_retention"),
-        schedule="@hourly",
-        doc_md=__doc__,
-        **dag_defaults(CONFIG, "retention"),
-    )(dr_standby_retention)()
-BROKEN_GROUPS = broken_groups_dag("dr_standby_retention", BROKEN)  # their file:line is this file's import error
+build_group_dags(globals(), "dr_standby_retention", "retention", dr_standby_retention, schedule="@hourly")

@@ -118,6 +118,11 @@ ADVICE: dict[str, Advice] = {
         "the standby state file (.biztalk-dr/standby-state.json) cannot be read",
         "Restore the file from a copy if you have one; otherwise " + _RESEED + ": a re-seed does not need the old "
         "file, keeps it aside as {kept} and writes a new one.", ("dr_standby_reseed",)),
+    "roles_unreadable": Advice(
+        "the DR roles record (.biztalk-dr/roles.json: which site is primary, the backup hold) cannot be read",
+        "Restore {path} from a copy if you have one. Otherwise, if no failover made the standby site the primary, "
+        "move the file aside (the record then reads as before any failover); if one did, write "
+        '{{"primary_site": "standby"}} into it, so the backup DAGs back up the new primary.', ()),
     "reseed_needs_full": Advice(
         "there is no complete full set older than the newest complete set to re-seed from",
         "Run dr_full_backup, then dr_log_backup once, then dr_log_shipping, and re-seed.",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from biztalk_dr import tsql
 from biztalk_dr.advice import advice
@@ -47,6 +47,7 @@ __all__ = [
     "PreflightReport",
     "preflight",
     "register_custom_databases",
+    "on_management_server",
     "set_compression",
     "read_sets",
     "take_full_backup_set",
@@ -176,9 +177,11 @@ def register_custom_databases(cfg: GroupConfig, mgmt_server: SqlServer) -> list[
     return added
 
 
-def set_compression(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
+def set_compression(cfg: GroupConfig, mgmt_server: SqlServer) -> bool:
+    """``sp_SetBackupCompression`` per backup.compression; returns the value set."""
     mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_SetBackupCompression"),
                                         {"bCompression": cfg.backup.compression}))
+    return cfg.backup.compression
 
 
 def read_sets(cfg: GroupConfig, mgmt_server: SqlServer, *, limit: int = 5000) -> list[BackupSet]:
@@ -317,10 +320,11 @@ def request_full_backup(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
     mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_ForceFullBackup")))
 
 
-def delete_history(cfg: GroupConfig, mgmt_server: SqlServer) -> None:
-    """History rows only: BizTalk's procedure never deletes files (retention does, chain-aware)."""
+def delete_history(cfg: GroupConfig, mgmt_server: SqlServer) -> int:
+    """History rows only: BizTalk's procedure never deletes files (retention does, chain-aware). Returns the days kept."""
     mgmt_server.run(tsql.exec_procedure(_proc(cfg, "sp_DeleteBackupHistory"),
                                         {"DaysToKeep": cfg.retention.history_days}))
+    return cfg.retention.history_days
 
 
 def history_clock_now(cfg: GroupConfig, mgmt_server: SqlServer) -> dt.datetime:
@@ -337,6 +341,19 @@ def primary_servers(cfg: GroupConfig) -> dict[str, SqlServer]:
 def management_server(cfg: GroupConfig) -> SqlServer:
     inst = cfg.sites.primary.instances[cfg.instance_of(cfg.management_database, "primary")]
     return SqlServer(inst.conn_id)
+
+
+_T = TypeVar("_T")
+
+
+def on_management_server(work: Callable[[GroupConfig, SqlServer], _T]) -> _T:
+    """``work`` on the acting configuration (``site_roles``: the new primary after a failover) and a connection to
+    its management database, closed after: what a backup DAG's management-database task does."""
+    from biztalk_dr.site_roles import load_acting_config
+
+    cfg = load_acting_config()
+    with management_server(cfg) as server:
+        return work(cfg, server)
 
 
 def find_set(cfg: GroupConfig, mgmt_server: SqlServer, set_id: int) -> BackupSet:

@@ -4,6 +4,7 @@ run every step says what it would do and changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -12,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, failover, log_shipping, shipping_jobs, site_roles, tsql
+from biztalk_dr import backup_jobs, failover, shipped_files, shipping_jobs, site_roles, standby_restore, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import READABLE, write_json_atomically
 from biztalk_dr.config import GroupConfig, load_config
@@ -89,15 +90,15 @@ def _assessment(cfg: GroupConfig, sets, target_mark: str | None, leave_out) -> f
     """The pure assessment over what the standby instance says now."""
     return failover.assess_failover(
         sets, read_state(cfg.sites.standby.landing_dir), [d.name for d in cfg.databases],
-        lambda r: log_shipping.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
+        lambda r: shipped_files.row_shipped(cfg, r), target_mark, observed=observe_standby(cfg),
         leave_out=leave_out, required=[cfg.management_database.name],
-        headers=lambda r: log_shipping.row_header(cfg, r))
+        headers=lambda r: shipped_files.row_header(cfg, r))
 
 
-def _completed_failover(cfg: GroupConfig) -> dict[str, Any] | None:
+def _completed_failover(cfg: GroupConfig) -> site_roles.SiteRoles | None:
     """The roles record when an earlier run already made the standby the primary (this run is a re-run)."""
     roles = site_roles.read_roles(cfg.sites.standby.landing_dir)
-    return roles if roles.get("primary_site") == "standby" else None
+    return roles if roles.standby_is_primary else None
 
 
 def observe_standby(cfg: GroupConfig) -> dict[str, failover.StandbyObservation]:
@@ -138,10 +139,10 @@ def recover_databases(cfg: GroupConfig, plan: dict[str, Any]) -> list[str]:
                            for name, remaining in todo]
         for _name, remaining in todo:  # reversible: the databases stay RESTORING
             if remaining[:-1]:
-                log_shipping.restore_on_standby(cfg, remaining[:-1], session)
+                standby_restore.restore_on_standby(cfg, remaining[:-1], session)
         for _name, remaining in todo:
             if remaining:
-                log_shipping.verified_copy(cfg, remaining[-1], None)
+                standby_restore.verified_copy(cfg, remaining[-1], None)
         _check_still_reachable(cfg, sets, mark, left_out, "right before the first WITH RECOVERY")
         states = _standby_states(cfg)
         for name, remaining in todo:
@@ -246,16 +247,17 @@ def record_new_roles(cfg: GroupConfig, plan: dict[str, Any], dry_run: bool) -> d
     """The standby site is the primary now: recorded at the standby site, where it survives the old primary.
     The backup schedule stays held until the new primary has its first full backup set."""
     assessed = FailoverPlan.from_json(plan)
-    roles = {"primary_site": "standby", "failed_over_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-             "mark": assessed.mark, "set_id": assessed.set_id, "set_time": assessed.set_time, "mode": assessed.mode,
-             "old_primary": f"{_old_primary(cfg)}: to be re-seeded as the new standby (it is not restored to anything)"}
-    if dry_run:
-        return {"would_record": roles}
     current = site_roles.read_roles(cfg.sites.standby.landing_dir)
-    if current.get("primary_site") == "standby" and current.get("mark") == assessed.mark:
-        return {"already": current}
-    site_roles.write_roles(cfg.sites.standby.landing_dir, {**current, **roles})
-    return roles
+    roles = dataclasses.replace(
+        current, primary_site="standby", failed_over_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        mark=assessed.mark, set_id=assessed.set_id, set_time=assessed.set_time, mode=assessed.mode,
+        old_primary=f"{_old_primary(cfg)}: to be re-seeded as the new standby (it is not restored to anything)")
+    if dry_run:
+        return {"would_record": roles.to_json()}
+    if current.standby_is_primary and current.mark == assessed.mark:
+        return {"already": current.to_json()}
+    site_roles.write_roles(cfg.sites.standby.landing_dir, roles)
+    return roles.to_json()
 
 
 def _old_primary(cfg: GroupConfig) -> str:
@@ -316,7 +318,7 @@ def take_final_log_set(cfg: GroupConfig, plan: dict[str, Any], run_id: str) -> d
         return FinalLogSet(None, None, "would take a final marked log set (sp_MarkAll) and verify it").to_json()
     if assessed.failed_over:
         return FinalLogSet(None, None, "an earlier run already failed over to mark "
-                                       f"{assessed.failed_over.get('mark')}: no new log set is taken").to_json()
+                                       f"{assessed.failed_over.mark}: no new log set is taken").to_json()
     path = _final_set_file(cfg, run_id)
     done = FinalLogSet.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
     if done is not None and done.verified:

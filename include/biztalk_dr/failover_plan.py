@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from biztalk_dr.log_shipping import StandbyStep
+from biztalk_dr.site_roles import SiteRoles
 
 __all__ = ["PlannedDatabase", "FailoverPlan", "FinalLogSet"]
 
@@ -52,7 +53,7 @@ class FailoverPlan:
     already_online: tuple[str, ...]  # ONLINE at the mark already: left alone
     left_out: tuple[str, ...]  # named by the operator: NOT recovered
     standby: tuple[str, ...]  # each standby database's state, described
-    failed_over: Mapping[str, Any] | None  # the roles record, when an earlier run already failed over
+    failed_over: SiteRoles | None  # the roles record, when an earlier run already failed over
     databases: tuple[PlannedDatabase, ...]
     notes: tuple[str, ...]
     summary: str  # what the approval's body says
@@ -62,7 +63,7 @@ class FailoverPlan:
                 "set_time": self.set_time, "data_loss_minutes": self.data_loss_minutes, "source": self.source,
                 "source_reachable": self.source_reachable, "already_online": list(self.already_online),
                 "left_out": list(self.left_out), "standby": list(self.standby),
-                "failed_over": None if self.failed_over is None else dict(self.failed_over),
+                "failed_over": None if self.failed_over is None else self.failed_over.to_json(),
                 "databases": [d.to_json() for d in self.databases], "notes": list(self.notes),
                 "summary": self.summary}
 
@@ -71,7 +72,7 @@ class FailoverPlan:
         return cls(mode=data["mode"], dry_run=data["dry_run"], mark=data["mark"], set_id=data["set_id"],
                    set_time=data["set_time"], data_loss_minutes=data["data_loss_minutes"], source=data["source"],
                    source_reachable=data["source_reachable"], already_online=tuple(data["already_online"]),
-                   left_out=tuple(data["left_out"]), standby=tuple(data["standby"]), failed_over=data["failed_over"],
+                   left_out=tuple(data["left_out"]), standby=tuple(data["standby"]), failed_over=None if data["failed_over"] is None else SiteRoles.from_json(data["failed_over"]),
                    databases=tuple(PlannedDatabase.from_json(d) for d in data["databases"]),
                    notes=tuple(data["notes"]), summary=data["summary"])
 

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from biztalk_dr.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, GroupConfig
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
-__all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "current_group", "dag_groups", "deployment_files",
-           "group_files", "group_of_dag_id"]
+__all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "build_group_dags", "current_group", "dag_groups",
+           "deployment_files", "group_files", "group_of_dag_id"]
 
 KEY_SEPARATOR = "__"
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -189,3 +191,33 @@ def broken_groups_dag(base_dag_id: str, broken: dict[GroupFile, ConfigError]):  
     first = next(iter(broken))
     return DAG(dag_id=first.dag_id(base_dag_id), schedule=BrokenGroups(), auto_register=False,
                tags=["biztalk-dr", "broken-group-file"])
+
+
+GroupValues = Callable[[GroupFile, GroupConfig], dict[str, Any]]
+
+
+def build_group_dags(namespace: MutableMapping[str, Any], base_dag_id: str, kind: str, body: Callable[[], None], *,
+                     schedule: Any, values: GroupValues | None = None, arguments: GroupValues | None = None,
+                     **shared: Any) -> None:
+    """What every DAG file does at its end: one DAG per group of the deployment (``dag_groups``), built from the
+    file's ``@dag`` body with the shared defaults (``dag_defaults``, ``kind`` its tag), the file's docstring as
+    its docs, ``schedule`` (a function ``(group, cfg)`` for a schedule of the group's own), ``shared`` (the
+    same for every group) and ``arguments(group, cfg)`` (the group's own: params, deadline); the broken groups' problems become the file's import error (``broken_groups_dag``).
+
+    ``namespace`` is the DAG file's ``globals()``: while a group's DAG is built its ``GROUP`` and ``CONFIG``, and
+    the file's ``values(group, cfg)`` (its Assets, servers), are module values there, so the body and its tasks
+    read them as Airflow's generated-DAG pattern has them do; ``GROUPS``, ``BROKEN`` and ``BROKEN_GROUPS`` stay
+    there after. DAGs register themselves as they are built (Airflow's auto-register): nothing else to keep."""
+    from airflow.sdk import dag
+
+    from biztalk_dr.dag_defaults import dag_defaults
+
+    groups, broken = dag_groups()
+    namespace["GROUPS"], namespace["BROKEN"] = groups, broken
+    for group, cfg in groups:
+        namespace["GROUP"], namespace["CONFIG"] = group, cfg
+        namespace.update(values(group, cfg) if values else {})
+        own = arguments(group, cfg) if arguments else {}
+        dag(dag_id=group.dag_id(base_dag_id), schedule=schedule(group, cfg) if callable(schedule) else schedule,
+            doc_md=namespace.get("__doc__"), **dag_defaults(cfg, kind), **shared, **own)(body)()
+    namespace["BROKEN_GROUPS"] = broken_groups_dag(base_dag_id, broken)  # their file:line is the file's import error

@@ -9,7 +9,7 @@ from typing import Literal
 
 from biztalk_dr import tsql
 from biztalk_dr.config import GroupConfig
-from biztalk_dr.errors import SqlServerError
+from biztalk_dr.errors import BackupScheduleMissed, FirstFullSetPending, SqlServerError
 from biztalk_dr.sqlserver import SqlServer
 
 __all__ = ["InstanceTarget", "InstanceHealth", "instance_targets", "check_instance", "BackupSchedules",
@@ -90,10 +90,20 @@ def check_instance(target: InstanceTarget, server: SqlServer) -> InstanceHealth:
 
 @dataclass(frozen=True)
 class BackupSchedules:
-    """dr_health_check's check_backup_schedules: what to log, what is missed (fails), what is waiting (skips)."""
+    """dr_health_check's check_backup_schedules: what to log, what is missed (fails), what is waiting for a new
+    group's first full set (skips)."""
     lines: tuple[str, ...]
     missed: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
+
+    def verdict(self) -> list[str]:
+        """The lines when every schedule keeps its promise; BackupScheduleMissed naming each missed kind, else
+        FirstFullSetPending (the signal every check of a new group raises: its task skips) for the kinds waiting."""
+        if self.missed:
+            raise BackupScheduleMissed(list(self.missed))
+        if self.waiting:
+            raise FirstFullSetPending("; ".join(self.waiting))
+        return list(self.lines)
 
 
 def backup_schedules(cfg: GroupConfig) -> BackupSchedules:

@@ -1,5 +1,6 @@
-"""Restore validation: which set to prove, each database's restore to its mark on the validation instance,
-the checks that prove the result, and the report.
+"""Restore validation, the pure part: which set to prove, each database's restore to its mark on the validation
+instance, the checks that prove the result, and the report. The effects (reading the shipped files' headers,
+the restores, the checks, the report's files) are ``validation_jobs``'.
 
 The point is to prove the **standby site's** copies: plans are made from the shipped files themselves
 (read with the backup-file reader) by the restore planner, so a missing or broken copy fails the plan,
@@ -10,23 +11,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biztalk_dr import tsql
 from biztalk_dr.advice import advice
-from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
+from biztalk_dr.backup_files.headers import BackupSetHeader
 from biztalk_dr.backup_sets import BackupSet, HistoryRow, newest_complete_full
-from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import PreflightError, RestorePlanError
-from biztalk_dr.manifest import shipped_header
 from biztalk_dr.paths import plain_file_name, sql_join
 from biztalk_dr.restore_planner import LogMark, Target, plan_restore
 
-__all__ = ["ValidationStep", "DatabasePlan", "choose_set", "plan_database", "sanity_query", "validation_name",
-           "render_markdown", "DatabaseResult"]
+if TYPE_CHECKING:  # the type only: config reads files
+    from biztalk_dr.config import GroupConfig
+
+__all__ = ["ValidationStep", "DatabasePlan", "chain_files", "choose_set", "plan_database", "sanity_query",
+           "validation_name", "render_markdown", "DatabaseResult", "report_json", "minutes_between"]
 
 
 def validation_name(cfg: GroupConfig, database: str) -> str:
@@ -83,10 +85,18 @@ class DatabasePlan:
         return asdict(self)
 
 
-def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: BackupSet, sets: Sequence[BackupSet],
-                  landing_dir: str | Path) -> DatabasePlan:
+def chain_files(database: str, chosen: BackupSet, full: BackupSet, sets: Sequence[BackupSet]) -> list[str]:
+    """The landing folder's names of ``database``'s backup files from ``full`` to ``chosen`` (complete sets only):
+    the files whose headers ``plan_database`` plans with."""
+    chain = [s for s in sets if full.set_id <= s.set_id <= chosen.set_id and s.complete]
+    return [plain_file_name(row.base_name) for bset in chain if (row := bset.row_for(database)) is not None]
+
+
+def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, headers: Sequence[BackupSetHeader],
+                  sizes: Mapping[str, int], landing_dir: str | Path) -> DatabasePlan:
     """Restore ``database`` from the shipped copies to ``chosen``'s mark; RestorePlanError (the gap named) if
-    the shipped files cannot reach it.
+    the shipped files cannot reach it. ``headers`` are those of ``chain_files`` found in ``landing_dir`` (a
+    missing file has none), ``sizes`` each header's file size by path.
 
     The plan is the restore planner's, from the files' own headers, so its rules are the ones the failover
     assessment uses: the database is matched by FamilyGUID, a landing folder holding the old and the new
@@ -94,18 +104,6 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
     reached in the log backup that holds it (the one named after it in the set)."""
     assert cfg.sites.validation is not None
     val = cfg.sites.validation
-    chain = [s for s in sets if full.set_id <= s.set_id <= chosen.set_id and s.complete]
-    headers: list[BackupSetHeader] = []
-    for bset in chain:
-        row = bset.row_for(database)
-        if row is None:
-            continue
-        path = Path(landing_dir) / plain_file_name(row.base_name)
-        shipped = shipped_header(landing_dir, path.name)  # the manifest's copy of the header: no file read again
-        if shipped is not None:
-            headers.append(shipped)
-        elif path.is_file():
-            headers.extend(read_backup_file(path))
     mark_row = chosen.row_for(database)
     if mark_row is None:
         raise RestorePlanError(database, [f"set {chosen.set_id} has no backup of {database}"])
@@ -120,7 +118,7 @@ def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: Back
     for n, step in enumerate(plan.steps):
         names = tuple(Path(p).name for p in step.backup.paths)
         sql_paths = [sql_join(val.landing_path, name) for name in names]
-        size = sum(Path(p).stat().st_size for p in step.backup.paths)
+        size = sum(sizes[p] for p in step.backup.paths)
         if n == 0:
             moves = tsql.move_files(step.backup.header.files, data_folder=val.data_path, log_folder=val.log_path,
                                     restored_as=restored_as)

@@ -1,7 +1,7 @@
 """The log-shipping DAG's steps with their servers and files: each function is one task's work.
 
-Pure planning and checks live in ``log_shipping``; this module reads the primary's history and msdb,
-copies, restores and records. Everything that changes the standby happens under the standby lock.
+Pure planning and checks live in ``log_shipping``, the file and restore effects in ``shipped_files`` and
+``standby_restore``; this module reads the primary's history and msdb, and runs them per task. Everything that changes the standby happens under the standby lock.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from biztalk_dr import (
     backup_jobs,
     first_full_set,
     log_shipping,
+    shipped_files,
     source_checks,
+    standby_restore,
     standby_status,
     status_history,
     tsql,
@@ -88,10 +90,10 @@ def stood_down(cfg: GroupConfig) -> str:
     from biztalk_dr.site_roles import read_roles
 
     roles = read_roles(cfg.sites.standby.landing_dir)
-    if roles.get("primary_site") != "standby":
+    if not roles.standby_is_primary:
         return ""
-    return (f"the standby site is the primary since {roles.get('failed_over_at')} (dr_failover to mark "
-            f"{roles.get('mark')}): log shipping stands down until the old primary is re-seeded as the new standby "
+    return (f"the standby site is the primary since {roles.failed_over_at} (dr_failover to mark "
+            f"{roles.mark}): log shipping stands down until the old primary is re-seeded as the new standby "
             "and the configuration's sites are swapped")
 
 
@@ -134,7 +136,7 @@ def _vanished(cfg: GroupConfig, row: HistoryRow) -> str:
     """Why this row's file counts as vanished from the landing folder (a verified manifest without its file, or
     with another size); empty when it does not."""
     earlier = read_manifest(cfg.sites.standby.landing_dir, plain_file_name(row.base_name))
-    if earlier is None or earlier.verified_at is None or log_shipping.row_shipped(cfg, row):
+    if earlier is None or earlier.verified_at is None or shipped_files.row_shipped(cfg, row):
         return ""
     return f"{earlier.file_name} (set {earlier.set_id}), shipped and verified at {earlier.verified_at}"
 
@@ -143,13 +145,13 @@ def _ship_files(cfg: GroupConfig, database: str, set_ids: Sequence[int], vanishe
     with backup_jobs.management_server(cfg) as mgmt:
         history = backup_jobs.read_sets(cfg, mgmt, limit=_HISTORY_ROWS)
         rows = [(s, r) for s in history if s.set_id in set(set_ids) and (r := s.row_for(database)) is not None]
-        entries = log_shipping.catalog_entries(mgmt, [r.sql_path for _, r in rows])
+        entries = shipped_files.catalog_entries(mgmt, [r.sql_path for _, r in rows])
         done: list[str] = []
         failed: list[ShippingError] = []
         for bset, row in rows:
             gone = _vanished(cfg, row)
             try:
-                _, what = log_shipping.ship_database_file(
+                _, what = shipped_files.ship_database_file(
                     cfg, bset, row, entry=entries.get(row.sql_path),
                     previous=_previous_log(cfg, history, bset, database) if row.backup_type == "lg" else None,
                     source=backup_jobs.worker_file(cfg, row))
@@ -196,12 +198,12 @@ def restore_standby(cfg: GroupConfig, *, send_warning: Callable[[str, str], None
         with locked_state(cfg.sites.standby.landing_dir, purpose="dr_log_shipping restore") as session:
             _refuse_unknown_standby_databases(cfg, session.state)
             plan = log_shipping.plan_standby_restores(sets, session.state, _database_names(cfg),
-                                                      lambda r: log_shipping.row_shipped(cfg, r),
-                                                      lambda r: log_shipping.row_source_failed(cfg, r))
+                                                      lambda r: shipped_files.row_shipped(cfg, r),
+                                                      lambda r: shipped_files.row_source_failed(cfg, r))
             for note in plan.notes:
                 log.info("standby: %s", note)
             try:
-                done = log_shipping.restore_on_standby(cfg, plan.steps, session, recopy=copier)
+                done = standby_restore.restore_on_standby(cfg, plan.steps, session, recopy=copier)
             except ShippedFileDamaged as exc:
                 if exc.source_bad:
                     raise source_damaged(cfg, exc) from exc
@@ -235,15 +237,15 @@ class _RecordingRecopier:
         replaced = [s for s in self.steps if is_shipped_and_verified(landing, s.file_name)]
         if not replaced or send_warning is None:
             return
-        why = log_shipping.quarantined_files(landing)
+        why = shipped_files.quarantined_files(landing)
         send_warning("WARNING: shipped file(s) damaged in the landing folder were quarantined, copied again from the "
                      "source and restored from the new copy:" + "".join(
                          f"\n- set {s.set_id} ({s.mark_name}), {s.database}, {s.file_name}: {why.get(s.file_name, '?')}"
                          for s in replaced),
-                     advice("shipped_copy_recopied", quarantine=landing / log_shipping.QUARANTINE_DIR))
+                     advice("shipped_copy_recopied", quarantine=landing / shipped_files.QUARANTINE_DIR))
 
 
-def recopier(cfg: GroupConfig, sets: Sequence[BackupSet] | None = None) -> log_shipping.Recopy:
+def recopier(cfg: GroupConfig, sets: Sequence[BackupSet] | None = None) -> standby_restore.Recopy:
     """Ships a step's file again from the source, as ship_files_of_database would (catalog and chain checked);
     ``sets`` None: the primary's history is read when a file is first copied again."""
     known: list[BackupSet] = list(sets) if sets is not None else []
@@ -255,8 +257,8 @@ def recopier(cfg: GroupConfig, sets: Sequence[BackupSet] | None = None) -> log_s
         row = bset.row_for(step.database)
         assert row is not None
         with backup_jobs.management_server(cfg) as mgmt:
-            entries = log_shipping.catalog_entries(mgmt, [row.sql_path])
-        log_shipping.ship_database_file(
+            entries = shipped_files.catalog_entries(mgmt, [row.sql_path])
+        shipped_files.ship_database_file(
             cfg, bset, row, entry=entries.get(row.sql_path),
             previous=_previous_log(cfg, known, bset, step.database) if row.backup_type == "lg" else None,
             source=backup_jobs.worker_file(cfg, row))
@@ -361,14 +363,14 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
     if full is None:
         raise PreflightError(["no complete full set older than the newest complete set: nothing to re-seed from"],
                              advice=advice("reseed_needs_full"))
-    missing = [r.sql_path for r in full.rows if not log_shipping.row_shipped(cfg, r)]
+    missing = [r.sql_path for r in full.rows if not shipped_files.row_shipped(cfg, r)]
     if missing:
         raise PreflightError([f"full set {full.set_id} ({full.mark_name}) is not all shipped and verified: "
                               + ", ".join(missing)],
                              advice=advice("reseed_needs_shipped_full"))
     fresh = StandbyState()  # a re-seed starts from nothing: it needs no earlier state (nor a readable one)
     plan = log_shipping.plan_standby_restores([s for s in sets if s.set_id >= full.set_id], fresh,
-                                              _database_names(cfg), lambda r: log_shipping.row_shipped(cfg, r))
+                                              _database_names(cfg), lambda r: shipped_files.row_shipped(cfg, r))
     if dry_run:
         return {"dry_run": True, "full_set": full.set_id, "steps": [s.as_json() for s in plan.steps],
                 "notes": list(plan.notes)}
@@ -376,7 +378,7 @@ def reseed_standby(cfg: GroupConfig, *, dry_run: bool) -> dict[str, Any]:
         kept = session.set_aside  # an unreadable state file, kept aside: the re-seed needs none
         session.save(fresh)
         try:
-            done = log_shipping.restore_on_standby(cfg, plan.steps, session, replace=True,
+            done = standby_restore.restore_on_standby(cfg, plan.steps, session, replace=True,
                                                    recopy=recopier(cfg, sets))
         except ShippedFileDamaged as exc:
             raise (source_damaged(cfg, exc) if exc.source_bad else exc) from exc
@@ -418,10 +420,10 @@ def status(cfg: GroupConfig) -> standby_status.StandbyStatus:
         observed, standby_error = None, str(exc)
     left = first_full_set.grace_left(cfg, sets, now=now, seen=first_full_set.first_seen(landing))
     report = standby_status.standby_report(
-        cfg, sets, state, now, shipped=lambda r: log_shipping.row_shipped(cfg, r), observed=observed,
-        quarantined=log_shipping.quarantined_files(Path(landing)),
-        source_failed=lambda r: log_shipping.row_source_failed(cfg, r), source_reachable=reachable,
-        standby_error=standby_error, headers=lambda r: log_shipping.row_header(cfg, r),
+        cfg, sets, state, now, shipped=lambda r: shipped_files.row_shipped(cfg, r), observed=observed,
+        quarantined=shipped_files.quarantined_files(Path(landing)),
+        source_failed=lambda r: shipped_files.row_source_failed(cfg, r), source_reachable=reachable,
+        standby_error=standby_error, headers=lambda r: shipped_files.row_header(cfg, r),
         waiting="" if state_problem or sets_problem else first_full_set.standby_waiting(cfg, sets, state, left))
     if sets_problem:
         report = report.with_reason(standby_status.Reason.advised("critical", sets_problem, "shipped_sets_ambiguous"),

@@ -196,8 +196,7 @@ def dr_view(cfg: GroupConfig, now: dt.datetime | None = None) -> DrView:
                 "warn", f"the status was measured {age // 60} min ago ({status.written_at}): dr_log_shipping "
                         f"records it every {cfg.schedules.log_shipping_minutes} min", "status_stale"))
     roles = read_roles(cfg.sites.standby.landing_dir)
-    hold = BackupHold(str(roles["backups_held_by"]), roles.get("backups_held_since")) \
-        if roles.get("backups_held_by") else None
+    hold = BackupHold(roles.backups_held_by, roles.backups_held_since) if roles.backups_held_by else None
     validation = _validation(records)
     if validation is not None and not validation.passed:
         what = ", ".join(validation.failed_databases) or validation.problem or "see its report"
@@ -209,7 +208,7 @@ def dr_view(cfg: GroupConfig, now: dt.datetime | None = None) -> DrView:
         status=status, status_age_seconds=age,
         history_now=history_now.isoformat(timespec="seconds") if history_now else None, window=window,
         validation=validation, failover=_failover(records),
-        hold=hold, primary_site=str(roles.get("primary_site") or "primary"),
+        hold=hold, primary_site=roles.primary_site,
         history=tuple(read(records, now - dt.timedelta(days=HISTORY_DAYS))),
         warn_minutes=cfg.rpo.warn_minutes, critical_minutes=cfg.rpo.critical_minutes)
 

@@ -11,9 +11,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr import backup_jobs, first_full_set, log_shipping, restore_validation, shipping_jobs, tsql
+from biztalk_dr import (
+    backup_jobs,
+    first_full_set,
+    log_shipping,
+    restore_validation,
+    shipped_files,
+    shipping_jobs,
+    standby_restore,
+    tsql,
+)
 from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import READABLE, write_json_atomically, write_text_atomically
+from biztalk_dr.backup_files import BackupSetHeader, read_backup_file
 from biztalk_dr.backup_sets import BackupSet
 from biztalk_dr.config import GroupConfig
 from biztalk_dr.errors import (
@@ -24,16 +34,15 @@ from biztalk_dr.errors import (
     SqlServerError,
     ValidationFailed,
 )
-from biztalk_dr.manifest import check_content, read_manifest
+from biztalk_dr.manifest import check_content, read_manifest, shipped_header
 from biztalk_dr.paths import plain_file_name, sql_join
 from biztalk_dr.restore_validation import DatabaseResult
 from biztalk_dr.sqlserver import CallKind, SqlServer
 from biztalk_dr.standby_state import run_records_dir
 
-__all__ = ["plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases"]
+__all__ = ["plan_database", "plan_validation", "restore_database", "check_database", "write_report", "drop_validation_databases"]
 
 log = logging.getLogger("biztalk_dr.validation")
-
 
 
 def _validation(cfg: GroupConfig):
@@ -47,6 +56,22 @@ def _run_dir(cfg: GroupConfig, run_id: str) -> Path:
     return run_records_dir(cfg.sites.standby.landing_dir, "validation", run_id)
 
 
+def plan_database(cfg: GroupConfig, database: str, chosen: BackupSet, full: BackupSet, sets: Sequence[BackupSet],
+                  landing_dir: str | Path) -> restore_validation.DatabasePlan:
+    """``restore_validation.plan_database`` over the headers of the shipped files in ``landing_dir`` (each
+    manifest's copy of its file's header: no file read again; the file itself for an older manifest)."""
+    headers: list[BackupSetHeader] = []
+    for name in restore_validation.chain_files(database, chosen, full, sets):
+        path = Path(landing_dir) / name
+        shipped = shipped_header(landing_dir, name)
+        if shipped is not None:
+            headers.append(shipped)
+        elif path.is_file():
+            headers.extend(read_backup_file(path))
+    sizes = {h.path: Path(h.path).stat().st_size for h in headers}
+    return restore_validation.plan_database(cfg, database, chosen, headers, sizes, landing_dir)
+
+
 def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
                     send_warning: Callable[[str, str], None] | None = None) -> list[dict[str, Any]]:
     """Pick the set, hash every shipped file it restores against its manifest (``verify_copies``), plan every
@@ -58,7 +83,7 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
         sets, now = backup_jobs.read_sets(cfg, mgmt), backup_jobs.history_clock_now(cfg, mgmt)
 
     try:
-        chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r), set_id)
+        chosen, full = restore_validation.choose_set(sets, lambda r: shipped_files.row_shipped(cfg, r), set_id)
     except PreflightError:
         if set_id is None:
             _wait_for_first_full_set(cfg, run_id, sets, now)
@@ -68,8 +93,8 @@ def plan_validation(cfg: GroupConfig, run_id: str, set_id: int | None, *,
         send_warning("WARNING: shipped file(s) this validation restores no longer matched their manifests: "
                      "quarantined and copied again from the source before anything was restored:"
                      + "".join(f"\n- {r}" for r in replaced),
-                     advice("shipped_copy_recopied", quarantine=Path(landing) / log_shipping.QUARANTINE_DIR))
-    plans = [restore_validation.plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
+                     advice("shipped_copy_recopied", quarantine=Path(landing) / shipped_files.QUARANTINE_DIR))
+    plans = [plan_database(cfg, d.name, chosen, full, sets, landing) for d in cfg.databases]
     with SqlServer(val.conn_id) as server:
         existing = {str(r["name"]).lower() for r in server.query(tsql.database_names())}
         leftovers = sorted(p.restored_as for p in plans if p.restored_as.lower() in existing)
@@ -142,12 +167,12 @@ def verify_copies(cfg: GroupConfig, sets: Sequence[BackupSet], chosen: BackupSet
     return replaced
 
 
-def _replace(cfg: GroupConfig, step: log_shipping.StandbyStep, recopy: log_shipping.Recopy, reason: str,
+def _replace(cfg: GroupConfig, step: log_shipping.StandbyStep, recopy: standby_restore.Recopy, reason: str,
              found_by) -> None:
-    """``log_shipping.replace_damaged`` for a validation: when the source is damaged too a full backup is requested
+    """``standby_restore.replace_damaged`` for a validation: when the source is damaged too a full backup is requested
     (and the alert says so); when it cannot be copied again now, the alert says where the damaged copy is."""
     try:
-        log_shipping.replace_damaged(cfg, step, recopy, reason, found_by=found_by)
+        standby_restore.replace_damaged(cfg, step, recopy, reason, found_by=found_by)
     except ShippedFileDamaged as exc:
         if exc.source_bad:
             raise shipping_jobs.source_damaged(cfg, exc) from exc
@@ -183,7 +208,7 @@ def restore_database(cfg: GroupConfig, plan: dict[str, Any], *,
                                      f"{', '.join(step['file_names'])}: quarantined, copied again from the source and "
                                      "restored from the new copy",
                                      advice("shipped_copy_recopied",
-                                            quarantine=Path(cfg.sites.standby.landing_dir) / log_shipping.QUARANTINE_DIR))
+                                            quarantine=Path(cfg.sites.standby.landing_dir) / shipped_files.QUARANTINE_DIR))
                 result.steps.append({"type": step["backup_type"], "files": list(step["file_names"]),
                                      "bytes": step["bytes"], "seconds": round(time.perf_counter() - started, 3)})
     except BackupMediaDamaged as exc:  # the fresh copy is damaged too: the source is
@@ -222,7 +247,7 @@ def _replace_step_files(cfg: GroupConfig, database: str, step: dict[str, Any], e
 
 def _quarantine_all(cfg: GroupConfig, step: dict[str, Any], reason: str) -> str:
     landing = Path(cfg.sites.standby.landing_dir)
-    kept = [str(log_shipping.quarantine(landing, landing / name, reason)) for name in step["file_names"]
+    kept = [str(shipped_files.quarantine(landing, landing / name, reason)) for name in step["file_names"]
             if (landing / name).is_file()]
     return ", ".join(kept) or "(the files were gone)"
 

@@ -191,13 +191,13 @@ def run_drill() -> dict[str, Any]:
         from biztalk_dr.site_roles import read_roles
 
         roles = read_roles(cfg.sites.standby.landing_dir)  # what the failover recorded: the mark, its time
-        mark = roles.get("mark")
+        mark = roles.mark
         databases = _databases(standby, [d.name for d in cfg.databases])
         for db in databases:
             if db["state"] != "ONLINE" or db["stop_at_mark_name"] != mark:
                 problems.append(f"{db['name']}: {db['state']} at mark {db['stop_at_mark_name']!r}, expected ONLINE at "
                                 f"{mark!r}")
-        set_time = dt.datetime.fromisoformat(roles["set_time"]) if roles.get("set_time") else None
+        set_time = dt.datetime.fromisoformat(roles.set_time) if roles.set_time else None
         return {"result": "fail" if problems else "pass", "mark": mark,
                 "data_loss_seconds": round((disaster - set_time).total_seconds()) if set_time else None,
                 "phases": phases, "databases": databases, "problems": problems}

@@ -51,3 +51,17 @@ def test_no_history_at_all_is_missed_and_says_so(cfg):
     checks = check_backup_schedules(cfg, [], now=T0)
     assert [c.missed for c in checks] == [True, True]
     assert checks[0].text().startswith("no complete full backup set in adm_BackupHistory: has dr_full_backup ever run?")
+
+
+def test_the_health_checks_verdict_fails_on_a_missed_kind_and_skips_while_a_new_group_waits():
+    """One signal for "waiting for the first full set": FirstFullSetPending, which the task turns into its skip."""
+    import pytest
+
+    from biztalk_dr.errors import BackupScheduleMissed, FirstFullSetPending
+    from biztalk_dr.health import BackupSchedules
+
+    assert BackupSchedules(lines=("ok: full", "ok: log")).verdict() == ["ok: full", "ok: log"]
+    with pytest.raises(FirstFullSetPending, match="^waiting for the first full set; no log set yet$"):
+        BackupSchedules(lines=(), waiting=("waiting for the first full set", "no log set yet")).verdict()
+    with pytest.raises(BackupScheduleMissed, match="MISSED: log"):
+        BackupSchedules(lines=(), missed=("MISSED: log",), waiting=("waiting for the first full set",)).verdict()

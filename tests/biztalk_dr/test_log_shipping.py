@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr import log_shipping
+from biztalk_dr import log_shipping, shipped_files, standby_restore
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
 from biztalk_dr.config import load_config
 from biztalk_dr.errors import CopyVerificationError, ShippingError, StandbyBusy
-from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores, ship_database_file
+from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores
 from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
+from biztalk_dr.shipped_files import ship_database_file
 from biztalk_dr.standby_state import DatabaseState, StandbyState, locked_state
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT, SHARED_BACKUPS
@@ -134,7 +135,7 @@ def test_the_manifest_keeps_the_files_header_for_the_planner_and_old_manifests_s
     [fresh] = read_backup_file(landing / "StopAt_1.trn")
     kept = shipped_header(landing, "StopAt_1.trn")
     assert kept == fresh and kept.backup_set_id and kept.family_guid == fresh.family_guid
-    assert log_shipping.row_header(cfg, row) == fresh
+    assert shipped_files.row_header(cfg, row) == fresh
     path = manifest_path(landing, "StopAt_1.trn")
     data = json.loads(path.read_text())
     del data["header"]
@@ -148,7 +149,7 @@ def test_the_manifest_keeps_the_files_header_for_the_planner_and_old_manifests_s
 def test_a_corrupt_copy_is_copied_again_and_twice_means_an_error(cfg, tmp_path, monkeypatch):
     one, row, source = stop_at(tmp_path, "StopAt_2.trn")
     calls = []
-    real = log_shipping.ship_file
+    real = shipped_files.ship_file
 
     def flaky(src, landing, **kw):
         calls.append(src)
@@ -156,12 +157,12 @@ def test_a_corrupt_copy_is_copied_again_and_twice_means_an_error(cfg, tmp_path, 
             raise CopyVerificationError("the copy's SHA-256 differs from the source's (network damage)")
         return real(src, landing, **kw)
 
-    monkeypatch.setattr(log_shipping, "ship_file", flaky)
+    monkeypatch.setattr(shipped_files, "ship_file", flaky)
     manifest, what = ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
     assert len(calls) == 2 and what.endswith("(second copy)") and manifest.verified_at
 
     one, row, source = stop_at(tmp_path, "StopAt_21.trn")
-    monkeypatch.setattr(log_shipping, "ship_file", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(shipped_files, "ship_file", lambda *a, **k: (_ for _ in ()).throw(
         CopyVerificationError("the copy's size differs")))
     with pytest.raises(ShippingError, match="failed verification twice"):
         ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
@@ -171,7 +172,7 @@ def test_a_corrupt_copy_is_copied_again_and_twice_means_an_error(cfg, tmp_path, 
 @needs_share
 def test_a_truncated_copy_is_quarantined_never_restored(cfg, tmp_path, monkeypatch):
     one, row, source = stop_at(tmp_path, "StopAt_23.trn")
-    real = log_shipping.ship_file
+    real = shipped_files.ship_file
 
     def truncating(src, landing, **kw):
         result = real(src, landing, **kw)
@@ -179,7 +180,7 @@ def test_a_truncated_copy_is_quarantined_never_restored(cfg, tmp_path, monkeypat
             fh.truncate(result.size // 2)
         return result
 
-    monkeypatch.setattr(log_shipping, "ship_file", truncating)
+    monkeypatch.setattr(shipped_files, "ship_file", truncating)
     with pytest.raises(ShippingError, match="truncated"):
         ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
     landing = Path(cfg.sites.standby.landing_dir)
@@ -266,7 +267,7 @@ def shipped_log(cfg, tmp_path):
 def restore(cfg, step, recopy, server):
     landing = Path(cfg.sites.standby.landing_dir)
     with locked_state(landing, purpose="test") as session:
-        return log_shipping.restore_on_standby(cfg, [step], session, connect=lambda conn_id: server, recopy=recopy,
+        return standby_restore.restore_on_standby(cfg, [step], session, connect=lambda conn_id: server, recopy=recopy,
                                                sleep=lambda s: None), session.state
 
 

@@ -76,14 +76,14 @@ def test_two_primaries_sets_with_the_same_id_are_never_merged_into_one_set(cfg):
 
 
 def test_after_the_roles_swap_the_new_primarys_sets_are_the_ones_described(cfg):
-    from biztalk_dr.site_roles import acting_config, write_roles
+    from biztalk_dr.site_roles import SiteRoles, acting_config, write_roles
 
     cfg = cfg.model_copy(update={"sites": cfg.sites.model_copy(update={"standby": cfg.sites.standby.model_copy(
         update={"backup_path": "/backups-dr/", "backup_dir": cfg.sites.standby.landing_dir})})})
     ship_set(cfg, 1, OLD, minutes=0, kind="db")
     ship(cfg, 3, cfg.databases[0].name, OLD, minutes=30)
     new_3, new_4 = ship_set(cfg, 3, NEW, minutes=600, kind="db"), ship_set(cfg, 4, NEW, minutes=615)
-    write_roles(cfg.sites.standby.landing_dir, {"primary_site": "standby"})
+    write_roles(cfg.sites.standby.landing_dir, SiteRoles(primary_site="standby"))
     sets = sets_from_manifests(acting_config(cfg))
     assert described(sets) == [(3, f"BTS_{NEW}_3", True, sorted(new_3)), (4, f"BTS_{NEW}_4", True, sorted(new_4))]
 

@@ -11,7 +11,7 @@ import pytest
 
 from biztalk_dr import shipping_jobs, status_history
 from biztalk_dr.advice import advice
-from biztalk_dr.site_roles import hold_backups, write_roles
+from biztalk_dr.site_roles import hold_backups, read_roles, write_roles
 from biztalk_dr.standby_state import run_records_dir, state_dir
 from biztalk_dr.standby_status import Reason
 from biztalk_dr.status_page import COLOURS, render_page, render_run_records
@@ -93,8 +93,8 @@ def test_a_passed_validation_sets_every_metric_to_one(cfg):  # noqa: F811
 def test_after_a_failover_the_page_says_which_site_is_primary_and_the_hold(cfg):  # noqa: F811
     record(cfg, report(cfg, minutes_after_newest=5))
     hold_backups(cfg, "manual__2026-11-25T02:00")
-    write_roles(cfg.sites.standby.landing_dir, {**json.loads((state_dir(cfg.sites.standby.landing_dir)
-                                                              / "roles.json").read_text()), "primary_site": "standby"})
+    write_roles(cfg.sites.standby.landing_dir,
+                dataclasses.replace(read_roles(cfg.sites.standby.landing_dir), primary_site="standby"))
     folder = run_records_dir(cfg.sites.standby.landing_dir, "failover", "manual__2026-11-25T02:00")
     (folder / "timeline.json").write_text(json.dumps({"run_id": "manual__2026-11-25T02:00", "dry_run": True,
                                                       "mode": "disaster", "mark": "BTS_4", "recovery_seconds": 61.2,

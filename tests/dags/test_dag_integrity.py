@@ -71,17 +71,20 @@ def test_every_dag_takes_the_shared_defaults(dagbag):
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_writes_no_shared_default_itself(path):
-    """The shared @dag arguments come from biztalk_dr.dag_defaults, never copied into a DAG file."""
+    """The shared @dag arguments come from biztalk_dr.dag_defaults, which build_group_dags (the one builder of a
+    file's per-group DAGs) applies; a DAG file never copies one, nor builds its DAGs another way."""
     import ast
 
-    calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
-             and getattr(n.func, "id", None) == "dag"]
-    assert calls, f"{path.name} has no @dag(...)"
+    shared = {"start_date", "catchup", "max_active_runs", "tags", "default_args"}
+    nodes = list(ast.walk(ast.parse(path.read_text())))
+    calls = [n for n in nodes if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "build_group_dags"]
+    assert len(calls) == 1, f"{path.name}: build its DAGs with one build_group_dags(globals(), ...)"
+    assert not [n for n in nodes if isinstance(n, ast.Call) and getattr(n.func, "id", None) in ("dag", "DAG")], \
+        f"{path.name} builds a DAG itself"
     for call in calls:
-        assert {"start_date", "catchup", "max_active_runs", "tags", "default_args"}.isdisjoint(
-            k.arg for k in call.keywords), f"{path.name} copies a shared default"
-        assert any(k.arg is None and getattr(k.value.func, "id", None) == "dag_defaults" for k in call.keywords), \
-            f"{path.name}: pass **dag_defaults(CONFIG, kind)"
+        assert shared.isdisjoint(k.arg for k in call.keywords), f"{path.name} copies a shared default"
+    copied = {k.value for n in nodes if isinstance(n, ast.Dict) for k in n.keys if isinstance(k, ast.Constant)}
+    assert shared.isdisjoint(copied), f"{path.name} copies a shared default: {sorted(shared & copied)}"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -104,14 +104,14 @@ def _failures(group, since: int) -> list[str]:
 def _nothing_lost(group) -> None:
     """Every file adm_BackupHistory records is still at the source or shipped and verified at the standby site,
     and every quarantined copy is still kept beside its reason."""
-    from biztalk_dr import backup_jobs, log_shipping
+    from biztalk_dr import backup_jobs, shipped_files
     from biztalk_dr.config import load_config
 
     cfg = load_config()
     with backup_jobs.management_server(cfg) as mgmt:
         sets = backup_jobs.read_sets(cfg, mgmt)
     lost = [r.sql_path for s in sets for r in s.rows
-            if not backup_jobs.worker_file(cfg, r).is_file() and not log_shipping.row_shipped(cfg, r)]
+            if not backup_jobs.worker_file(cfg, r).is_file() and not shipped_files.row_shipped(cfg, r)]
     assert sets and not lost, lost
     for why in (_landing(group) / "quarantine").glob("*.why.txt"):
         assert why.with_name(why.name.removesuffix(".why.txt")).is_file(), why

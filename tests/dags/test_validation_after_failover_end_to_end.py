@@ -99,9 +99,9 @@ def test_sets_from_the_manifests_are_one_primarys_in_a_folder_holding_both(faile
 
 
 def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_folder(group, failed_over):
-    """restore_validation's own planning (choose_set, plan_database) on the new primary's history and the
+    """restore_validation's own planning (choose_set, plan_database over the landed headers) on the new primary's history and the
     landing folder holding both branches, and its statements run on the validation instance."""
-    from biztalk_dr import backup_jobs, log_shipping, restore_validation
+    from biztalk_dr import backup_jobs, restore_validation, shipped_files, validation_jobs
     from biztalk_dr.config import load_config
     from biztalk_dr.sqlserver import SqlServer
 
@@ -109,11 +109,11 @@ def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_fo
     cfg = load_config()
     with SqlServer("biztalk_standby") as new_primary:
         sets = backup_jobs.read_sets(cfg, new_primary)
-    chosen, full = restore_validation.choose_set(sets, lambda r: log_shipping.row_shipped(cfg, r))
+    chosen, full = restore_validation.choose_set(sets, lambda r: shipped_files.row_shipped(cfg, r))
     assert chosen.mark_name == mark
     try:
         for database in GROUP:
-            plan = restore_validation.plan_database(cfg, database, chosen, full, sets, landing)
+            plan = validation_jobs.plan_database(cfg, database, chosen, full, sets, landing)
             assert all(name.startswith("SQLDR01_") for step in plan.steps for name in step.file_names)
             for step in plan.steps:
                 query(group.validation, step.statement)

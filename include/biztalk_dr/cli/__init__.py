@@ -14,8 +14,9 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["main", "build_parser", "group_config_or_none"]
+__all__ = ["main", "build_parser", "group_command", "group_config_or_none"]
 
 _COMMAND_MODULES = (
     "biztalk_dr.cli.config_commands",
@@ -46,6 +47,21 @@ def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, impor
               f"{fallback.file}); as the DAGs do, this uses its last valid version of "
               f"{fallback.saved:%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
     return cfg
+
+
+def group_command(subparsers: argparse._SubParsersAction, name: str, help: str,  # noqa: A002 - argparse's word
+                  run: Callable[[argparse.Namespace, Any], int]) -> argparse.ArgumentParser:
+    """A sub-command on one group: ``--config FILE`` (default: $BIZTALK_DR_CONFIG), the group's configuration
+    loaded (``group_config_or_none``: exit 2 after its problems), then ``run(args, cfg)`` gives the exit status."""
+    parser = subparsers.add_parser(name, help=help)
+    parser.add_argument("--config", metavar="FILE", help="the group's YAML file (default: $BIZTALK_DR_CONFIG)")
+
+    def handler(args: argparse.Namespace) -> int:
+        cfg = group_config_or_none(args.config)
+        return 2 if cfg is None else run(args, cfg)
+
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _load(path: str | None):  # noqa: ANN202 - GroupConfig

@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import argparse
 
-from biztalk_dr.cli import group_config_or_none
+from biztalk_dr.cli import group_command
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    resume = subparsers.add_parser("resume-backups", help="release the backup schedule held by an abandoned failover")
-    resume.add_argument("--config", metavar="FILE", help="the group's YAML file (default: $BIZTALK_DR_CONFIG)")
-    resume.set_defaults(handler=_resume)
+    group_command(subparsers, "resume-backups", "release the backup schedule held by an abandoned failover", _resume)
 
 
-def _resume(args: argparse.Namespace) -> int:
+def _resume(args: argparse.Namespace, cfg) -> int:  # noqa: ANN001 - GroupConfig, imported lazily
     from biztalk_dr.site_roles import backups_held, release_backups
 
-    cfg = group_config_or_none(args.config)
-    if cfg is None:
-        return 2
     held = backups_held(cfg)
     if held:
         print(f"was: {held}")

@@ -10,24 +10,19 @@ import contextlib
 import json
 import sys
 
-from biztalk_dr.cli import group_config_or_none
+from biztalk_dr.cli import group_command
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    status = subparsers.add_parser("status", help="log shipping: what is shipped, restored and recoverable now")
-    status.add_argument("--config", metavar="FILE", help="the group's YAML file (default: $BIZTALK_DR_CONFIG)")
+    status = group_command(subparsers, "status", "log shipping: what is shipped, restored and recoverable now", _status)
     status.add_argument("--json", action="store_true", help="one JSON object (for monitoring)")
-    status.set_defaults(handler=_status)
 
 
-def _status(args: argparse.Namespace) -> int:
+def _status(args: argparse.Namespace, cfg) -> int:  # noqa: ANN001 - GroupConfig, imported lazily
     from biztalk_dr import shipping_jobs
 
-    cfg = group_config_or_none(args.config)
-    if cfg is None:
-        return 2
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's logging writes to stdout; stdout is the report
         report = shipping_jobs.status(cfg).as_json()
     if args.json:

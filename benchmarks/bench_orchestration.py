@@ -122,9 +122,11 @@ def cycles_at_once(run, groups: list[int]) -> list[tuple[float, float]]:
         if _wait(run, _dag("dr_log_backup", n), backups[n])["state"] != "success":
             raise SystemExit(f"group{n}'s log backup failed: see its run in the UI")
         deadline = time.monotonic() + 600
-        while True:  # the shipping run the set's Asset event triggered (a scheduled one does not count)
+        while True:  # the shipping run this backup's Asset event triggered (not a scheduled backup's)
             new = [r for r in run.api(f"/api/v2/dags/{shipping[n]}/dagRuns?limit=200")["dag_runs"]
-                   if r["dag_run_id"] not in before[n] and r["run_type"] == "asset_triggered"]
+                   if r["dag_run_id"] not in before[n] and r["run_type"] == "asset_triggered"
+                   and any(e["source_run_id"] == backups[n] for e in run.api(
+                       f"/api/v2/dags/{shipping[n]}/dagRuns/{r['dag_run_id']}/upstreamAssetEvents")["asset_events"])]
             if new:
                 shipped = _wait(run, shipping[n], new[0]["dag_run_id"])
                 break

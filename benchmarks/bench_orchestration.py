@@ -68,18 +68,7 @@ class _Patient:
         return getattr(self.run, name)
 
     def api(self, path: str, **kw) -> dict:
-        import urllib.error
-
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                return self.run.api(path, **kw)
-            except urllib.error.HTTPError:
-                raise
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        return self.run.patient_api(path, **kw)
 
 
 def _dag(base: str, n: int) -> str:

@@ -136,6 +136,20 @@ class MakeRun:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.loads(resp.read())
 
+    def patient_api(self, path: str, **kw) -> dict:
+        """``api``, asked again for up to a minute while a loaded machine's API server is slow to answer (an
+        HTTP error is an answer, raised at once)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self.api(path, **kw)
+            except urllib.error.HTTPError:
+                raise
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
     def dag_ids(self, expected: set[str], timeout: float = 180) -> set[str]:
         """The DAGs the API server knows, once ``expected`` are among them (the dag processor parses them after
         it has started) or the time is up."""

@@ -28,13 +28,15 @@ test: $(STAMP)
 
 ## make run: the stand-in SQL Server group and Airflow (api-server, scheduler, dag-processor, triggerer) with these
 ## DAGs; Ctrl-C, SIGTERM or SIGHUP stops all of it. Ports: BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, ...
+## GROUPS=N (or BIZTALK_DR_GROUPS): N stand-in BizTalk groups at once, each its own primary, standby and file
+GROUPS_ENV = $(if $(GROUPS),BIZTALK_DR_GROUPS="$(GROUPS)")
 run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py
+	$(GROUPS_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py
 
 ## make run-celery: the same, in Airflow's production shape: PostgreSQL (BIZTALK_DR_POSTGRES_URL), CeleryExecutor
 ## with Redis (BIZTALK_DR_REDIS_URL) and two Celery workers; settings from deploy/airflow.env (docker-compose's too)
 run-celery: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py --celery
+	$(GROUPS_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python scripts/run_local.py --celery
 
 ## make stop: what a make run killed with SIGKILL left running (its process groups, recorded in var/)
 stop: $(STAMP)

@@ -1,19 +1,23 @@
-"""Orchestration overhead of one log cycle: CeleryExecutor (make run-celery: PostgreSQL, Redis, two workers)
-against standalone (make run: SQLite, LocalExecutor), in the same run, on the same stand-in group.
+"""Orchestration overhead of one log cycle, and how it grows from 1 to 4 BizTalk groups: CeleryExecutor
+(make run-celery: PostgreSQL, Redis, two workers) against standalone (make run: SQLite, LocalExecutor), in the
+same run, on the same stand-in groups.
 
-One cycle: dr_log_backup triggered through the REST API -> its set verified and published (Asset event) ->
-the asset-triggered dr_log_shipping run ships and verifies it (restorable at the standby) and restores the one
-before. Figures per engine, median of N cycles:
+One cycle of a group: its dr_log_backup triggered through the REST API -> its set verified and published (Asset
+event) -> the asset-triggered dr_log_shipping run ships and verifies it (restorable at the standby) and restores
+the one before. Each engine runs one deployment of 4 stand-in groups (GROUPS=4: each its own primary, standby,
+DAGs and pool); k of them (1, 2, then 4) start a cycle at the same moment, as groups on one log interval do.
+Figures per engine and k, over every group's cycle of N rounds:
 
-  cycle     wall time from the trigger to the end of that shipping run
+  cycle     wall time from the trigger to the end of that group's shipping run (median; max: the slowest group)
   in tasks  the tasks' own time on the critical path (per task id the longest of its mapped boxes, summed)
   overhead  cycle - in tasks: scheduling, queueing, task start (process, DAG parse, execution API), Asset
-            event to the next run
+            event to the next run, and waiting for a free slot behind the other groups' tasks
 
-Issue 20's goal: a cycle well under 60 s, so a 5-minute log interval stays sustainable. The deployments run one
-after the other (never both at once on a shared machine); their first scheduled runs finish before the clock
-starts. Usage: python benchmarks/bench_orchestration.py [cycles] (default 3). Needs PostgreSQL at
-127.0.0.1:5432 and Redis at 127.0.0.1:6379 for the Celery half (otherwise it says so and measures standalone).
+Issue 20's goal: a cycle under 60 s at 4 groups, so a 5-minute log interval stays sustainable. The deployments
+run one after the other (never both at once on a shared machine); their first scheduled runs finish before the
+clock starts, and each round starts once no backup or shipping run of any group is left. Usage:
+python benchmarks/bench_orchestration.py [rounds] [standalone|celery] (default 2, both). Needs PostgreSQL at 127.0.0.1:5432 and Redis at
+127.0.0.1:6379 for the Celery half (otherwise it says so and measures standalone).
 """
 
 from __future__ import annotations
@@ -50,9 +54,39 @@ def _wait(run, dag_id: str, run_id: str, timeout: float = 600) -> dict:
     return found
 
 
+GROUPS = 4
+CONCURRENCY = (1, 2, 4)
+
+
+class _Patient:
+    """The deployment's REST API, asked again while a loaded machine's API server is slow to answer (never wrong)."""
+
+    def __init__(self, run) -> None:  # noqa: ANN001 - MakeRun
+        self.run = run
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.run, name)
+
+    def api(self, path: str, **kw) -> dict:
+        return self.run.patient_api(path, **kw)
+
+
+def _dag(base: str, n: int) -> str:
+    return f"{base}__group{n}"
+
+
 def _busy(run) -> bool:
-    return any(r["state"] not in FINISHED for d in ("dr_full_backup", "dr_log_backup", "dr_log_shipping")
-               for r in run.api(f"/api/v2/dags/{d}/dagRuns?limit=100")["dag_runs"])
+    return any(r["state"] not in FINISHED for n in range(1, GROUPS + 1)
+               for d in ("dr_full_backup", "dr_log_backup", "dr_log_shipping")
+               for r in run.api(f"/api/v2/dags/{_dag(d, n)}/dagRuns?limit=100")["dag_runs"])
+
+
+def _quiet(run, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while _busy(run):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"backup or shipping runs still busy after {timeout:.0f} s")
+        time.sleep(1)
 
 
 def _critical(run, dag_id: str, run_id: str) -> float:
@@ -64,36 +98,52 @@ def _critical(run, dag_id: str, run_id: str) -> float:
     return sum(longest.values())
 
 
-def one_cycle(run) -> tuple[float, float]:
-    before = {r["dag_run_id"] for r in run.api("/api/v2/dags/dr_log_shipping/dagRuns?limit=200")["dag_runs"]}
+def cycles_at_once(run, groups: list[int]) -> list[tuple[float, float]]:
+    """Each of ``groups`` starts a log cycle at the same moment: (cycle, in tasks) of each."""
+    shipping = {n: _dag("dr_log_shipping", n) for n in groups}
+    before = {n: {r["dag_run_id"] for r in run.api(f"/api/v2/dags/{shipping[n]}/dagRuns?limit=200")["dag_runs"]}
+              for n in groups}
     start = time.time()
-    backup = run.api("/api/v2/dags/dr_log_backup/dagRuns", method="POST", body={"logical_date": None})["dag_run_id"]
-    if _wait(run, "dr_log_backup", backup)["state"] != "success":
-        raise SystemExit("the log backup failed: see its run in the UI")
-    deadline = time.monotonic() + 600
-    while True:
-        new = [r for r in run.api("/api/v2/dags/dr_log_shipping/dagRuns?limit=200")["dag_runs"]
-               if r["dag_run_id"] not in before and r["run_type"] == "asset_triggered"]
-        if new:
-            shipped = _wait(run, "dr_log_shipping", new[0]["dag_run_id"])
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit("no shipping run was triggered by the backup set's Asset event")
-        time.sleep(0.5)
-    cycle = _ts(shipped["end_date"]) - start
-    return cycle, _critical(run, "dr_log_backup", backup) + _critical(run, "dr_log_shipping", shipped["dag_run_id"])
+    backups = {n: run.api(f"/api/v2/dags/{_dag('dr_log_backup', n)}/dagRuns", method="POST",
+                          body={"logical_date": None})["dag_run_id"] for n in groups}
+    out = []
+    for n in groups:
+        if _wait(run, _dag("dr_log_backup", n), backups[n])["state"] != "success":
+            raise SystemExit(f"group{n}'s log backup failed: see its run in the UI")
+        deadline = time.monotonic() + 600
+        while True:  # the shipping run this backup's Asset event triggered (not a scheduled backup's)
+            new = [r for r in run.api(f"/api/v2/dags/{shipping[n]}/dagRuns?limit=200")["dag_runs"]
+                   if r["dag_run_id"] not in before[n] and r["run_type"] == "asset_triggered"
+                   and any(e["source_run_id"] == backups[n] for e in run.api(
+                       f"/api/v2/dags/{shipping[n]}/dagRuns/{r['dag_run_id']}/upstreamAssetEvents")["asset_events"])]
+            if new:
+                shipped = _wait(run, shipping[n], new[0]["dag_run_id"])
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no shipping run of group{n} was triggered by the backup set's Asset event")
+            time.sleep(0.5)
+        if shipped["state"] != "success":
+            raise SystemExit(f"group{n}'s shipping run {shipped['dag_run_id']} failed: see it in the UI")
+        out.append((_ts(shipped["end_date"]) - start, _critical(run, _dag("dr_log_backup", n), backups[n])
+                    + _critical(run, shipping[n], shipped["dag_run_id"])))
+    return out
 
 
-def measure(name: str, cycles: int, **kw) -> tuple[str, list[tuple[float, float]]]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-orchestration-{name}-") as folder:
-        run = start_make_run(Path(folder) / "var", **kw)
+def measure(name: str, rounds: int, **kw) -> tuple[str, dict[int, list[tuple[float, float]]]]:
+    with tempfile.TemporaryDirectory(prefix="bench-orchestration-") as folder:
+        run = start_make_run(Path(folder) / "var", groups=GROUPS, **kw)
         try:
-            run.wait_for(r"^Airflow UI: ", timeout=600)
-            run.first_runs(("dr_full_backup",), timeout=600)
-            deadline = time.monotonic() + 600
-            while _busy(run) and time.monotonic() < deadline:
-                time.sleep(1)
-            return name, [one_cycle(run) for _ in range(cycles)]
+            run.wait_for(r"^Airflow UI: ", timeout=900)
+            run = _Patient(run)
+            type(run.run).first_runs(run, tuple(_dag("dr_full_backup", n) for n in range(1, GROUPS + 1)), timeout=900)
+            results: dict[int, list[tuple[float, float]]] = {k: [] for k in CONCURRENCY}
+            for _ in range(rounds):
+                for k in CONCURRENCY:
+                    _quiet(run)
+                    results[k] += cycles_at_once(run, list(range(1, k + 1)))
+                    print(f"  {name}: {k} group(s) at once: " + ", ".join(f"{c:.1f}" for c, _ in results[k][-k:]),
+                          flush=True)
+            return name, results
         finally:
             if run.process.poll() is None:
                 run.stop_with(signal.SIGTERM)
@@ -117,12 +167,15 @@ def _empty_redis_db() -> int:
 
 
 def main() -> None:
-    cycles = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    results = [measure("standalone (SQLite, LocalExecutor)", cycles)]
-    if _reachable(5432) and _reachable(6379):
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    engines = sys.argv[2:] or ["standalone", "celery"]  # one of them only: [rounds] standalone|celery
+    results = [measure("standalone (SQLite, LocalExecutor)", rounds)] if "standalone" in engines else []
+    if "celery" not in engines:
+        pass
+    elif _reachable(5432) and _reachable(6379):
         database, redis_db = f"biztalk_dr_bench_{os.getpid()}", _empty_redis_db()
         try:
-            results.append(measure("celery (PostgreSQL, Redis, 2 workers)", cycles, celery=True, env={
+            results.append(measure("celery (PostgreSQL, Redis, 2 workers)", rounds, celery=True, env={
                 "BIZTALK_DR_POSTGRES_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
                 "BIZTALK_DR_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}))
         finally:
@@ -131,12 +184,14 @@ def main() -> None:
             subprocess.run(["redis-cli", "-n", str(redis_db), "FLUSHDB"], capture_output=True, timeout=60)
     else:
         print("PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) does not answer: the Celery half is not measured")
-    print(f"one log cycle (log backup triggered -> set shipped, verified, the one before restored), median of {cycles}:")
-    print(f"  {'engine':40} {'cycle s':>8} {'in tasks s':>11} {'overhead s':>11}")
-    for name, runs in results:
-        cycle, work = statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs)
-        overhead = statistics.median(c - w for c, w in runs)
-        print(f"  {name:40} {cycle:8.1f} {work:11.1f} {overhead:11.1f}")
+    print(f"one log cycle per group (log backup triggered -> set shipped, verified, the one before restored), "
+          f"a deployment of {GROUPS} groups, k of them at once, {rounds} round(s), over every group's cycle:")
+    print(f"  {'engine':40} {'k':>2} {'cycle s':>8} {'max s':>6} {'in tasks s':>11} {'overhead s':>11}")
+    for name, by_k in results:
+        for k, runs in by_k.items():
+            cycle, work = statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs)
+            overhead = statistics.median(c - w for c, w in runs)
+            print(f"  {name:40} {k:2} {cycle:8.1f} {max(c for c, _ in runs):6.1f} {work:11.1f} {overhead:11.1f}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from airflow.sdk import AssetOrTimeSchedule, TriggerRule, task
 
 from biztalk_dr.assets import backup_sets, standby_restored
 from biztalk_dr.config import load_config
-from biztalk_dr.groups import build_group_dags
+from biztalk_dr.groups import build_group_dags, current_group
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable
 
@@ -111,7 +111,9 @@ def dr_log_shipping():
         result = shipping_jobs.restore_standby(cfg, send_warning=warning_sender(cfg, context))
         print("\n".join(result["restored"]) or "nothing new to restore")
         print("\n".join(result["notes"]))
-        outlet_events[STANDBY_RESTORED].extra = {"positions": result["positions"]}
+        # this group's Asset by its DAG's id, not the module's STANDBY_RESTORED: a process that built every group's DAGs
+        # (dag.test(), a DagBag) holds the last group's there
+        outlet_events[standby_restored(current_group().key)].extra = {"positions": result["positions"]}
         return result
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

@@ -24,6 +24,13 @@ BIZTALK_DR_API_HOST [127.0.0.1], BIZTALK_DR_STANDIN_PORTS [14331,14332,14333] (p
 validation), BIZTALK_DR_LOG_PORTS [8793,8794] (the scheduler's and the triggerer's log servers),
 BIZTALK_DR_VAR [var/].
 
+BIZTALK_DR_GROUPS [1] (make's GROUPS=N) runs N stand-in BizTalk groups at once: group k has a primary SQLPRD0k
+and a standby SQLDR0k of its own (one validation instance, SQLVAL01, serves them all, each group with its own
+database prefix), its file var/config/groups/groupk.yaml (BIZTALK_DR_CONFIG is that folder: DAG ids
+dr_log_backup__groupk, ...) and its folders under var/groups/groupk/. BIZTALK_DR_STANDIN_PORTS then takes 2N+1
+ports [14331,...]: group 1's primary and standby, the validation instance, then each further group's primary and
+standby.
+
 `make run-celery` (``--celery``) runs the same DAGs in Airflow's production shape: PostgreSQL as the metadata
 database, CeleryExecutor with Redis as its broker and two Celery workers (each with its own log server port and
 pid file), its Airflow settings read from deploy/airflow.env, the file docker-compose.yml reads too. It needs
@@ -62,7 +69,7 @@ STATE = VAR / "make-run.json"  # the process groups of the running make run, for
 TEMPLATE = ROOT / "include" / "config" / "standin_group.yaml"
 BIN = Path(sys.executable).parent
 LOGIN = "biztalk_dr"
-SITES = {"primary": "SQLPRD01", "standby": "SQLDR01", "validation": "SQLVAL01"}  # site -> @@SERVERNAME
+SITES = {"primary": "SQLPRD01", "standby": "SQLDR01", "validation": "SQLVAL01"}  # site -> @@SERVERNAME (group 1)
 CELERY = "--celery" in sys.argv[1:]
 SHARED_SETTINGS = ROOT / "deploy" / "airflow.env"  # the production shape's Airflow settings, docker-compose's too
 WORKERS = ("celery-worker-1", "celery-worker-2") if CELERY else ()
@@ -85,9 +92,85 @@ def _ports(name: str, default: str, count: int) -> list[int]:
     return ports
 
 
+def _group_count() -> int:
+    text = os.environ.get("BIZTALK_DR_GROUPS", "").strip() or "1"
+    if not text.isdigit() or not 1 <= int(text) <= 9:
+        raise SystemExit(f"make run: BIZTALK_DR_GROUPS={text!r} (GROUPS= of make): expected how many stand-in BizTalk "
+                         "groups to run, 1 to 9 (default 1)")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Standin:
+    """One SQL Server stand-in make run starts: which group's (None: the only group's, or the validation
+    instance every group shares) and which site."""
+
+    group: str | None
+    site: str  # primary, standby, validation
+    server: str  # @@SERVERNAME
+    port: int
+    data_dir: Path
+    conn_id: str
+
+    @property
+    def label(self) -> str:
+        return f"stand-in {self.group + ' ' if self.group else ''}{self.site} ({self.server}, 127.0.0.1:{self.port})"
+
+
+@dataclass(frozen=True)
+class DemoGroup:
+    """A stand-in BizTalk group: its key (None: the only one, DAG ids without a key), its folder (@VAR@ of the
+    template) and its file."""
+
+    key: str | None
+    number: int
+    root: Path
+    config: Path
+
+    def replacements(self) -> dict[str, str]:
+        """What makes the template group number ``number``: its own servers, name, connections, and its own
+        database prefix on the validation instance the groups share."""
+        if self.key is None:
+            return {}
+        n = f"{self.number:02d}"
+        return {"SQLPRD01": f"SQLPRD{n}", "SQLDR01": f"SQLDR{n}", "BTSPRD01": f"BTSPRD{n}", "BTSDR01": f"BTSDR{n}",
+                "name: DEMO-BTS\n": f"name: DEMO-BTS-{self.number}\n",
+                "conn_id: biztalk_primary": f"conn_id: biztalk_{self.key}_primary",
+                "conn_id: biztalk_standby": f"conn_id: biztalk_{self.key}_standby",
+                "    server_name: SQLVAL01\n": f"    server_name: SQLVAL01\n    database_prefix: drv{self.number}_\n"}
+
+
+GROUP_COUNT = _group_count()
+# one group: var/config/group.yaml (DAG ids without a key, as before); several: var/config/groups/groupN.yaml
+# (a folder: DAG ids dr_log_backup__group1, ...), each group's folders under var/groups/groupN/
+GROUPS = ([DemoGroup(None, 1, VAR, VAR / "config" / "group.yaml")] if GROUP_COUNT == 1 else
+          [DemoGroup(f"group{n}", n, VAR / "groups" / f"group{n}", VAR / "config" / "groups" / f"group{n}.yaml")
+           for n in range(1, GROUP_COUNT + 1)])
+CONFIG = GROUPS[0].config if GROUP_COUNT == 1 else VAR / "config" / "groups"  # BIZTALK_DR_CONFIG
 API_HOST = os.environ.get("BIZTALK_DR_API_HOST", "127.0.0.1")
 [API_PORT] = _ports("BIZTALK_DR_API_PORT", "8080", 1)
-STANDIN_PORTS = dict(zip(SITES, _ports("BIZTALK_DR_STANDIN_PORTS", "14331,14332,14333", 3), strict=True))
+
+
+def _standins() -> list[Standin]:
+    """Group 1's primary and standby and the validation instance (the ports' order since one group), then each
+    further group's primary and standby."""
+    ports = _ports("BIZTALK_DR_STANDIN_PORTS", ",".join(str(14331 + i) for i in range(2 * GROUP_COUNT + 1)),
+                   2 * GROUP_COUNT + 1)
+    validation = Standin(None, "validation", SITES["validation"], ports[2], VAR / "standin" / "validation",
+                         "biztalk_validation")
+    pairs = iter([ports[0], ports[1], *ports[3:]])
+    standins = []
+    for g in GROUPS:
+        for site in ("primary", "standby"):
+            if g.key is None:
+                standins.append(Standin(None, site, SITES[site], next(pairs), VAR / "standin" / site, f"biztalk_{site}"))
+            else:
+                standins.append(Standin(g.key, site, SITES[site].replace("01", f"{g.number:02d}"), next(pairs),
+                                        VAR / "standin" / g.key / site, f"biztalk_{g.key}_{site}"))
+    return [*standins[:2], validation, *standins[2:]]
+
+
+STANDINS = _standins()
 if CELERY:
     WORKER_LOG_PORT, TRIGGER_LOG_PORT, WORKER2_LOG_PORT = _ports("BIZTALK_DR_LOG_PORTS", "8793,8794,8795", 3)
     WORKER_LOG_PORTS = {"celery-worker-1": WORKER_LOG_PORT, "celery-worker-2": WORKER2_LOG_PORT}
@@ -286,9 +369,9 @@ def taken_ports() -> list[str]:
     """Each port make run needs that something listens on, with that process (pid and command line)."""
     needed = {API_PORT: "the Airflow API server", WORKER_LOG_PORT: "the scheduler's log server",
               TRIGGER_LOG_PORT: "the triggerer's log server",
-              **{port: f"the stand-in {site}" for site, port in STANDIN_PORTS.items()},
+              **{s.port: f"the {s.label.split(' (')[0]}" for s in STANDINS},
               **{port: f"the {name}'s log server" for name, port in WORKER_LOG_PORTS.items()}}
-    if len(needed) != (7 if CELERY else 6):
+    if len(needed) != (4 if CELERY else 3) + len(STANDINS):
         return ["the ports of BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS and BIZTALK_DR_LOG_PORTS must all differ"]
     problems = []
     for port, what in needed.items():
@@ -336,22 +419,31 @@ def standin_password() -> str:
     return path.read_text().strip()
 
 
-def group_config() -> tuple[Path, object]:
-    """The group's file, written from the template the first time only; then the operator's. Its
-    configuration as the DAGs will see it (its last valid version while it is broken)."""
+def group_configs() -> dict[str | None, object]:
+    """Each group's file, written from the template the first time only; then the operator's. Its
+    configuration as the DAGs will see it (its last valid version while it is broken), by group key."""
+    if GROUP_COUNT > 1 and (stray := sorted(p.name for p in CONFIG.glob("group*.yaml")
+                                            if p not in {g.config for g in GROUPS})):
+        raise SystemExit(f"make run: {CONFIG} holds {', '.join(stray)}, a group BIZTALK_DR_GROUPS={GROUP_COUNT} starts "
+                         "no stand-ins for (its DAGs would fail): set BIZTALK_DR_GROUPS (GROUPS=) to include it, or "
+                         "delete the file")
+    return {g.key: _group_config(g) for g in GROUPS}
+
+
+def _group_config(group: DemoGroup) -> object:
     from biztalk_dr.config import read_config
     from biztalk_dr.config_fallback import group_config as dag_config
     from biztalk_dr.errors import ConfigError
     from sqlserver_standin.launcher import GROUP_FOLDERS, render_group_config
 
-    path = VAR / "config" / "group.yaml"
+    path = group.config
     if not path.exists():
-        render_group_config(TEMPLATE, VAR, path)
+        render_group_config(TEMPLATE, group.root, path, group.replacements())
         say(f"Group configuration written to {path} (from {TEMPLATE.relative_to(ROOT)}); it is yours now: make run "
             "never rewrites it (delete it to start again from the template).")
     else:
         for folder in GROUP_FOLDERS:
-            (VAR / folder).mkdir(parents=True, exist_ok=True)
+            (group.root / folder).mkdir(parents=True, exist_ok=True)
         say(f"Group configuration: {path} (yours: never rewritten; delete it to start again from the template)")
     try:
         read_config(path)
@@ -365,26 +457,26 @@ def group_config() -> tuple[Path, object]:
                                "template") from None
         say(f"warning: {path} is not valid ({len(exc.problems)} problem(s); biztalk-dr config check {path}): the DAGs "
             "run on its last valid version and alert until it is fixed")
-        return path, cfg
-    return path, dag_config(path)
+        return cfg
+    return dag_config(path)
 
 
-def start_standins(cfg, password: str, env: dict[str, str]) -> list[Component]:  # noqa: ANN001 - GroupConfig
+def start_standins(cfgs: dict, password: str, env: dict[str, str]) -> list[Component]:
     from sqlserver_standin.launcher import start_standin
     from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
     components = []
-    for site, name in SITES.items():
-        data_dir = VAR / "standin" / site
+    for standin in STANDINS:
+        data_dir, name = standin.data_dir, standin.server
         if not (data_dir / ".seeded").exists():
             shutil.rmtree(data_dir, ignore_errors=True)  # what a seed interrupted by a signal left
-            if site == "primary":
-                seed_biztalk_group(data_dir, cfg, instance_name=name)
+            if standin.site == "primary":
+                seed_biztalk_group(data_dir, cfgs[standin.group], instance_name=name)
             else:
                 prepare_dr_instance(data_dir, instance_name=name)  # the group's logins, as DR instances have them
             (data_dir / ".seeded").touch()
-        port, log = STANDIN_PORTS[site], LOGS / f"standin-{site}.log"
-        label = f"stand-in {site} ({name}, 127.0.0.1:{port})"
+        port, label = standin.port, standin.label
+        log = LOGS / f"standin-{standin.group + '-' if standin.group else ''}{standin.site}.log"
         try:
             instance = start_standin(data_dir, name, port, LOGIN, password, log=log)
         except RuntimeError as exc:
@@ -394,7 +486,8 @@ def start_standins(cfg, password: str, env: dict[str, str]) -> list[Component]: 
         components.append(Component(label, instance.process, log, advice=(
             "Airflow keeps running: the DAG tasks that need this SQL Server fail and alert, as with a lost "
             f"server. To start it again with the same data, in another terminal: {restart}")))
-        say(f"  {site:10} SQL Server stand-in {name} on 127.0.0.1:{port}")
+        say(f"  {(standin.group + ' ' if standin.group else '') + standin.site:17} SQL Server stand-in {name} on "
+            f"127.0.0.1:{port}")
     return components
 
 
@@ -427,8 +520,8 @@ def airflow_env(config: Path, password: str) -> dict[str, str]:
         "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA": "True",
         "BIZTALK_DR_CONFIG": str(config),
     }
-    env.update({f"AIRFLOW_CONN_BIZTALK_{site.upper()}": json.dumps(odbc_connection(port, LOGIN, password))
-                for site, port in STANDIN_PORTS.items()})
+    env.update({f"AIRFLOW_CONN_{s.conn_id.upper()}": json.dumps(odbc_connection(s.port, LOGIN, password))
+                for s in STANDINS})
     if CELERY:
         env.update(shared_settings())
         env.update(celery_endpoints())
@@ -533,12 +626,13 @@ def migrate(env: dict[str, str]) -> None:
                           [])
 
 
-def create_pools(cfg, env: dict[str, str]) -> None:  # noqa: ANN001 - GroupConfig
-    """The pools the DAGs' tasks run in (biztalk_dr.pools): Airflow schedules no task whose pool is missing."""
+def create_pools(cfgs: list, env: dict[str, str]) -> None:
+    """The pools the DAGs' tasks run in (biztalk_dr.pools), every group's: Airflow schedules no task whose pool
+    is missing."""
     from biztalk_dr.pools import airflow_import_json
 
     path = VAR / "airflow" / "biztalk-dr-pools.json"
-    path.write_text(airflow_import_json(cfg), encoding="utf-8")
+    path.write_text(airflow_import_json(cfgs), encoding="utf-8")
     log = LOGS / "airflow-pools-import.log"
     process = start_process([str(BIN / "airflow"), "pools", "import", str(path)], env, log)
     while process.poll() is None:
@@ -746,19 +840,20 @@ def main() -> int:
             say(f"make run: cannot start: {exc}")
             return 2
         LOGS.mkdir(parents=True, exist_ok=True)
-        config, cfg = group_config()
+        cfgs, config = group_configs(), CONFIG
         password = standin_password()
         env = {**os.environ, **airflow_env(config, password)}
-        say("Starting the SQL Server stand-ins (a BizTalk group on the primary; standby databases are seeded by "
-            "log shipping):")
-        components += start_standins(cfg, password, env)
+        what = ("a BizTalk group on the primary" if GROUP_COUNT == 1 else
+                f"{GROUP_COUNT} BizTalk groups, each on a primary and a standby of its own; one validation instance")
+        say(f"Starting the SQL Server stand-ins ({what}; standby databases are seeded by log shipping):")
+        components += start_standins(cfgs, password, env)
         write_state(components)
         say(f"Environment for a second terminal: source {write_env_sh(airflow_env(config, password))}")
         engine = (f"PostgreSQL {POSTGRES_URL.rsplit('@', 1)[-1]}, CeleryExecutor with Redis {_without_password(REDIS_URL)}, "
                   "two Celery workers") if CELERY else "SQLite, LocalExecutor"
         say(f"Starting Airflow ({engine}; logs in {LOGS}) ...")
         migrate(env)
-        create_pools(cfg, env)
+        create_pools(list(cfgs.values()), env)
         airflow_components = start_airflow(env, components, ("api-server",))
         components += airflow_components
         wait_for_api_server(components, airflow_components[0], parent)
@@ -767,7 +862,7 @@ def main() -> int:
         components += rest
         airflow = {c.name: c for c in airflow_components}
         wait_until_ready(components, airflow, parent)
-        say(f"\nAirflow UI: {UI}   {login_line()}\nGroup configuration: {config}\nLogs: {LOGS}\n"
+        say(f"\nAirflow UI: {UI}   {login_line()}\n{'Group configuration' if GROUP_COUNT == 1 else 'Group files (one per group)'}: {config}\nLogs: {LOGS}\n"
             f"Second terminal: source {VAR / 'env.sh'}\nCtrl-C stops everything.")
         return supervise(components, airflow, parent)
     except Stop:

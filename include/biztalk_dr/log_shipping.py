@@ -129,6 +129,16 @@ class StandbyPlan:
     blocked: str = ""  # why the standby cannot go on without a re-seed; empty when it can
 
 
+def _hold_last_log(ready: list[BackupSet], waiting: BackupSet, notes: list[str]) -> None:
+    """Restores stop before ``waiting``, a set not shipped and verified yet (it may complete between this run's
+    shipping and its restore): the last log set before it holds the newest mark a failover can reach until it
+    arrives, so it is held back too, as before a partial set (restoring it would pass that mark, leaving none)."""
+    if ready and ready[-1].kind == "log":
+        kept = ready.pop()
+        notes.append(f"set {kept.set_id} ({kept.mark_name}) is held back as well: set {waiting.set_id} is not at "
+                     "the standby yet, so its mark is the newest one a failover can reach")
+
+
 def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databases: Sequence[str],
                           shipped: Callable[[HistoryRow], bool],
                           source_failed: Callable[[HistoryRow], bool] = lambda row: False) -> StandbyPlan:
@@ -172,8 +182,12 @@ def plan_standby_restores(sets: Sequence[BackupSet], state: StandbyState, databa
         if not all(shipped(r) for r in bset.rows):
             notes.append(f"set {bset.set_id} ({bset.mark_name}) is not shipped and verified yet: restores stop "
                          "before it")
+            _hold_last_log(ready, bset, notes)
             break
         ready.append(bset)
+    else:
+        if not all(shipped(r) for r in hold.rows):  # completed after this run shipped: not at the standby yet
+            _hold_last_log(ready, hold, notes)
     steps: list[StandbyStep] = []
     for database in databases:
         current = state.of(database).last_restored_set

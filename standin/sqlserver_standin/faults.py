@@ -13,7 +13,8 @@ file before each statement. Each fault is a dict with a ``kind`` and, for one-sh
     database_in_use   database               RESTORE/exclusive operations fail with 3101
     slow_io           seconds_per_mb         backups take this long per MB (restores are not slowed)
     slow_restore      seconds                each RESTORE takes this much longer, holding its database (a
-                                             restore in progress, e.g. for killing a worker in the middle)
+                                             restore in progress, e.g. for killing a worker in the middle;
+                                             clearing the fault ends the wait of one in progress)
     corrupt_database  database               the database's pages are damaged: DBCC CHECKDB reports
                                              8939/8928 (the damage travels into its backups)
     partial_backup_set database              the backup of this database in the next BizTalk backup

@@ -38,11 +38,17 @@ class StandinProcess:
         stop_all([self.process])
 
 
-def render_group_config(template: Path, root: Path, target: Path) -> Path:
-    """The demo group's configuration (``template`` with @VAR@ = ``root``) written to ``target``, and the
-    folders it names under ``root`` created."""
+def render_group_config(template: Path, root: Path, target: Path, replace: dict[str, str] | None = None) -> Path:
+    """The demo group's configuration (``template`` with @VAR@ = ``root``, and each text of ``replace`` by its
+    value: another group's server names, say) written to ``target``, and the folders it names under ``root``
+    created. ValueError when a text of ``replace`` is not in the template (it changed: the caller must too)."""
+    text = Path(template).read_text()
+    for old, new in (replace or {}).items():
+        if old not in text:
+            raise ValueError(f"{template}: {old!r} is not in the template any more; update what replaces it")
+        text = text.replace(old, new)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(Path(template).read_text().replace("@VAR@", str(root)))
+    target.write_text(text.replace("@VAR@", str(root)))
     for folder in GROUP_FOLDERS:
         (root / folder).mkdir(parents=True, exist_ok=True)
     return target

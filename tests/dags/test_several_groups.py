@@ -152,3 +152,34 @@ def test_a_tasks_process_parses_only_its_own_groups_dag(tmp_path):
     assert seen == {"dags": ["dr_log_shipping__west"], "errors": [], "group": "GROUP-WEST",
                     "restored": "biztalk-dr://west/standby/restored-sets",
                     "backup_sets": "biztalk-dr://west/primary/backup-sets"}
+
+
+def _reads_of_the_groups_loop(path: Path) -> list[str]:
+    """Each name a @task body of ``path`` reads that the module's ``for GROUP, CONFIG in GROUPS`` loop assigns."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    loop_names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.For) and "GROUP" in {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}:
+            for inner in [node.target, *node.body]:
+                for n in ast.walk(inner):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                        loop_names.add(n.id)
+    found = []
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and any("task" in ast.unparse(d) for d in fn.decorator_list):
+            for stmt in fn.body:  # the body only: decorators are evaluated while the DAG is built, for its group
+                found += [f"{path.name}:{n.lineno}: {fn.name} reads {n.id}" for n in ast.walk(stmt)
+                          if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in loop_names]
+    return found
+
+
+def test_no_task_reads_the_group_the_dag_file_built_last():
+    """A DAG file builds one DAG per group in a loop, so its module-level loop variables (CONFIG, GROUP, the
+    group's Assets) hold the LAST group once the file is imported. A task's own process builds only its group's
+    DAG (the parsing context), but dag.test() and any process that built every group's DAGs run the task with
+    the module as it is: a task body must find its group from its DAG (load_config(), current_group()), never
+    from those variables (dr_log_shipping's restore once set group 1's Asset extra on the last group's Asset)."""
+    found = [line for path in sorted((ROOT / "dags").glob("dr_*.py")) for line in _reads_of_the_groups_loop(path)]
+    assert found == []

@@ -2,6 +2,10 @@
 Redis, the real scheduler and two Celery workers) driven through the REST API and checked through it and the
 stand-ins — never dag.test(). Skipped, with the reason, where PostgreSQL or Redis does not answer.
 
+The deployment runs two stand-in groups (`make run-celery GROUPS=2`: DAG ids dr_log_backup__group1, ...; each
+group its own primary, standby and pool): the log cycle runs for both at once, group 1's restore held while
+group 2's whole cycle runs beside it. The later tests drive group 1.
+
 Each test leaves the group where the next can continue from it (the faults too): the module is one deployment's
 life, in order — the log cycle, the standby pool across both workers, a failover dry run answered through the
 REST API, then a worker killed in the middle of a restore, the scheduler killed and restarted, Redis's queue
@@ -18,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 from pathlib import Path
 
 import psutil
@@ -35,7 +38,8 @@ REDIS = ("127.0.0.1", 6379)
 GROUP = ["BizTalkMgmtDb", "BizTalkMsgBoxDb", "BizTalkDTADb", "SSODB", "BizTalkRuleEngineDb", "BAMPrimaryImport",
          "DemoOrders"]
 RESTORE_TASKS = {"dr_log_shipping": "restore_standby_set_by_set", "dr_standby_reseed": "reseed_standby"}
-POOL = "biztalk_dr_standby_SQLDR01"
+KEYS = ("group1", "group2")  # the deployment's groups (make run-celery GROUPS=2)
+POOL = "biztalk_dr_standby_SQLDR01"  # group 1's standby; group 2's is SQLDR02
 FINISHED = {"success", "failed"}
 # a task whose worker died is failed after this long without a heartbeat (default 300 s): the faults' tests wait it
 TIMEOUTS = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -77,12 +81,22 @@ def _empty_redis_db() -> int:
 
 
 class Deployment:
-    """make run-celery, and what the tests ask it and its stand-ins."""
+    """make run-celery, and what the tests ask it and one group's stand-ins (DAG ids are given without the
+    group's key: ``dr_log_backup`` means this group's ``dr_log_backup__group1``)."""
 
-    def __init__(self, run: MakeRun, redis_db: int) -> None:
-        self.run, self.redis_db = run, redis_db
+    def __init__(self, run: MakeRun, redis_db: int, key: str = KEYS[0]) -> None:
+        self.run, self.redis_db, self.key = run, redis_db, key
         self.var = run.var
         self.restarted: list[subprocess.Popen] = []  # components a test started again (outside make run)
+
+    def group(self, key: str) -> Deployment:
+        """The same deployment, as seen from group ``key``."""
+        other = Deployment(self.run, self.redis_db, key)
+        other.restarted = self.restarted
+        return other
+
+    def dag(self, base: str) -> str:
+        return f"{base}__{self.key}"
 
     def stop_restarted(self) -> None:
         for process in self.restarted:
@@ -96,23 +110,14 @@ class Deployment:
 
     # -- REST API ----------------------------------------------------------------------------------
     def api(self, path: str, **kw) -> dict:
-        deadline = time.monotonic() + 60
-        while True:  # the API server may be briefly busy (a loaded machine), never wrong
-            try:
-                return self.run.api(path, **kw)
-            except urllib.error.HTTPError:
-                raise
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        return self.run.patient_api(path, **kw)  # the API server may be briefly busy (a loaded machine), never wrong
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         body = {"logical_date": None, "conf": conf or {}}
-        return self.api(f"/api/v2/dags/{dag_id}/dagRuns", method="POST", body=body)["dag_run_id"]
+        return self.api(f"/api/v2/dags/{self.dag(dag_id)}/dagRuns", method="POST", body=body)["dag_run_id"]
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        return self.api(f"/api/v2/dags/{self.dag(dag_id)}/dagRuns/{run_id}")["state"]
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
         deadline = time.monotonic() + timeout
@@ -122,17 +127,18 @@ class Deployment:
         return state
 
     def tasks(self, dag_id: str, run_id: str) -> dict[str, dict]:
-        tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+        tis = self.api(f"/api/v2/dags/{self.dag(dag_id)}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
         return {t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]": t for t in tis}
 
     def runs(self, dag_id: str) -> list[dict]:
-        return self.api(f"/api/v2/dags/{dag_id}/dagRuns?order_by=run_after&limit=200")["dag_runs"]
+        return self.api(f"/api/v2/dags/{self.dag(dag_id)}/dagRuns?order_by=run_after&limit=200")["dag_runs"]
 
     def settle(self, dag_ids=("dr_full_backup", "dr_log_backup", "dr_log_shipping", "dr_standby_reseed"),
                timeout: float = 240) -> None:
-        """Until no run of ``dag_ids`` is queued or running (asset-triggered shipping included)."""
+        """Until no run of ``dag_ids`` of either group is queued or running (asset-triggered shipping included)."""
         deadline = time.monotonic() + timeout
-        while busy := [(d, r["dag_run_id"], r["state"]) for d in dag_ids for r in self.runs(d)
+        groups = [self.group(key) for key in KEYS]
+        while busy := [(g.dag(d), r["dag_run_id"], r["state"]) for g in groups for d in dag_ids for r in g.runs(d)
                        if r["state"] not in FINISHED]:
             assert time.monotonic() < deadline, f"runs not finished within {timeout:.0f} s: {busy}"
             time.sleep(1)
@@ -144,10 +150,11 @@ class Deployment:
             for run in self.runs("dr_log_shipping"):
                 if run["run_type"] != "asset_triggered":
                     continue
-                events = self.api(f"/api/v2/dags/dr_log_shipping/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
+                shipping = self.dag("dr_log_shipping")
+                events = self.api(f"/api/v2/dags/{shipping}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
                 if any(e["source_run_id"] == backup_run for e in events["asset_events"]):
                     self.wait_run("dr_log_shipping", run["dag_run_id"], timeout=max(deadline - time.monotonic(), 1))
-                    return self.api(f"/api/v2/dags/dr_log_shipping/dagRuns/{run['dag_run_id']}")
+                    return self.api(f"/api/v2/dags/{shipping}/dagRuns/{run['dag_run_id']}")
             assert time.monotonic() < deadline, f"no shipping run triggered by {backup_run}'s set"
             time.sleep(1)
 
@@ -156,6 +163,16 @@ class Deployment:
         backup = self.trigger("dr_log_backup")
         assert self.wait_run("dr_log_backup", backup, timeout=timeout) == "success", self.tasks("dr_log_backup", backup)
         return self.shipped_by(backup, timeout=timeout)
+
+    def running(self, dag_id: str, task_id: str, timeout: float = 400) -> str:
+        """The run of ``dag_id`` whose ``task_id`` is running, once one is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for run in self.runs(dag_id):
+                if (ti := self.tasks(dag_id, run["dag_run_id"]).get(task_id)) and ti["state"] == "running":
+                    return run["dag_run_id"]
+            assert time.monotonic() < deadline, f"no {task_id} of {self.dag(dag_id)} running within {timeout:.0f} s"
+            time.sleep(1)
 
     def restore_tasks(self) -> list[dict]:
         """Every task instance that restored on the standby (its pool's), with its DAG and run."""
@@ -173,7 +190,9 @@ class Deployment:
 
         from tests.sqlserver_standin.tds.conftest import odbc_connection_string
 
-        port = self.run.standin_ports[["primary", "standby", "validation"].index(site)]
+        # make run's order: group 1's primary and standby, the validation instance, each further group's pair
+        n, ports = KEYS.index(self.key), self.run.standin_ports
+        port = ports[2] if site == "validation" else ports[(0 if n == 0 else 1 + 2 * n) + (site == "standby")]
         password = (self.var / "standin" / "password").read_text().strip()
         conn = pyodbc.connect(odbc_connection_string("freetds", port, "biztalk_dr", password), autocommit=True)
         try:
@@ -187,7 +206,7 @@ class Deployment:
                                                     " WHERE SetComplete = 1 ORDER BY BackupSetId")]
 
     def positions(self) -> dict[str, int | None]:
-        state = json.loads((self.var / "landing" / ".biztalk-dr" / "standby-state.json").read_text())
+        state = json.loads((self.root / "landing" / ".biztalk-dr" / "standby-state.json").read_text())
         return {db: state["databases"].get(db, {}).get("last_restored_set") for db in GROUP}
 
     def assert_converged(self) -> None:
@@ -203,14 +222,20 @@ class Deployment:
                                          "ON b.backup_set_id = h.backup_set_id")
         twice = {r for r in restored if restored.count(r) > 1}
         assert not twice, f"restored twice: {sorted(twice)}"
-        landing = self.var / "landing"
+        landing = self.root / "landing"
         for manifest in landing.glob("*.manifest.json"):
             shipped = json.loads(manifest.read_text())
             assert (landing / manifest.name.removesuffix(".manifest.json")).is_file(), shipped
 
+    @property
+    def root(self) -> Path:
+        """The group's folders (its backups, landing folder, ...)."""
+        return self.var / "groups" / self.key
+
     def fault(self, site: str, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "sqlserver_standin.cli", "fault", *args, "--data-dir",
-                        str(self.var / "standin" / site)], check=True, capture_output=True, timeout=60)
+        data_dir = self.var / "standin" / ("validation" if site == "validation" else f"{self.key}/{site}")
+        subprocess.run([sys.executable, "-m", "sqlserver_standin.cli", "fault", *args, "--data-dir", str(data_dir)],
+                       check=True, capture_output=True, timeout=60)
 
     # -- processes ---------------------------------------------------------------------------------
     def worker(self, name: str) -> psutil.Process:
@@ -234,14 +259,15 @@ def deployment(tmp_path_factory):
         pytest.skip(reason)
     database, redis_db = f"biztalk_dr_engine_{os.getpid()}", _empty_redis_db()
     var = tmp_path_factory.mktemp("engine") / "var"
-    run = start_make_run(var, celery=True, env={
+    run = start_make_run(var, celery=True, groups=len(KEYS), env={
         "BIZTALK_DR_POSTGRES_URL": f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}",
         "BIZTALK_DR_REDIS_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
         **TIMEOUTS})
     deployment = Deployment(run, redis_db)
     try:
         run.wait_for(r"^Airflow UI: ", timeout=420)
-        run.first_runs(("dr_full_backup",), timeout=400)  # a new deployment: its first full backup set
+        # a new deployment: each group's first full backup set
+        run.first_runs(tuple(deployment.group(key).dag("dr_full_backup") for key in KEYS), timeout=400)
         deployment.settle()
         yield deployment
     finally:
@@ -255,18 +281,34 @@ def deployment(tmp_path_factory):
             _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
-def test_the_log_cycle_on_the_scheduler_and_two_celery_workers(deployment):
-    """Full backup -> log backups -> shipping triggered by their Asset events -> standby RESTORING at the newest
-    set but one; the first runs' full backup counts as the full."""
-    d = deployment
+def test_the_log_cycle_of_two_groups_at_once_on_the_scheduler_and_two_celery_workers(deployment):
+    """Full backup -> log backups -> shipping triggered by their Asset events -> each group's standby RESTORING at
+    the newest set but one; the first runs' full backup counts as the full. Group 1's restore is held (its
+    standby's slow_restore, until cleared) while group 2's whole cycle runs: one group's long restore, in its
+    standby's pool, starves neither the other group's log backup nor its restore."""
+    d, other = deployment, deployment.group(KEYS[1])
     assert d.api("/api/v2/importErrors")["total_entries"] == 0
-    full = d.runs("dr_full_backup")
-    if not full or full[-1]["state"] != "success":
-        assert d.wait_run("dr_full_backup", d.trigger("dr_full_backup")) == "success"
-    shipped = d.log_cycle()  # full set, then a log set: the standby restores the full one, holds the log back
+    for g in (d, other):
+        full = g.runs("dr_full_backup")
+        if not full or full[-1]["state"] != "success":
+            assert g.wait_run("dr_full_backup", g.trigger("dr_full_backup")) == "success"
+    d.fault("standby", "slow_restore", "--seconds", "600")  # held until cleared below
+    try:
+        backup = d.trigger("dr_log_backup")  # full set, then a log set: the standby restores the full one
+        assert d.wait_run("dr_log_backup", backup, timeout=400) == "success", d.tasks("dr_log_backup", backup)
+        held = d.running("dr_log_shipping", "restore_standby_set_by_set")
+        shipped_other = other.log_cycle()  # group 2's whole cycle meanwhile
+        assert shipped_other["state"] == "success", other.tasks("dr_log_shipping", shipped_other["dag_run_id"])
+        assert d.tasks("dr_log_shipping", held)["restore_standby_set_by_set"]["state"] == "running"
+        assert d.api(f"/api/v2/pools/{POOL}")["running_slots"] == 1  # group 1's pool, held all along
+    finally:
+        d.fault("standby", "clear")  # the held RESTORE goes on
+    assert d.wait_run("dr_log_shipping", held, timeout=300) == "success", d.tasks("dr_log_shipping", held)
+    shipped = d.shipped_by(backup)
     assert shipped["state"] == "success", d.tasks("dr_log_shipping", shipped["dag_run_id"])
     d.settle()
     d.assert_converged()
+    other.assert_converged()
     workers = d.ran_on()
     assert workers["celery-worker-1"] and workers["celery-worker-2"], workers  # both workers took tasks
 
@@ -299,7 +341,7 @@ def test_restores_on_the_standby_take_turns_across_both_workers(deployment):
 
 def _restorers(d: Deployment) -> set[str]:
     """The workers that have run a restore task on the standby."""
-    return {name for name, done in d.ran_on().items() if done & set(RESTORE_TASKS.items())}
+    return {name for name, done in d.ran_on().items() if done & {(d.dag(dag), task) for dag, task in RESTORE_TASKS.items()}}
 
 
 def test_a_failover_dry_run_answered_through_the_rest_api(deployment):
@@ -310,16 +352,17 @@ def test_a_failover_dry_run_answered_through_the_rest_api(deployment):
     answered, deadline = set(), time.monotonic() + 240
     while (state := d.run_state("dr_failover", run_id)) not in FINISHED:
         assert time.monotonic() < deadline, f"failover dry run still {state}: {d.tasks('dr_failover', run_id)}"
-        waiting = d.api(f"/api/v2/dags/dr_failover/dagRuns/{run_id}/hitlDetails?response_received=false")
+        waiting = d.api(f"/api/v2/dags/{d.dag('dr_failover')}/dagRuns/{run_id}/hitlDetails?response_received=false")
         for detail in waiting["hitl_details"]:
             ti = detail["task_instance"]
-            d.api(f"/api/v2/dags/dr_failover/dagRuns/{run_id}/taskInstances/{ti['task_id']}/{ti['map_index']}/"
+            d.api(f"/api/v2/dags/{d.dag('dr_failover')}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/{ti['map_index']}/"
                   "hitlDetails", method="PATCH", body={"chosen_options": ["Approve"], "params_input": {}})
             answered.add(ti["task_id"])
         time.sleep(1)
     assert state == "success", d.tasks("dr_failover", run_id)
     assert answered == {"assess.approve_failover", "enable_processing.confirm_processing_enabled"}
-    answers = d.api(f"/api/v2/dags/dr_failover/dagRuns/{run_id}/hitlDetails?response_received=true")["hitl_details"]
+    answers = d.api(f"/api/v2/dags/{d.dag('dr_failover')}/dagRuns/{run_id}/hitlDetails?response_received=true")[
+        "hitl_details"]
     assert {a["responded_by_user"]["name"] for a in answers} == {"admin"}
     assert d.positions() == before  # a dry run changes nothing
     d.assert_converged()

@@ -136,6 +136,20 @@ class MakeRun:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.loads(resp.read())
 
+    def patient_api(self, path: str, **kw) -> dict:
+        """``api``, asked again for up to a minute while a loaded machine's API server is slow to answer (an
+        HTTP error is an answer, raised at once)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self.api(path, **kw)
+            except urllib.error.HTTPError:
+                raise
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
     def dag_ids(self, expected: set[str], timeout: float = 180) -> set[str]:
         """The DAGs the API server knows, once ``expected`` are among them (the dag processor parses them after
         it has started) or the time is up."""
@@ -200,16 +214,19 @@ def _alive(snapshot: list[tuple[int, float, str]]) -> list[str]:
 
 
 def start_make_run(var: Path, *, via_make: bool = False, ports: list[int] | None = None,
-                   env: dict[str, str] | None = None, celery: bool = False) -> MakeRun:
+                   env: dict[str, str] | None = None, celery: bool = False, groups: int = 1) -> MakeRun:
     """``make run`` (via_make) or scripts/run_local.py in a session of its own (so a signal to its process
     group reaches it alone), on free ports, its state in ``var``. ``celery``: make run-celery (its PostgreSQL
-    and Redis URLs in ``env``)."""
-    api, worker_log, trigger_log, *rest = ports or free_ports(7 if celery else 6)
-    standins, log_ports = rest[:3], [worker_log, trigger_log, *rest[3:]]
+    and Redis URLs in ``env``). ``groups``: that many stand-in groups (BIZTALK_DR_GROUPS); ``standin_ports`` is
+    then group 1's primary and standby, the validation instance, then each further group's primary and standby."""
+    api, worker_log, trigger_log, *rest = ports or free_ports((7 if celery else 6) + 2 * (groups - 1))
+    standins = rest[:3] + rest[4 if celery else 3:][:2 * (groups - 1)]
+    log_ports = [worker_log, trigger_log, *rest[3:4]] if celery else [worker_log, trigger_log]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BIZTALK_DR"))}
     clean.update({"BIZTALK_DR_VAR": str(var), "BIZTALK_DR_API_PORT": str(api),
                   "BIZTALK_DR_STANDIN_PORTS": ",".join(map(str, standins)),
-                  "BIZTALK_DR_LOG_PORTS": ",".join(map(str, log_ports)), "PYTHONUNBUFFERED": "1", **(env or {})})
+                  "BIZTALK_DR_LOG_PORTS": ",".join(map(str, log_ports)), "PYTHONUNBUFFERED": "1",
+                  **({"BIZTALK_DR_GROUPS": str(groups)} if groups > 1 else {}), **(env or {})})
     target = "run-celery" if celery else "run"
     command = (["make", "-s", "--no-print-directory", target] if via_make
                else [sys.executable, "scripts/run_local.py", *(["--celery"] if celery else [])])

@@ -340,3 +340,27 @@ def test_stopatmark_lsn_includes_the_record_at_the_lsn_and_stopbeforemark_exclud
         sql.run(f"RESTORE LOG [{copy}] FROM DISK = N'{tmp_path}/log.bak' WITH {option} = N'lsn:{lsn}', RECOVERY")
         results[(option, lsn)] = ids(sql, copy)
     assert list(results.values()) == [[1, 2, 3, 4], [1], [1]]
+
+
+def test_a_restore_held_by_slow_restore_goes_on_once_the_fault_is_cleared(instance, sql, db, tmp_path):
+    """How the engine tests hold a restore in progress for exactly as long as they need (MODEL.md, faults)."""
+    import threading
+
+    files = chain(sql, db, tmp_path)
+    faults.inject(instance.data_dir, "slow_restore", seconds=600)
+    other, done = instance.connect("freetds"), []
+    restore = threading.Thread(target=lambda: done.append(other.run(
+        f"RESTORE DATABASE [{db}_held] FROM DISK = N'{files['full']}' WITH NORECOVERY, "
+        f"MOVE N'{db}' TO N'{tmp_path}/held.mdf', MOVE N'{db}_log' TO N'{tmp_path}/held.ldf'")), daemon=True)
+    try:
+        restore.start()
+        restore.join(timeout=3)
+        assert restore.is_alive()  # held by the fault
+        faults.clear(instance.data_dir, "slow_restore")
+        restore.join(timeout=60)  # 600 s if the clear did not end the wait
+        assert not restore.is_alive()
+        assert state(sql, f"{db}_held") == "RESTORING"
+    finally:
+        faults.clear(instance.data_dir)
+        restore.join(timeout=5)
+        other.close()

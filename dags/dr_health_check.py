@@ -45,7 +45,7 @@ from __future__ import annotations
 from airflow.sdk import task
 
 from biztalk_dr.alerts import DrAlertNotifier
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.groups import build_group_dags
 from biztalk_dr.site_roles import load_acting_config
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 from airflow.sdk import AssetOrTimeSchedule, TriggerRule, task
 
 from biztalk_dr.assets import backup_sets, standby_restored
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.groups import build_group_dags, current_group
 from biztalk_dr.pools import standby_pool
 from biztalk_dr.schedules import every_minutes_timetable

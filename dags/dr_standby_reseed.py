@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, task
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.groups import build_group_dags
 from biztalk_dr.pools import standby_pool
 

@@ -34,7 +34,7 @@ _FOLDER = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _view():  # noqa: ANN202 - status_view.DrView
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
     from biztalk_dr.status_view import dr_view
 
     return dr_view(load_config())
@@ -177,7 +177,7 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_records(dag_id: str, run_id: str):  # noqa: ANN202 - see build_app
-        from biztalk_dr.config import load_config
+        from biztalk_dr.config_files import load_config
         from biztalk_dr.errors import ConfigError
         from biztalk_dr.groups import KEY_SEPARATOR, group_of_dag_id
         from biztalk_dr.status_page import render_run_records
@@ -199,7 +199,7 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
 
     @app.get("/records/{kind}/{folder}/{name}")
     def record(kind: str, folder: str, name: str, group: str | None = None):  # noqa: ANN202 - see build_app
-        from biztalk_dr.config import load_config
+        from biztalk_dr.config_files import load_config
         from biztalk_dr.status_view import RECORD_FILES, record_path, redact
 
         if name not in RECORD_FILES.get(kind, ()) or not _FOLDER.fullmatch(folder) or folder in (".", ".."):

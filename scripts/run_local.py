@@ -431,8 +431,8 @@ def group_configs() -> dict[str | None, object]:
 
 
 def _group_config(group: DemoGroup) -> object:
-    from biztalk_dr.config import read_config
     from biztalk_dr.config_fallback import group_config as dag_config
+    from biztalk_dr.config_files import read_config
     from biztalk_dr.errors import ConfigError
     from sqlserver_standin.launcher import GROUP_FOLDERS, render_group_config
 

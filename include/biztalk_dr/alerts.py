@@ -16,7 +16,8 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from biztalk_dr.advice import advice
-from biztalk_dr.config import GroupConfig, load_config
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import (
     BackupSetProblem,
     LoginRefused,
@@ -157,9 +158,9 @@ class DrAlertNotifier(BaseNotifier):
         super().__init__()
 
     def notify(self, context: Mapping[str, Any]) -> None:
-        from biztalk_dr.config import config_path
         from biztalk_dr.config_alerts import alerted_in_run, send_fallback_alert
         from biztalk_dr.config_fallback import current_fallback
+        from biztalk_dr.config_files import config_path
         from biztalk_dr.errors import GroupFileBroken
 
         cfg = load_config()

@@ -1,4 +1,5 @@
-"""The group's configuration: one YAML file, validated once, with every problem named by field and line.
+"""The group's configuration: the schema of its YAML file, validated once, with every problem named by field and
+line. Text in, GroupConfig or ConfigError out: reading the file is config_files' part.
 
 Operators edit this file by hand, so a mistake must be reported where it is (file, line, field) with
 what is expected, all problems at once, before any DAG touches a server. Unknown keys are errors: a
@@ -9,14 +10,12 @@ Credentials never live here: SQL instances, mail, Slack and WinRM are named by A
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import types
 import typing
 import zoneinfo
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -26,20 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
-__all__ = [
-    "CONFIG_ENV_VAR",
-    "DEFAULT_CONFIG_PATH",
-    "DatabaseRole",
-    "Database",
-    "GroupConfig",
-    "config_path",
-    "load_config",
-    "parse_config",
-    "read_config",
-]
-
-CONFIG_ENV_VAR = "BIZTALK_DR_CONFIG"
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "group.yaml"
+__all__ = ["DatabaseRole", "Database", "GroupConfig", "parse_config"]
 
 DatabaseRole = Literal[
     "management",
@@ -526,51 +512,3 @@ def parse_config(text: str, *, source: str = "<config>") -> GroupConfig:
     if problems:
         raise ConfigError(problems)
     return cfg
-
-
-def config_path() -> Path:
-    """The group's file: $BIZTALK_DR_CONFIG, else include/config/group.yaml. When the variable names several
-    groups (a folder, a list: ``groups``), the file of the group whose DAG runs now."""
-    from biztalk_dr import groups  # noqa: I001 - imported here: it imports this module
-
-    return groups.current_group().path
-
-
-def load_config(path: str | os.PathLike[str] | None = None) -> GroupConfig:
-    """The group's configuration.
-
-    With ``path``: that file, validated (``ConfigError`` lists every problem with its line). Without: the
-    group's file ($BIZTALK_DR_CONFIG) as the DAGs run on it: while it is broken, its last valid version,
-    with the problems logged and alerted (``config_fallback``); ``ConfigError`` only when no valid version
-    was ever seen. Cached per file version, so DAG parsing reads it once."""
-    if path is not None:
-        return read_config(Path(path))[0]
-    from biztalk_dr import config_fallback  # noqa: I001 - imported here: it imports this module
-
-    return config_fallback.group_config(config_path())
-
-
-def read_config(path: Path) -> tuple[GroupConfig, str]:
-    """``path`` validated, and the exact text that validated (what a last-valid copy keeps)."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        hint = (f"; set {CONFIG_ENV_VAR} to the group's file (for make run's group: source var/env.sh)"
-                if os.environ.get(CONFIG_ENV_VAR) is None else "")
-        raise ConfigError([ConfigProblem(str(path), None, "", f"no such file{hint}")]) from None
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), None, "", f"cannot be read: {exc.strerror}")]) from None
-    return _read_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(path))
-
-
-@functools.lru_cache(maxsize=16)
-def _read_cached(path: str, mtime_ns: int, size: int, source: str) -> tuple[GroupConfig, str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise ConfigError([ConfigProblem(source, None, "", "is a directory, expected a YAML file")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigProblem(source, None, "", f"is not UTF-8 text ({exc.reason})")]) from None
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(source, None, "", f"cannot be read: {exc.strerror}")]) from None
-    return parse_config(text, source=source), text

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr.config import config_path
 from biztalk_dr.config_fallback import Fallback, current_fallback, state_dir
+from biztalk_dr.config_files import config_path
 from biztalk_dr.groups import group_of_dag_id
 
 __all__ = ["ALERT_CONN_ENV_VAR", "alert_for", "alerted_in_run", "check_group_file", "on_task_start",

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biztalk_dr.atomic_files import write_text_atomically
-from biztalk_dr.config import GroupConfig, read_config
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.config_files import read_config
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
 __all__ = ["STATE_DIR_ENV_VAR", "Fallback", "copy_path", "current_fallback", "group_config", "last_valid",

@@ -19,7 +19,7 @@ class RecordedApprovalOperator(ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from biztalk_dr import failover_jobs
         from biztalk_dr.advice import advice
-        from biztalk_dr.config import load_config
+        from biztalk_dr.config_files import load_config
 
         run_id = context["run_id"]
         step = self.task_id  # with its task group's prefix: assess.approve_failover

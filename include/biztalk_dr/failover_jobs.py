@@ -16,7 +16,8 @@ from typing import Any
 from biztalk_dr import backup_jobs, failover, shipped_files, shipping_jobs, site_roles, standby_restore, tsql
 from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import READABLE, write_json_atomically
-from biztalk_dr.config import GroupConfig, load_config
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import BizTalkDrError, FailoverRefused, PreflightError, SqlConnectionError
 from biztalk_dr.failover_plan import FailoverPlan, FinalLogSet, PlannedDatabase
 from biztalk_dr.failover_request import FailoverRequest

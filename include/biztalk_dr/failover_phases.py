@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import TriggerRule, task, task_group
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.failover_approval import RecordedApprovalOperator
 from biztalk_dr.windows_step_operator import ANSWER_WITHIN, WindowsStepOperator
 

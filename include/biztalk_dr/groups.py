@@ -16,7 +16,7 @@ breaks only its group's DAGs. Its problems (file:line) are the import error of e
 (``broken_groups_dag``), the other groups' DAGs of that file load.
 
 Inside a task (or while a DAG is built) ``current_group`` is the group of the DAG being run, read from its
-id; ``config.load_config()`` reads that group's file. Outside a DAG with several groups there is no
+id; ``config_files.load_config()`` reads that group's file. Outside a DAG with several groups there is no
 "current" group: a ConfigError says so.
 """
 
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biztalk_dr.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, GroupConfig
+from biztalk_dr.config import GroupConfig
+from biztalk_dr.config_files import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH
 from biztalk_dr.errors import ConfigError, ConfigProblem
 
 __all__ = ["KEY_SEPARATOR", "GroupFile", "broken_groups_dag", "build_group_dags", "current_group", "dag_groups",

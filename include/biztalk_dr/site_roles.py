@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from biztalk_dr.advice import advice
 from biztalk_dr.atomic_files import write_json_atomically
-from biztalk_dr.config import GroupConfig, PrimaryInstance, PrimarySite, load_config
+from biztalk_dr.config import GroupConfig, PrimaryInstance, PrimarySite
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import PreflightError, StandbyStateUnreadable
 from biztalk_dr.standby_state import state_dir
 

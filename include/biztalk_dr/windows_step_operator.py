@@ -33,7 +33,7 @@ class WindowsStepOperator(ApprovalOperator):
 
     def execute(self, context: Any) -> Any:
         from biztalk_dr import failover_jobs
-        from biztalk_dr.config import load_config
+        from biztalk_dr.config_files import load_config
         from biztalk_dr.windows_steps import run_windows_step, windows_step
 
         cfg = load_config()

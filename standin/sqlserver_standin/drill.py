@@ -130,7 +130,7 @@ def _on_standby(statement: str) -> None:
 def _run(name: str, **conf: Any):
     from airflow.dag_processing.dagbag import DagBag
 
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
 
     dag = DagBag(dag_folder=str(_REPO / "dags" / f"{name}.py")).dags[name]
     dag.deadline = None  # deadlines are the scheduler's; dag.test() cannot look them up (Airflow 3.3)
@@ -154,7 +154,7 @@ def run_drill() -> dict[str, Any]:
     instances = []
     try:
         config = _prepare(root)
-        from biztalk_dr.config import load_config
+        from biztalk_dr.config_files import load_config
         from sqlserver_standin.launcher import connection_env, free_port, start_standin
         from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 

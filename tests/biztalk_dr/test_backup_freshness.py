@@ -8,7 +8,7 @@ import pytest
 
 from biztalk_dr.backup_freshness import check_backup_schedules
 from biztalk_dr.backup_sets import group_sets
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from tests.biztalk_dr.test_backup_sets import T0, night, rows_for
 from tests.conftest import EXAMPLE_CONFIG
 

@@ -29,7 +29,7 @@ class _RecordingServer:
 def _cfg():
     from pathlib import Path
 
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
 
     return load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.cli import main as cli_main
-from biztalk_dr.config import load_config, parse_config
+from biztalk_dr.config import parse_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

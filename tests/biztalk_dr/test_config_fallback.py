@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr import config_fallback
-from biztalk_dr.config import load_config, read_config
+from biztalk_dr.config_files import load_config, read_config
 from biztalk_dr.errors import ConfigError
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.smtp_sink import smtp_connection, start_smtp_sink
@@ -176,7 +176,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 
 CONFIG = load_config()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.confirmation import confirmation_problem, real_run
 from tests.conftest import product_files
 

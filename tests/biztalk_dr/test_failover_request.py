@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import FailoverRequestError
 from biztalk_dr.failover_request import parse_failover_request
 

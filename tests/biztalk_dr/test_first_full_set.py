@@ -10,7 +10,8 @@ import pytest
 from biztalk_dr import first_full_set
 from biztalk_dr.backup_freshness import check_backup_schedules
 from biztalk_dr.backup_sets import group_sets
-from biztalk_dr.config import load_config, parse_config
+from biztalk_dr.config import parse_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import ConfigError
 from biztalk_dr.failover import StandbyObservation
 from biztalk_dr.standby_state import DatabaseState, StandbyState

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED, backup_sets, standby_restored
-from biztalk_dr.config import DEFAULT_CONFIG_PATH, load_config
+from biztalk_dr.config_files import DEFAULT_CONFIG_PATH, load_config
 from biztalk_dr.errors import ConfigError
 from biztalk_dr.groups import GroupFile, current_group, dag_groups, group_files, group_of_dag_id
 from biztalk_dr.pools import deployment_pools, standby_pool

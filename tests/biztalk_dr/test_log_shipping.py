@@ -12,7 +12,7 @@ import pytest
 
 from biztalk_dr import log_shipping, shipped_files, standby_restore
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import CopyVerificationError, ShippingError, StandbyBusy
 from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores
 from biztalk_dr.manifest import is_shipped_and_verified, read_manifest

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.pools import airflow_import_json, pools, standby_pool
 
 ROOT = Path(__file__).resolve().parents[2]

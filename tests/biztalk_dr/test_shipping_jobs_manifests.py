@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.backup_files import BackupSetHeader
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import BackupSetProblem
 from biztalk_dr.manifest import Manifest, write_manifest
 from biztalk_dr.shipping_jobs import sets_from_manifests

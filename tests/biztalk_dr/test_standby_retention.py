@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.content_hash import digest_of
 from biztalk_dr.errors import StandbyBusy
 from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, was_retired, write_manifest

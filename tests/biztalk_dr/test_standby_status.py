@@ -9,7 +9,7 @@ import pytest
 
 from biztalk_dr.advice import advice
 from biztalk_dr.backup_sets import BackupSet, HistoryRow
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.failover import StandbyObservation
 from biztalk_dr.standby_state import DatabaseState, StandbyState
 from biztalk_dr.standby_status import StandbyStatus, standby_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.windows_steps import (
     NOT_CONFIGURED,
     STEPS,

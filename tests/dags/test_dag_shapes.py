@@ -110,7 +110,7 @@ def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
 
 
 def test_standby_retention_is_hourly_one_task_and_a_dry_run_by_default(dagbag):
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
 
     dag = dagbag.dags["dr_standby_retention"]
     assert [t.task_id for t in dag.tasks] == ["apply_standby_retention"]

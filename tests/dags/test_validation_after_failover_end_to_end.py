@@ -85,7 +85,7 @@ def test_sets_from_the_manifests_are_one_primarys_in_a_folder_holding_both(faile
     """With the source unreachable (status, a disaster failover's assessment) the sets come from the manifests:
     the old primary's as the configuration names it, the new primary's once the roles say it is the primary —
     never a set holding both servers' files, though their BizTalk set ids overlap or follow on."""
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
     from biztalk_dr.shipping_jobs import sets_from_manifests
     from biztalk_dr.site_roles import acting_config
 
@@ -102,7 +102,7 @@ def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_fo
     """restore_validation's own planning (choose_set, plan_database over the landed headers) on the new primary's history and the
     landing folder holding both branches, and its statements run on the validation instance."""
     from biztalk_dr import backup_jobs, restore_validation, shipped_files, validation_jobs
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
     from biztalk_dr.sqlserver import SqlServer
 
     landing, mark = failed_over

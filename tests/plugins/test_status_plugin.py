@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr import status_history
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.standby_state import run_records_dir, state_dir
 from biztalk_dr.status_page import COLOURS
 from sqlserver_standin.launcher import render_group_config

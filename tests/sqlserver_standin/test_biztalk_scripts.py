@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr.config import load_config
+from biztalk_dr.config_files import load_config
 from biztalk_dr.update_info import update_info_xml
 from sqlserver_standin.biztalk_scripts import update_database_statements
 from tests.biztalk_dr.test_config import EXAMPLE

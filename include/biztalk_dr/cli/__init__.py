@@ -32,8 +32,8 @@ def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, impor
     """The group's configuration (``path``, validated; or $BIZTALK_DR_CONFIG as the DAGs see it: its last valid
     version while the file is broken, said on stderr); None after printing its problems to stderr, for the
     command to exit 2."""
-    from biztalk_dr.config import config_path
     from biztalk_dr.config_fallback import current_fallback
+    from biztalk_dr.config_files import config_path
     from biztalk_dr.errors import ConfigError
 
     try:
@@ -67,7 +67,7 @@ def group_command(subparsers: argparse._SubParsersAction, name: str, help: str, 
 def _load(path: str | None):  # noqa: ANN202 - GroupConfig
     """``load_config`` for a command: the fallback's log record (meant for DAG and task logs) is left out, the
     command says it on stderr in its own words."""
-    from biztalk_dr.config import load_config
+    from biztalk_dr.config_files import load_config
 
     if path:
         return load_config(path)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from biztalk_dr.config import load_config
 from biztalk_dr.config_fallback import last_valid
+from biztalk_dr.config_files import load_config
 from biztalk_dr.errors import ConfigError
 from biztalk_dr.groups import deployment_files
 

@@ -30,7 +30,7 @@ PURE = {"advice", "errors", "paths", "tsql", "backup_sets", "retention", "restor
 # The library's Airflow edge: notifiers, Assets, schedules, task groups, operators, the connection lookup, the CLI's
 # logging set-up. (Stage 2 of issue 18 gives them a folder of their own.)
 AIRFLOW_EDGE = {"alerts", "assets", "cli", "config_alerts", "failover_approval", "failover_phases", "groups",
-                "prerequisites", "schedules", "sqlserver", "task_groups", "task_skips", "windows_step_operator"}
+                "prerequisites", "schedules", "connections", "task_groups", "task_skips", "windows_step_operator"}
 IO_MODULES = {"os", "io", "subprocess", "socket", "shutil", "tempfile", "fcntl", "mmap", "threading", "pyodbc",
               "requests", "httpx", "smtplib", "sqlite3", "biztalk_dr.sqlserver"}
 FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "iterdir", "glob", "rglob", "unlink",

@@ -2,7 +2,7 @@
 and how to provide it — not with a traceback, nor minutes into a run (``biztalk-dr drill`` used to retry a
 task for minutes on a machine without unixODBC).
 
-The checks are those the product's own SQL access depends on (``sqlserver._airflow_connector``): unixODBC's
+The checks are those the product's own SQL access depends on (``connections.airflow_connector``): unixODBC's
 driver manager, the Airflow connection of each instance, the ODBC driver each connection names (through the
 ODBC provider's own rules), and that the driver manager can load that driver.
 """

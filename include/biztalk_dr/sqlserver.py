@@ -1,5 +1,7 @@
 """Run T-SQL on a SQL Server instance named by an Airflow connection, the way recovery needs it.
 
+The connection itself comes from ``connections`` (the Airflow edge) or, in tests, from ``connect``.
+
 Why not ``DbApiHook.run()``: it leaves autocommit off and never calls ``cursor.nextset()``. BACKUP and
 RESTORE fail inside a transaction (3021), and with ODBC their progress messages come back as extra
 result sets: a statement whose sets are not drained is not finished and its errors are not seen.
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from biztalk_dr.errors import (
-    ConnectionNotConfigured,
     LoginRefused,
     SqlConnectionError,
     SqlMessage,
@@ -151,33 +152,6 @@ def _is_connection_failure(messages: Sequence[SqlMessage]) -> bool:
     return any(m.sqlstate.startswith(_CONNECTION_STATES) for m in messages)
 
 
-def _airflow_connector(conn_id: str) -> Callable[[int], DbApiConnection]:
-    """A connect function for an Airflow connection, through the ODBC provider."""
-
-    def connect(login_timeout: int) -> DbApiConnection:
-        from airflow.providers.odbc.hooks.odbc import OdbcHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        hook = OdbcHook(odbc_conn_id=conn_id, connect_kwargs={"timeout": login_timeout, "autocommit": True})
-        try:
-            driver = hook.driver
-        except AirflowNotFoundException:  # the connection is not defined (issue 15: exit 2)
-            raise ConnectionNotConfigured(
-                0, f"the Airflow connection {conn_id!r} is not defined: add it (Admin > Connections, or "
-                   f"AIRFLOW_CONN_{conn_id.upper()})", conn_id=conn_id) from None
-        if not driver:
-            raise ConnectionNotConfigured(
-                0,
-                f"Airflow connection {conn_id!r} names no ODBC driver: add the extra "
-                '{"driver": "ODBC Driver 18 for SQL Server"} (or FreeTDS) and set '
-                "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA=True",
-                conn_id=conn_id,
-            )
-        return hook.get_conn()
-
-    return connect
-
-
 class SqlServer:
     """One SQL Server instance, reached through an Airflow connection id.
 
@@ -188,7 +162,11 @@ class SqlServer:
     def __init__(self, conn_id: str, *, connect: Callable[[int], DbApiConnection] | None = None,
                  sleep: Callable[[float], None] = time.sleep, logger: logging.Logger | None = None) -> None:
         self.conn_id = conn_id
-        self._connect = connect or _airflow_connector(conn_id)
+        if connect is None:  # production: the connection is Airflow's, looked up at the edge
+            from biztalk_dr.connections import airflow_connector
+
+            connect = airflow_connector(conn_id)
+        self._connect = connect
         self._sleep = sleep
         self._log = logger or log
         self._conn: DbApiConnection | None = None

@@ -16,7 +16,7 @@ import time
 import uuid
 
 from biztalk_dr.backup_files.headers import BackupSetHeader
-from biztalk_dr.restore_planner import Target, plan_restore, plan_restores
+from biztalk_dr.domain.restore_planner import Target, plan_restore, plan_restores
 
 DATABASES = ["BizTalkMgmtDb", "BizTalkMsgBoxDb", "BizTalkDTADb", "SSODB", "BizTalkRuleEngineDb", "BAMPrimaryImport",
              "BAMArchive", "BAMStarSchema", "BAMAlertsApplication", "BAMAlertsNSMain", "DemoOrders", "EDIDb"]

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from biztalk_dr.content_hash import digest_of
-from biztalk_dr.shipping_copy import ship_file
+from biztalk_dr.ops.content_hash import digest_of
+from biztalk_dr.ops.shipping_copy import ship_file
 
 SHIP = "ship_file (blake3 src+dst, fsync, rename)"
 SHIP_SHA = "ship_file with sha256 (as before issue 15)"

@@ -46,10 +46,10 @@ from __future__ import annotations
 
 from airflow.sdk import Param, TriggerRule, task
 
-from biztalk_dr import failover_phases as phases
-from biztalk_dr.groups import build_group_dags
-from biztalk_dr.pools import standby_pool
-from biztalk_dr.windows_steps import servers_of
+from biztalk_dr.domain.pools import standby_pool
+from biztalk_dr.domain.windows_steps import servers_of
+from biztalk_dr.edge import failover_phases as phases
+from biztalk_dr.edge.groups import build_group_dags
 
 # the group whose DAG is being built, and its servers: build_group_dags sets them for each group in turn
 CONFIG = SOURCE_SERVERS = STANDBY_SERVERS = None

@@ -32,12 +32,12 @@ from airflow.sdk import Param, chain, task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from biztalk_dr.alerts import missed_deadline_alert
-from biztalk_dr.config import GroupConfig
-from biztalk_dr.groups import GroupFile, build_group_dags
-from biztalk_dr.schedules import full_backup_timetable
-from biztalk_dr.site_roles import backups_held, load_acting_config
-from biztalk_dr.task_groups import verify_backup_set
+from biztalk_dr.domain.config import GroupConfig
+from biztalk_dr.edge.alerts import missed_deadline_alert
+from biztalk_dr.edge.groups import GroupFile, build_group_dags
+from biztalk_dr.edge.schedules import full_backup_timetable
+from biztalk_dr.edge.task_groups import verify_backup_set
+from biztalk_dr.ops.site_roles import backups_held, load_acting_config
 
 
 def dr_full_backup():
@@ -48,8 +48,8 @@ def dr_full_backup():
         is retried, because the others need a person. Skipped while a failover holds the backup schedule."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from biztalk_dr import backup_jobs
-        from biztalk_dr.errors import PreflightError
+        from biztalk_dr.domain.errors import PreflightError
+        from biztalk_dr.ops import backup_jobs
 
         cfg = load_acting_config()
         if held := backups_held(cfg):
@@ -64,7 +64,7 @@ def dr_full_backup():
     @task
     def register_custom_databases() -> list[str]:
         """Make sure BizTalk backs up the config's custom databases (adm_OtherBackupDatabases); idempotent."""
-        from biztalk_dr import backup_jobs
+        from biztalk_dr.ops import backup_jobs
 
         added = backup_jobs.on_management_server(backup_jobs.register_custom_databases)
         print(f"registered: {', '.join(added)}" if added else "all custom databases already registered")
@@ -73,7 +73,7 @@ def dr_full_backup():
     @task
     def set_backup_compression() -> bool:
         """`sp_SetBackupCompression` per backup.compression (SSODB is never compressed by BizTalk)."""
-        from biztalk_dr import backup_jobs
+        from biztalk_dr.ops import backup_jobs
 
         return backup_jobs.on_management_server(backup_jobs.set_compression)
 
@@ -81,7 +81,7 @@ def dr_full_backup():
     def take_full_backup_set() -> int:
         """`sp_ForceFullBackup` then `sp_BackupAllFull_Schedule`: a full backup of every database. On an error
         a full backup stays requested, so clearing this task (or the next run) takes the whole set again."""
-        from biztalk_dr import backup_jobs
+        from biztalk_dr.ops import backup_jobs
 
         cfg = load_acting_config()
         with backup_jobs.management_server(cfg) as server, backup_jobs.full_backup_requested_on_failure(cfg, server):
@@ -92,7 +92,7 @@ def dr_full_backup():
     @task
     def delete_old_history() -> int:
         """`sp_DeleteBackupHistory @DaysToKeep` (retention.history_days): rows only, never files."""
-        from biztalk_dr import backup_jobs
+        from biztalk_dr.ops import backup_jobs
 
         return backup_jobs.on_management_server(backup_jobs.delete_history)
 
@@ -100,7 +100,7 @@ def dr_full_backup():
     def apply_file_retention(params=None) -> dict:
         """Delete old backup files that the newest restorable chain does not need and that have a verified
         copy at the standby site; log every decision. With retention_dry_run, only log."""
-        from biztalk_dr import backup_jobs
+        from biztalk_dr.ops import backup_jobs
 
         dry_run = backup_jobs.retention_dry_run(params)
         result = backup_jobs.on_management_server(lambda cfg, server: backup_jobs.apply_retention(cfg, server,

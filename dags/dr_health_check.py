@@ -44,10 +44,10 @@ from __future__ import annotations
 
 from airflow.sdk import task
 
-from biztalk_dr.alerts import DrAlertNotifier
-from biztalk_dr.config_files import load_config
-from biztalk_dr.groups import build_group_dags
-from biztalk_dr.site_roles import load_acting_config
+from biztalk_dr.edge.alerts import DrAlertNotifier
+from biztalk_dr.edge.groups import build_group_dags
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.site_roles import load_acting_config
 
 
 def dr_health_check():
@@ -56,15 +56,15 @@ def dr_health_check():
         """Every SQL instance named in the group's configuration."""
         from dataclasses import asdict
 
-        from biztalk_dr.health import instance_targets
+        from biztalk_dr.ops.health import instance_targets
 
         return [asdict(t) for t in instance_targets(load_acting_config())]
 
     @task(map_index_template="{{ task.op_kwargs['target']['site'] }} {{ task.op_kwargs['target']['conn_id'] }}")
     def check_instance(target: dict) -> str:
         """Connect and compare what the instance says with the configuration; fails on any problem."""
-        from biztalk_dr import health
-        from biztalk_dr.sqlserver import SqlServer
+        from biztalk_dr.ops import health
+        from biztalk_dr.ops.sqlserver import SqlServer
 
         target["databases"] = tuple(target["databases"])
         result = health.check_instance(health.InstanceTarget(**target), SqlServer(target["conn_id"]))
@@ -78,8 +78,8 @@ def dr_health_check():
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
         promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
         schedule, says so instead."""
-        from biztalk_dr.health import backup_schedules
-        from biztalk_dr.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.ops.health import backup_schedules
 
         report = backup_schedules(load_acting_config())
         for line in report.lines:
@@ -94,9 +94,9 @@ def dr_health_check():
         quarantined past its chain...), alerts on WARN, each with the reason. Skipped after a failover."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr import shipping_jobs
-        from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
         if reason := shipping_jobs.stood_down(cfg):
@@ -112,7 +112,7 @@ def dr_health_check():
         """The group's configuration file validates. While it does not, the DAGs run on its last valid version
         and this fails (red, alerted through `BIZTALK_DR_ALERT_CONN_ID`, the last valid targets and the task
         log) with each problem's file:line, every hour until the file is fixed."""
-        from biztalk_dr.config_alerts import check_group_file as check
+        from biztalk_dr.edge.config_alerts import check_group_file as check
 
         said = check()
         print(said)

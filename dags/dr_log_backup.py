@@ -28,12 +28,12 @@ from airflow.sdk import task
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
-from biztalk_dr.alerts import missed_deadline_alert
-from biztalk_dr.config import GroupConfig
-from biztalk_dr.groups import GroupFile, build_group_dags
-from biztalk_dr.schedules import every_minutes_timetable
-from biztalk_dr.site_roles import load_acting_config
-from biztalk_dr.task_groups import verify_backup_set
+from biztalk_dr.domain.config import GroupConfig
+from biztalk_dr.edge.alerts import missed_deadline_alert
+from biztalk_dr.edge.groups import GroupFile, build_group_dags
+from biztalk_dr.edge.schedules import every_minutes_timetable
+from biztalk_dr.edge.task_groups import verify_backup_set
+from biztalk_dr.ops.site_roles import load_acting_config
 
 
 def dr_log_backup():
@@ -44,8 +44,8 @@ def dr_log_backup():
         backup requested, while the group has no complete full set yet (a new group)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr import backup_jobs
-        from biztalk_dr.site_roles import backups_held
+        from biztalk_dr.ops import backup_jobs
+        from biztalk_dr.ops.site_roles import backups_held
 
         cfg = load_acting_config()
         if held := backups_held(cfg):

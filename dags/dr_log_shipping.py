@@ -47,11 +47,11 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, TriggerRule, task
 
-from biztalk_dr.assets import backup_sets, standby_restored
-from biztalk_dr.config_files import load_config
-from biztalk_dr.groups import build_group_dags, current_group
-from biztalk_dr.pools import standby_pool
-from biztalk_dr.schedules import every_minutes_timetable
+from biztalk_dr.domain.pools import standby_pool
+from biztalk_dr.edge.assets import backup_sets, standby_restored
+from biztalk_dr.edge.groups import build_group_dags, current_group
+from biztalk_dr.edge.schedules import every_minutes_timetable
+from biztalk_dr.ops.config_files import load_config
 
 # the group whose DAG is being built, and its Assets: build_group_dags sets them for each group in turn
 CONFIG = BACKUP_SETS = STANDBY_RESTORED = None
@@ -59,7 +59,7 @@ CONFIG = BACKUP_SETS = STANDBY_RESTORED = None
 
 def _stand_down_after_failover(cfg) -> None:
     """After dr_failover promoted the standby, shipping into it would overwrite the new primary: skip."""
-    from biztalk_dr import shipping_jobs
+    from biztalk_dr.ops import shipping_jobs
 
     reason = shipping_jobs.stood_down(cfg)
     if reason:
@@ -73,7 +73,7 @@ def dr_log_shipping():
     def find_sets_to_ship() -> list[dict]:
         """Complete backup sets on the primary that the standby still needs, oldest first; partial sets
         are reported in the log and never shipped. One entry per database for the shipping boxes."""
-        from biztalk_dr import shipping_jobs
+        from biztalk_dr.ops import shipping_jobs
 
         _stand_down_after_failover(load_config())
         plan = shipping_jobs.find_sets_to_ship(load_config())
@@ -89,8 +89,8 @@ def dr_log_shipping():
         once more; if that fails too, a full backup is requested at the source and the task fails. A file whose
         read-back failed at the source is never shipped; a file gone from the landing folder is shipped again,
         with a warning."""
-        from biztalk_dr import shipping_jobs
-        from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
         done = shipping_jobs.ship_files_of_database(cfg, database, set_ids, send_warning=warning_sender(cfg, context))
@@ -103,8 +103,8 @@ def dr_log_shipping():
         WITH NORECOVERY (seeding missing databases WITH MOVE), each file hashed against its manifest first.
         Runs even when a shipping box failed: sets fully shipped before it are still applied. Stops at the first
         restore that fails, with the reason; a damaged file is quarantined and copied again (with a warning)."""
-        from biztalk_dr import shipping_jobs
-        from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
         _stand_down_after_failover(cfg)
@@ -121,9 +121,9 @@ def dr_log_shipping():
         """The data-loss window (now − the newest set shipped and verified: what a failover could recover to)
         and the restore lag, written to the standby's status file. Over `rpo.warn_minutes` it alerts; over
         `rpo.critical_minutes` it fails and alerts."""
-        from biztalk_dr import shipping_jobs
-        from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
         _stand_down_after_failover(cfg)

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 from airflow.sdk import Param, TriggerRule, task
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.groups import build_group_dags
-from biztalk_dr.schedules import cron_timetable
-from biztalk_dr.site_roles import load_acting_config
+from biztalk_dr.edge.groups import build_group_dags
+from biztalk_dr.edge.schedules import cron_timetable
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.site_roles import load_acting_config
 
 
 def dr_restore_validation():
@@ -46,9 +46,9 @@ def dr_restore_validation():
         """Pick the set, hash every file it restores against its manifest (a changed copy is quarantined and
         copied again, with a warning), and plan each database's restore from the standby site's verified copies;
         refuse early on a gap, on leftovers of another run, or on too little free space (with the numbers)."""
-        from biztalk_dr import validation_jobs
-        from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.ops import validation_jobs
 
         cfg = load_acting_config()  # after a failover: the new primary's history, its files copied again
         with skip_while_first_full_set_pending():  # a new group: nothing shipped to prove yet
@@ -62,8 +62,8 @@ def dr_restore_validation():
         """Restore this database under the validation prefix to the mark: full (files moved), logs WITH
         NORECOVERY, the last WITH STOPATMARK and RECOVERY. Every step is timed for the report. A file SQL Server
         finds damaged is quarantined, copied again and restored once more (with a warning)."""
-        from biztalk_dr import validation_jobs
-        from biztalk_dr.alerts import warning_sender
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.ops import validation_jobs
 
         cfg = load_acting_config()
         return validation_jobs.restore_database(cfg, plan, send_warning=warning_sender(cfg, context))
@@ -71,16 +71,16 @@ def dr_restore_validation():
     @task(map_index_template="{{ task.op_kwargs['restored']['database'] }}")
     def check_validation_database(restored: dict) -> dict:
         """DBCC CHECKDB clean, ONLINE, stopped at the mark (restorehistory), and the role's sanity query."""
-        from biztalk_dr import validation_jobs
+        from biztalk_dr.ops import validation_jobs
 
         return validation_jobs.check_database(load_config(), restored)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def write_validation_report(run_id: str, **context) -> dict:
         """Markdown and JSON report of the run; fails (alert with the summary) when any database failed."""
-        from biztalk_dr import validation_jobs
-        from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
+        from biztalk_dr.ops import validation_jobs
 
         cfg = load_config()
         with skip_while_first_full_set_pending():  # a new group: nothing was proved, no report
@@ -91,7 +91,7 @@ def dr_restore_validation():
     @task
     def drop_validation_databases() -> list[str]:
         """Drop the validation databases of the group (only names with the validation prefix), whatever happened."""
-        from biztalk_dr import validation_jobs
+        from biztalk_dr.ops import validation_jobs
 
         dropped = validation_jobs.drop_validation_databases(load_config())
         print(f"dropped: {', '.join(dropped) or 'nothing to drop'}")

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from airflow.sdk import Param, task
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.groups import build_group_dags
-from biztalk_dr.pools import standby_pool
+from biztalk_dr.domain.pools import standby_pool
+from biztalk_dr.edge.groups import build_group_dags
+from biztalk_dr.ops.config_files import load_config
 
 CONFIG = None  # the group whose DAG is being built: build_group_dags sets it for each group in turn
 
@@ -28,20 +28,20 @@ def dr_standby_reseed():
     @task
     def check_request(params: dict) -> bool:
         """Validate the form before any server is touched: a real run needs the group's name typed exactly."""
-        from biztalk_dr.advice import advice
-        from biztalk_dr.confirmation import confirmation_problem, real_run
-        from biztalk_dr.errors import PreflightError
+        from biztalk_dr.domain.advice import advice
+        from biztalk_dr.domain.confirmation import confirmation_problem, real_run
+        from biztalk_dr.domain.errors import PreflightError
 
         cfg = load_config()
         if unconfirmed := confirmation_problem(params, cfg, "re-seed"):
             raise PreflightError([unconfirmed], advice=advice("reseed_confirm_group", group=cfg.group.name))
         return not real_run(params)
 
-    @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.pools)
+    @task(pool=standby_pool(CONFIG))  # one restore at a time on the standby (biztalk_dr.domain.pools)
     def reseed_standby(dry_run: bool) -> dict:
         """Restore the newest shipped and verified full set WITH REPLACE, NORECOVERY on every standby database,
         then every later set but the newest, set by set (or, in a dry run, list those restores)."""
-        from biztalk_dr import shipping_jobs
+        from biztalk_dr.ops import shipping_jobs
 
         result = shipping_jobs.reseed_standby(load_config(), dry_run=dry_run)
         for line in result.get("restored", []) or [str(s) for s in result.get("steps", [])]:

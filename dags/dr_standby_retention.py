@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from airflow.sdk import task
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.groups import build_group_dags
+from biztalk_dr.edge.groups import build_group_dags
+from biztalk_dr.ops.config_files import load_config
 
 
 def dr_standby_retention():
@@ -39,10 +39,10 @@ def dr_standby_retention():
         has less free space than two full sets of the group need."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from biztalk_dr.advice import advice
-        from biztalk_dr.alerts import warning_sender
-        from biztalk_dr.errors import StandbyBusy
-        from biztalk_dr.standby_retention import retain_landing_folder, space_warning
+        from biztalk_dr.domain.advice import advice
+        from biztalk_dr.domain.errors import StandbyBusy
+        from biztalk_dr.edge.alerts import warning_sender
+        from biztalk_dr.ops.standby_retention import retain_landing_folder, space_warning
 
         cfg = load_config()
         try:

@@ -9,14 +9,14 @@ failover timeline, the validation report, SampleUpdateInfo.xml).
   ``biztalk_dr_health`` and ``biztalk_dr_status_age_seconds``;
 - ``/biztalk-dr/runs/{dag_id}/{run_id}`` and ``/biztalk-dr/records/{kind}/{run}/{file}`` — a run's records.
 
-With several groups (``$BIZTALK_DR_CONFIG`` names a folder or a list: ``biztalk_dr.groups``) the page lists every
+With several groups (``$BIZTALK_DR_CONFIG`` names a folder or a list: ``biztalk_dr.edge.groups``) the page lists every
 group, worst first, and ``?group=KEY`` is one group's full page; ``status.json`` is ``{"groups": [...]}`` (one
 group's with ``?group=KEY``); the metrics hold every group's series and ``biztalk_dr_group_config_problems``;
 a run's group comes from its DAG id, and its records (``?group=KEY``) are read inside that group's records folder.
 A group whose file never validated shows its problems (file:line) in its row; the other groups are unaffected.
 
 Every endpoint depends on Airflow's own ``requires_access_dag("GET")``: the auth manager decides (a request
-without a valid token or session cookie gets 401/403). Everything shown comes from ``biztalk_dr.status_view``
+without a valid token or session cookie gets 401/403). Everything shown comes from ``biztalk_dr.ops.status_view``
 (the records the DAGs write at the standby site); no connection is read, and every text passes ``redact``.
 """
 
@@ -34,8 +34,8 @@ _FOLDER = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _view():  # noqa: ANN202 - status_view.DrView
-    from biztalk_dr.config_files import load_config
-    from biztalk_dr.status_view import dr_view
+    from biztalk_dr.ops.config_files import load_config
+    from biztalk_dr.ops.status_view import dr_view
 
     return dr_view(load_config())
 
@@ -45,9 +45,9 @@ def _several():  # noqa: ANN202 - list[groups.GroupFile] | None
     with the problem when $BIZTALK_DR_CONFIG names no usable set of groups (no DAG loads then either)."""
     from fastapi import HTTPException
 
-    from biztalk_dr.errors import ConfigError
-    from biztalk_dr.groups import group_files
-    from biztalk_dr.status_view import redact
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.edge.groups import group_files
+    from biztalk_dr.ops.status_view import redact
 
     try:
         files = group_files()
@@ -59,9 +59,9 @@ def _several():  # noqa: ANN202 - list[groups.GroupFile] | None
 def _group_view(gf):  # noqa: ANN001, ANN202 - groups.GroupFile -> status_view.GroupView
     """One group's view, as its DAGs run: its file, or its last valid version (the file's problems said), or
     only the problems when no version of it ever validated."""
-    from biztalk_dr import config_fallback
-    from biztalk_dr.errors import ConfigError
-    from biztalk_dr.status_view import group_view
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.ops import config_fallback
+    from biztalk_dr.ops.status_view import group_view
 
     try:
         cfg = gf.load()
@@ -74,8 +74,8 @@ def _group_view(gf):  # noqa: ANN001, ANN202 - groups.GroupFile -> status_view.G
 def _load(gf):  # noqa: ANN001, ANN202 - groups.GroupFile -> GroupConfig (503 with its problems when none)
     from fastapi import HTTPException
 
-    from biztalk_dr.errors import ConfigError
-    from biztalk_dr.status_view import redact
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.ops.status_view import redact
 
     try:
         return gf.load()
@@ -111,8 +111,8 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
     def page(group: str | None = None):  # noqa: ANN202 - see build_app
         import datetime as dt
 
-        from biztalk_dr.status_page import render_overview, render_page
-        from biztalk_dr.status_view import HISTORY_DAYS, redact
+        from biztalk_dr.ops.status_page import render_overview, render_page
+        from biztalk_dr.ops.status_view import HISTORY_DAYS, redact
 
         if (files := _several()) is None:
             return HTMLResponse(redact(render_page(_view(), days=HISTORY_DAYS)))
@@ -127,7 +127,7 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
     def status_json(group: str | None = None):  # noqa: ANN202 - see build_app
         import json
 
-        from biztalk_dr.status_view import redact
+        from biztalk_dr.ops.status_view import redact
 
         if (files := _several()) is None:
             content = _view().as_json()
@@ -141,7 +141,7 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
     def metrics():  # noqa: ANN202 - see build_app
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-        from biztalk_dr.status_view import metric_values
+        from biztalk_dr.ops.status_view import metric_values
 
         registry = CollectorRegistry()
         gauges = {
@@ -177,11 +177,11 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_records(dag_id: str, run_id: str):  # noqa: ANN202 - see build_app
-        from biztalk_dr.config_files import load_config
-        from biztalk_dr.errors import ConfigError
-        from biztalk_dr.groups import KEY_SEPARATOR, group_of_dag_id
-        from biztalk_dr.status_page import render_run_records
-        from biztalk_dr.status_view import RECORD_FILES, records_of_run
+        from biztalk_dr.domain.errors import ConfigError
+        from biztalk_dr.edge.groups import KEY_SEPARATOR, group_of_dag_id
+        from biztalk_dr.ops.config_files import load_config
+        from biztalk_dr.ops.status_page import render_run_records
+        from biztalk_dr.ops.status_view import RECORD_FILES, records_of_run
 
         key, base = None, dag_id
         if (several := _several()) is not None:  # the run's group: the key its DAG id ends with
@@ -199,8 +199,8 @@ def build_app():  # noqa: ANN201 - fastapi.FastAPI, imported here: the plugin mo
 
     @app.get("/records/{kind}/{folder}/{name}")
     def record(kind: str, folder: str, name: str, group: str | None = None):  # noqa: ANN202 - see build_app
-        from biztalk_dr.config_files import load_config
-        from biztalk_dr.status_view import RECORD_FILES, record_path, redact
+        from biztalk_dr.ops.config_files import load_config
+        from biztalk_dr.ops.status_view import RECORD_FILES, record_path, redact
 
         if name not in RECORD_FILES.get(kind, ()) or not _FOLDER.fullmatch(folder) or folder in (".", ".."):
             raise HTTPException(status_code=404, detail="no such record")

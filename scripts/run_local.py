@@ -405,7 +405,7 @@ def _listeners(port: int) -> list[tuple[int, str]]:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically, mode 0600 from the first byte (it may hold a password)."""
-    from biztalk_dr.atomic_files import write_text_atomically
+    from biztalk_dr.ops.atomic_files import write_text_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(path, text)  # its temporary file is created 0600 and keeps that mode
@@ -431,9 +431,9 @@ def group_configs() -> dict[str | None, object]:
 
 
 def _group_config(group: DemoGroup) -> object:
-    from biztalk_dr.config_fallback import group_config as dag_config
-    from biztalk_dr.config_files import read_config
-    from biztalk_dr.errors import ConfigError
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.ops.config_fallback import group_config as dag_config
+    from biztalk_dr.ops.config_files import read_config
     from sqlserver_standin.launcher import GROUP_FOLDERS, render_group_config
 
     path = group.config
@@ -627,9 +627,9 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def create_pools(cfgs: list, env: dict[str, str]) -> None:
-    """The pools the DAGs' tasks run in (biztalk_dr.pools), every group's: Airflow schedules no task whose pool
+    """The pools the DAGs' tasks run in (biztalk_dr.domain.pools), every group's: Airflow schedules no task whose pool
     is missing."""
-    from biztalk_dr.pools import airflow_import_json
+    from biztalk_dr.domain.pools import airflow_import_json
 
     path = VAR / "airflow" / "biztalk-dr-pools.json"
     path.write_text(airflow_import_json(cfgs), encoding="utf-8")
@@ -831,8 +831,8 @@ def main() -> int:
                 + "\nStop that process (an earlier make run killed hard? `make stop`), or choose other ports: "
                   "BIZTALK_DR_API_PORT, BIZTALK_DR_STANDIN_PORTS, BIZTALK_DR_LOG_PORTS")
             return 2
-        from biztalk_dr.errors import PrerequisiteMissing
-        from biztalk_dr.prerequisites import check_driver, check_driver_manager, require
+        from biztalk_dr.domain.errors import PrerequisiteMissing
+        from biztalk_dr.edge.prerequisites import check_driver, check_driver_manager, require
 
         try:
             require(check_driver_manager(), check_driver("FreeTDS", "which the stand-ins' connections use"))

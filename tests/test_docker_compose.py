@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biztalk_dr.config_files import load_config
+from biztalk_dr.ops.config_files import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -43,7 +43,7 @@ def check_prerequisites() -> None:
     and the FreeTDS driver its stand-in connections name, the stand-in and Airflow in this installation."""
     import importlib.util
 
-    from biztalk_dr.prerequisites import Missing, check_driver, check_driver_manager, require
+    from biztalk_dr.edge.prerequisites import Missing, check_driver, check_driver_manager, require
     from sqlserver_standin.launcher import odbc_connection
 
     missing = [Missing(f"the Python package {name} is not installed", "run `make install` in a checkout of "
@@ -109,7 +109,7 @@ def standin_operator(cfg, execute_on_new_primary: Callable[[str], object]) -> di
     """The drill's person at the operator desk: approves every human step and, where the step is
     UpdateDatabase.vbs, first runs the stand-in's model of it with the run's SampleUpdateInfo.xml on the new
     primary (a stand-in group has no BizTalk server to run the script)."""
-    from biztalk_dr.failover_jobs import run_folder
+    from biztalk_dr.ops.failover_jobs import run_folder
     from sqlserver_standin.biztalk_scripts import run_update_database
 
     def update_database(ti) -> str:
@@ -121,7 +121,7 @@ def standin_operator(cfg, execute_on_new_primary: Callable[[str], object]) -> di
 
 
 def _on_standby(statement: str) -> None:
-    from biztalk_dr.sqlserver import SqlServer
+    from biztalk_dr.ops.sqlserver import SqlServer
 
     with SqlServer("biztalk_standby") as server:
         server.run(statement)
@@ -130,7 +130,7 @@ def _on_standby(statement: str) -> None:
 def _run(name: str, **conf: Any):
     from airflow.dag_processing.dagbag import DagBag
 
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
 
     dag = DagBag(dag_folder=str(_REPO / "dags" / f"{name}.py")).dags[name]
     dag.deadline = None  # deadlines are the scheduler's; dag.test() cannot look them up (Airflow 3.3)
@@ -154,7 +154,7 @@ def run_drill() -> dict[str, Any]:
     instances = []
     try:
         config = _prepare(root)
-        from biztalk_dr.config_files import load_config
+        from biztalk_dr.ops.config_files import load_config
         from sqlserver_standin.launcher import connection_env, free_port, start_standin
         from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
@@ -188,7 +188,7 @@ def run_drill() -> dict[str, Any]:
             problems.append(f"dr_failover ended {run.state}")
         phases += _failover_phases(run)
         phases.append({"name": "failover in all", "seconds": round(time.perf_counter() - started, 3)})
-        from biztalk_dr.site_roles import read_roles
+        from biztalk_dr.ops.site_roles import read_roles
 
         roles = read_roles(cfg.sites.standby.landing_dir)  # what the failover recorded: the mark, its time
         mark = roles.mark
@@ -223,8 +223,8 @@ def _failover_phases(run) -> list[dict[str, Any]]:
 
 
 def _databases(standby, names: list[str]) -> list[dict[str, Any]]:
-    from biztalk_dr import tsql
-    from biztalk_dr.sqlserver import SqlServer
+    from biztalk_dr.domain import tsql
+    from biztalk_dr.ops.sqlserver import SqlServer
 
     out = []
     with SqlServer("biztalk_standby") as server:

@@ -22,7 +22,7 @@ from sqlserver_standin.events import Message
 from sqlserver_standin.procedures import install_biztalk_procedures
 
 if TYPE_CHECKING:
-    from biztalk_dr.config import GroupConfig
+    from biztalk_dr.domain.config import GroupConfig
 
 __all__ = ["seed_biztalk_group", "prepare_dr_instance", "BACKUP_JOB_NAME", "OTHER_DATABASE_NAMES", "WINDOWS_GROUP", "APP_LOGIN"]
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from biztalk_dr.advice import ADVICE, advice
-from biztalk_dr.errors import SQL_ERROR_CLASSES, SqlServerError
+from biztalk_dr.domain.advice import ADVICE, advice
+from biztalk_dr.domain.errors import SQL_ERROR_CLASSES, SqlServerError
 from tests.conftest import ROOT
 
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from biztalk_dr.alerts import DrAlertNotifier, missed_deadline_alert
-from biztalk_dr.errors import BackupDeviceError
+from biztalk_dr.domain.errors import BackupDeviceError
+from biztalk_dr.edge.alerts import DrAlertNotifier, missed_deadline_alert
 from tests.conftest import EXAMPLE_CONFIG
 from tests.smtp_sink import smtp_connection, start_smtp_sink
 

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from biztalk_dr import atomic_files, failover_jobs
-from biztalk_dr.atomic_files import write_json_atomically, write_text_atomically
-from biztalk_dr.failover_plan import FailoverPlan
+from biztalk_dr.ops import atomic_files, failover_jobs
+from biztalk_dr.ops.atomic_files import write_json_atomically, write_text_atomically
+from biztalk_dr.ops.failover_plan import FailoverPlan
 from tests.biztalk_dr.test_site_roles import cfg  # noqa: F401 - the fixture
 from tests.conftest import ROOT, product_files
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from biztalk_dr.backup_freshness import check_backup_schedules
-from biztalk_dr.backup_sets import group_sets
-from biztalk_dr.config_files import load_config
+from biztalk_dr.domain.backup_sets import group_sets
+from biztalk_dr.ops.backup_freshness import check_backup_schedules
+from biztalk_dr.ops.config_files import load_config
 from tests.biztalk_dr.test_backup_sets import T0, night, rows_for
 from tests.conftest import EXAMPLE_CONFIG
 
@@ -57,8 +57,8 @@ def test_the_health_checks_verdict_fails_on_a_missed_kind_and_skips_while_a_new_
     """One signal for "waiting for the first full set": FirstFullSetPending, which the task turns into its skip."""
     import pytest
 
-    from biztalk_dr.errors import BackupScheduleMissed, FirstFullSetPending
-    from biztalk_dr.health import BackupSchedules
+    from biztalk_dr.domain.errors import BackupScheduleMissed, FirstFullSetPending
+    from biztalk_dr.ops.health import BackupSchedules
 
     assert BackupSchedules(lines=("ok: full", "ok: log")).verdict() == ["ok: full", "ok: log"]
     with pytest.raises(FirstFullSetPending, match="^waiting for the first full set; no log set yet$"):

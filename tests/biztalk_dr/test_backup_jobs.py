@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr import backup_jobs
+from biztalk_dr.ops import backup_jobs
 
 
 @pytest.mark.parametrize(("params", "dry"), [
@@ -29,7 +29,7 @@ class _RecordingServer:
 def _cfg():
     from pathlib import Path
 
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
 
     return load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from biztalk_dr.backup_sets import (
+from biztalk_dr.domain.backup_sets import (
     HistoryRow,
     group_sets,
     history_rows,
@@ -14,7 +14,7 @@ from biztalk_dr.backup_sets import (
     newest_restorable_chain,
     set_problems,
 )
-from biztalk_dr.retention import plan_retention
+from biztalk_dr.domain.retention import plan_retention
 
 DBS = ["BizTalkMgmtDb", "BizTalkMsgBoxDb", "SSODB"]
 T0 = dt.datetime(2026, 11, 1, 1, 0)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.cli import main as cli_main
-from biztalk_dr.config import parse_config
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import ConfigError
+from biztalk_dr.domain.config import parse_config
+from biztalk_dr.domain.errors import ConfigError
+from biztalk_dr.ops.config_files import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "include" / "config" / "example_group.yaml"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr import config_fallback
-from biztalk_dr.config_files import load_config, read_config
-from biztalk_dr.errors import ConfigError
+from biztalk_dr.domain.errors import ConfigError
+from biztalk_dr.ops import config_fallback
+from biztalk_dr.ops.config_files import load_config, read_config
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.smtp_sink import smtp_connection, start_smtp_sink
 
@@ -176,7 +176,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from biztalk_dr.config_files import load_config
+from biztalk_dr.ops.config_files import load_config
 
 CONFIG = load_config()
 
@@ -257,9 +257,9 @@ def read_problems(path: Path) -> list[str]:
 def test_the_health_check_is_red_while_the_file_is_broken_and_alerts_outside_it(group_file, mail):
     from types import SimpleNamespace
 
-    from biztalk_dr.alerts import DrAlertNotifier
-    from biztalk_dr.config_alerts import check_group_file
-    from biztalk_dr.errors import GroupFileBroken
+    from biztalk_dr.domain.errors import GroupFileBroken
+    from biztalk_dr.edge.alerts import DrAlertNotifier
+    from biztalk_dr.edge.config_alerts import check_group_file
 
     assert check_group_file() == f"{group_file} validates: the DAGs run on it"  # and its last valid copy is kept
     write(group_file, VALID.replace("  compression: true", "  compresion: true"))
@@ -280,7 +280,7 @@ def test_the_health_check_is_red_while_the_file_is_broken_and_alerts_outside_it(
     assert problem in body and f"biztalk-dr config check {group_file}" in body
 
     # a run whose first task alerted already (the listener plugin) is not paged twice for the same lines
-    from biztalk_dr.config_alerts import on_task_start
+    from biztalk_dr.edge.config_alerts import on_task_start
 
     started = SimpleNamespace(dag_id="dr_health_check", task_id="list_instances", run_id="scheduled__2",
                               log_url="", task=SimpleNamespace(dag=SimpleNamespace(tags=["biztalk-dr"])))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.confirmation import confirmation_problem, real_run
+from biztalk_dr.domain.confirmation import confirmation_problem, real_run
+from biztalk_dr.ops.config_files import load_config
 from tests.conftest import product_files
 
 CFG = load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
@@ -34,7 +34,7 @@ def test_a_real_run_without_the_exact_name_is_refused_naming_the_field(typed):
 
 
 def test_no_product_module_but_the_rule_reads_confirm_group():
-    """A DAG declares the field (a params key); only biztalk_dr.confirmation compares it."""
+    """A DAG declares the field (a params key); only biztalk_dr.domain.confirmation compares it."""
     readers = []
     for path in product_files(but=("confirmation.py",)):
         tree = ast.parse(path.read_text())

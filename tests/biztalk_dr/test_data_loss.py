@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from biztalk_dr.backup_sets import HistoryRow, group_sets
-from biztalk_dr.config import Rpo
-from biztalk_dr.data_loss import data_loss_window
+from biztalk_dr.domain.backup_sets import HistoryRow, group_sets
+from biztalk_dr.domain.config import Rpo
+from biztalk_dr.domain.data_loss import data_loss_window
 
 T0 = dt.datetime(2026, 11, 25, 1, 0)
 

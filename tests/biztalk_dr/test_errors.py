@@ -7,8 +7,8 @@ import ast
 
 import pytest
 
-from biztalk_dr import alerts, errors
-from biztalk_dr.errors import (
+from biztalk_dr.domain import errors
+from biztalk_dr.domain.errors import (
     BackupDeviceError,
     BackupMediaDamaged,
     BackupRestoreAbnormal,
@@ -23,6 +23,7 @@ from biztalk_dr.errors import (
     SqlServerError,
     sql_error_for,
 )
+from biztalk_dr.edge import alerts
 from tests.conftest import ROOT, product_files
 
 
@@ -98,8 +99,8 @@ def test_no_decision_on_an_error_number_or_a_message_text():
 
 
 def test_a_connection_that_is_not_defined_is_a_setup_error_nothing_tried(monkeypatch):
-    from biztalk_dr.errors import ConnectionNotConfigured, SetupError
-    from biztalk_dr.sqlserver import SqlServer
+    from biztalk_dr.domain.errors import ConnectionNotConfigured, SetupError
+    from biztalk_dr.ops.sqlserver import SqlServer
 
     monkeypatch.delenv("AIRFLOW_CONN_BIZTALK_NOWHERE", raising=False)
     with pytest.raises(ConnectionNotConfigured, match="'biztalk_nowhere' is not defined") as caught:

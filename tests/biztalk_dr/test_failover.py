@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from biztalk_dr.backup_sets import BackupSet, HistoryRow
-from biztalk_dr.failover import StandbyObservation, assess_failover
-from biztalk_dr.standby_state import DatabaseState, StandbyState
+from biztalk_dr.domain.backup_sets import BackupSet, HistoryRow
+from biztalk_dr.ops.failover import StandbyObservation, assess_failover
+from biztalk_dr.ops.standby_state import DatabaseState, StandbyState
 
 DBS = ["BizTalkMgmtDb", "BizTalkDTADb", "SSODB"]
 T0 = dt.datetime(2026, 11, 25, 3, 0)

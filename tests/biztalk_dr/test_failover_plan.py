@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from biztalk_dr.failover_plan import FailoverPlan, FinalLogSet, PlannedDatabase
-from biztalk_dr.log_shipping import StandbyStep
+from biztalk_dr.domain.log_shipping import StandbyStep
+from biztalk_dr.ops.failover_plan import FailoverPlan, FinalLogSet, PlannedDatabase
 
 STEP = StandbyStep(7, "BTS_2026_12_02_06_00_00_000", dt.datetime.min, "SSODB", "SSODB_Log_7.bak", "log")
 PLAN = FailoverPlan(mode="disaster", dry_run=False, mark="BTS_2026_12_02_06_00_00_000", set_id=7,

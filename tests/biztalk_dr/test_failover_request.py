@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import FailoverRequestError
-from biztalk_dr.failover_request import parse_failover_request
+from biztalk_dr.domain.errors import FailoverRequestError
+from biztalk_dr.domain.failover_request import parse_failover_request
+from biztalk_dr.ops.config_files import load_config
 
 CFG = load_config(Path(__file__).resolve().parents[2] / "include" / "config" / "example_group.yaml")
 

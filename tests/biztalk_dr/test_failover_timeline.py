@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
-from biztalk_dr import failover_jobs
-from biztalk_dr.failover_jobs import describe_answer, record_answer, run_folder, timed_step, write_timeline
+from biztalk_dr.ops import failover_jobs
+from biztalk_dr.ops.failover_jobs import (
+    describe_answer,
+    record_answer,
+    run_folder,
+    timed_step,
+    write_timeline,
+)
 from tests.biztalk_dr.test_standby_status import cfg  # noqa: F401 - the fixture
 
 

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from biztalk_dr import first_full_set
-from biztalk_dr.backup_freshness import check_backup_schedules
-from biztalk_dr.backup_sets import group_sets
-from biztalk_dr.config import parse_config
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import ConfigError
-from biztalk_dr.failover import StandbyObservation
-from biztalk_dr.standby_state import DatabaseState, StandbyState
-from biztalk_dr.standby_status import standby_report
+from biztalk_dr.domain.backup_sets import group_sets
+from biztalk_dr.domain.config import parse_config
+from biztalk_dr.domain.errors import ConfigError
+from biztalk_dr.ops import first_full_set
+from biztalk_dr.ops.backup_freshness import check_backup_schedules
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.failover import StandbyObservation
+from biztalk_dr.ops.standby_state import DatabaseState, StandbyState
+from biztalk_dr.ops.standby_status import standby_report
 from tests.biztalk_dr.test_backup_sets import T0, rows_for
 from tests.conftest import EXAMPLE_CONFIG
 
@@ -120,8 +120,8 @@ def test_the_grace_is_validated_with_its_line():
 
 
 def test_restore_validation_of_a_new_group_skips_with_the_reason_and_writes_no_report(cfg, tmp_path):
-    from biztalk_dr import validation_jobs
-    from biztalk_dr.errors import FirstFullSetPending
+    from biztalk_dr.domain.errors import FirstFullSetPending
+    from biztalk_dr.ops import validation_jobs
 
     landing = tmp_path / "landing"
     cfg = cfg.model_copy(update={"sites": cfg.sites.model_copy(update={

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED, backup_sets, standby_restored
-from biztalk_dr.config_files import DEFAULT_CONFIG_PATH, load_config
-from biztalk_dr.errors import ConfigError
-from biztalk_dr.groups import GroupFile, current_group, dag_groups, group_files, group_of_dag_id
-from biztalk_dr.pools import deployment_pools, standby_pool
+from biztalk_dr.domain.errors import ConfigError
+from biztalk_dr.domain.pools import deployment_pools, standby_pool
+from biztalk_dr.edge.assets import BACKUP_SETS, STANDBY_RESTORED, backup_sets, standby_restored
+from biztalk_dr.edge.groups import GroupFile, current_group, dag_groups, group_files, group_of_dag_id
+from biztalk_dr.ops.config_files import DEFAULT_CONFIG_PATH, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "include" / "config" / "example_group.yaml"
@@ -207,7 +207,7 @@ def test_the_config_watch_alerts_with_the_file_of_the_tasks_own_group(tmp_path, 
     """A broken west file (its DAGs on its last valid version) alerts west's tasks only, naming west's file."""
     from types import SimpleNamespace
 
-    from biztalk_dr import config_alerts
+    from biztalk_dr.edge import config_alerts
 
     _group(tmp_path, "east")
     west = _group(tmp_path, "west")

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr import log_shipping, shipped_files, standby_restore
-from biztalk_dr.backup_sets import BackupSet, HistoryRow
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import CopyVerificationError, ShippingError, StandbyBusy
-from biztalk_dr.log_shipping import plan_shipping, plan_standby_restores
-from biztalk_dr.manifest import is_shipped_and_verified, read_manifest
-from biztalk_dr.shipped_files import ship_database_file
-from biztalk_dr.standby_state import DatabaseState, StandbyState, locked_state
+from biztalk_dr.domain import log_shipping
+from biztalk_dr.domain.backup_sets import BackupSet, HistoryRow
+from biztalk_dr.domain.errors import CopyVerificationError, ShippingError, StandbyBusy
+from biztalk_dr.domain.log_shipping import plan_shipping, plan_standby_restores
+from biztalk_dr.ops import shipped_files, standby_restore
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.manifest import is_shipped_and_verified, read_manifest
+from biztalk_dr.ops.shipped_files import ship_database_file
+from biztalk_dr.ops.standby_state import DatabaseState, StandbyState, locked_state
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT, SHARED_BACKUPS
 
@@ -142,7 +143,7 @@ def test_the_manifest_keeps_the_files_header_for_the_planner_and_old_manifests_s
     import json
 
     from biztalk_dr.backup_files import read_backup_file
-    from biztalk_dr.manifest import manifest_path, shipped_header
+    from biztalk_dr.ops.manifest import manifest_path, shipped_header
 
     one, row, source = stop_at(tmp_path, "StopAt_1.trn")
     ship_database_file(cfg, one, row, entry=None, previous=None, source=source)
@@ -259,7 +260,7 @@ class FakeStandby:
 
 
 def damaged_3183():
-    from biztalk_dr.errors import BackupMediaDamaged
+    from biztalk_dr.domain.errors import BackupMediaDamaged
 
     return BackupMediaDamaged(3183, 'RESTORE detected an error on page (1:1) in database "SSODB" as read from the '
                                     "backup set.")
@@ -316,7 +317,7 @@ def test_a_media_error_on_a_file_whose_hash_matches_is_retried_once_on_a_fresh_c
 
 @needs_share
 def test_a_media_error_on_the_fresh_copy_too_blames_the_source_and_is_never_retried_again(cfg, tmp_path):
-    from biztalk_dr.errors import ShippedFileDamaged
+    from biztalk_dr.domain.errors import ShippedFileDamaged
 
     step, recopy, copies = shipped_log(cfg, tmp_path)
     server = FakeStandby(damaged_3183(), damaged_3183(), None)
@@ -329,7 +330,7 @@ def test_a_media_error_on_the_fresh_copy_too_blames_the_source_and_is_never_retr
 
 @needs_share
 def test_a_damaged_copy_that_cannot_be_copied_again_is_quarantined_and_says_where(cfg, tmp_path):
-    from biztalk_dr.errors import ShippedFileDamaged, SqlConnectionError
+    from biztalk_dr.domain.errors import ShippedFileDamaged, SqlConnectionError
 
     step, _, _ = shipped_log(cfg, tmp_path)
     path = Path(cfg.sites.standby.landing_dir) / "StopAt_1.trn"

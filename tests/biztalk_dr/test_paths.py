@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from biztalk_dr.errors import PathOutsideRootError
-from biztalk_dr.paths import inside_root, plain_file_name, sql_join, sql_path_for, worker_path_for
+from biztalk_dr.domain.errors import PathOutsideRootError
+from biztalk_dr.domain.paths import inside_root, plain_file_name, sql_join, sql_path_for, worker_path_for
 
 
 def test_unc_path_maps_to_the_worker_folder(tmp_path):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.pools import airflow_import_json, pools, standby_pool
+from biztalk_dr.domain.pools import airflow_import_json, pools, standby_pool
+from biztalk_dr.ops.config_files import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "include" / "config" / "example_group.yaml"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.backup_files.headers import BackupSetHeader
-from biztalk_dr.errors import RestorePlanError
-from biztalk_dr.restore_planner import Target, plan_restore
+from biztalk_dr.domain.errors import RestorePlanError
+from biztalk_dr.domain.restore_planner import Target, plan_restore
 
 T0 = dt.datetime(2026, 11, 24, 1, 0)
 L = 10**15  # one virtual log file in SQL Server's decimal LSN

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biztalk_dr.backup_files.headers import BackupSetHeader
-from biztalk_dr.errors import RestorePlanError
-from biztalk_dr.restore_planner import Target, plan_restore
+from biztalk_dr.domain.errors import RestorePlanError
+from biztalk_dr.domain.restore_planner import Target, plan_restore
 
 DB = "D"
 T0 = dt.datetime(2026, 1, 1)

@@ -13,8 +13,8 @@ import pytest
 
 from biztalk_dr.backup_files import read_backup_files
 from biztalk_dr.backup_files.headers import BackupSetHeader
-from biztalk_dr.errors import RestorePlanError
-from biztalk_dr.restore_planner import (
+from biztalk_dr.domain.errors import RestorePlanError
+from biztalk_dr.domain.restore_planner import (
     LogMark,
     RestorePoint,
     Target,

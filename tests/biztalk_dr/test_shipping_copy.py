@@ -8,9 +8,9 @@ import os
 import blake3
 import pytest
 
-from biztalk_dr import shipping_copy
-from biztalk_dr.errors import CopyVerificationError, PathOutsideRootError
-from biztalk_dr.shipping_copy import ship_file
+from biztalk_dr.domain.errors import CopyVerificationError, PathOutsideRootError
+from biztalk_dr.ops import shipping_copy
+from biztalk_dr.ops.shipping_copy import ship_file
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from biztalk_dr.backup_files import BackupSetHeader
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import BackupSetProblem
-from biztalk_dr.manifest import Manifest, write_manifest
-from biztalk_dr.shipping_jobs import sets_from_manifests
+from biztalk_dr.domain.errors import BackupSetProblem
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.manifest import Manifest, write_manifest
+from biztalk_dr.ops.shipping_jobs import sets_from_manifests
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT
 
@@ -76,7 +76,7 @@ def test_two_primaries_sets_with_the_same_id_are_never_merged_into_one_set(cfg):
 
 
 def test_after_the_roles_swap_the_new_primarys_sets_are_the_ones_described(cfg):
-    from biztalk_dr.site_roles import SiteRoles, acting_config, write_roles
+    from biztalk_dr.ops.site_roles import SiteRoles, acting_config, write_roles
 
     cfg = cfg.model_copy(update={"sites": cfg.sites.model_copy(update={"standby": cfg.sites.standby.model_copy(
         update={"backup_path": "/backups-dr/", "backup_dir": cfg.sites.standby.landing_dir})})})
@@ -166,8 +166,8 @@ def test_one_servers_two_eras_with_their_own_set_ids_are_each_their_sets(cfg):
 
 
 def test_status_with_the_source_gone_says_critical_naming_the_files_when_the_sets_cannot_be_told(cfg, monkeypatch):
-    from biztalk_dr import shipping_jobs
-    from biztalk_dr.errors import SqlConnectionError
+    from biztalk_dr.domain.errors import SqlConnectionError
+    from biztalk_dr.ops import shipping_jobs
 
     def gone(*_args, **_kwargs):
         raise SqlConnectionError(0, "cannot connect", conn_id="biztalk_primary")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr import site_roles
-from biztalk_dr.config import parse_config
-from biztalk_dr.errors import PreflightError
+from biztalk_dr.domain.config import parse_config
+from biztalk_dr.domain.errors import PreflightError
+from biztalk_dr.ops import site_roles
 from tests.biztalk_dr.test_config import replace
 
 
@@ -70,7 +70,7 @@ def test_an_abandoned_failover_hold_is_released_from_the_command_line(cfg, tmp_p
 
 def test_records_written_before_the_record_was_typed_still_read(cfg):
     """roles.json as earlier versions wrote it: a hold only, a released hold (nulls), a failover without a hold."""
-    from biztalk_dr.standby_state import state_dir
+    from biztalk_dr.ops.standby_state import state_dir
 
     folder = state_dir(cfg.sites.standby.landing_dir)
     folder.mkdir(parents=True)
@@ -85,8 +85,8 @@ def test_records_written_before_the_record_was_typed_still_read(cfg):
 
 
 def test_a_roles_record_that_cannot_be_read_names_the_file_and_what_to_do(cfg):
-    from biztalk_dr.errors import StandbyStateUnreadable
-    from biztalk_dr.standby_state import state_dir
+    from biztalk_dr.domain.errors import StandbyStateUnreadable
+    from biztalk_dr.ops.standby_state import state_dir
 
     folder = state_dir(cfg.sites.standby.landing_dir)
     folder.mkdir(parents=True)

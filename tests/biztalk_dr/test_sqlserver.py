@@ -12,7 +12,7 @@ import logging
 import pyodbc
 import pytest
 
-from biztalk_dr.errors import (
+from biztalk_dr.domain.errors import (
     BackupDeviceError,
     DatabaseInUse,
     LogAlreadyApplied,
@@ -20,7 +20,13 @@ from biztalk_dr.errors import (
     SqlConnectionError,
     SqlServerError,
 )
-from biztalk_dr.sqlserver import CALL_POLICIES, CallKind, SqlServer, parse_driver_error, parse_driver_message
+from biztalk_dr.ops.sqlserver import (
+    CALL_POLICIES,
+    CallKind,
+    SqlServer,
+    parse_driver_error,
+    parse_driver_message,
+)
 
 FREETDS_4305 = pyodbc.ProgrammingError(
     "42000",

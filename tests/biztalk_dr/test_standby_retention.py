@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.content_hash import digest_of
-from biztalk_dr.errors import StandbyBusy
-from biztalk_dr.manifest import Manifest, is_shipped_and_verified, read_manifest, was_retired, write_manifest
-from biztalk_dr.standby_retention import landing_files, plan_standby_retention, retain_landing_folder
-from biztalk_dr.standby_state import StandbyState, locked_state
+from biztalk_dr.domain.errors import StandbyBusy
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.content_hash import digest_of
+from biztalk_dr.ops.manifest import (
+    Manifest,
+    is_shipped_and_verified,
+    read_manifest,
+    was_retired,
+    write_manifest,
+)
+from biztalk_dr.ops.standby_retention import landing_files, plan_standby_retention, retain_landing_folder
+from biztalk_dr.ops.standby_state import StandbyState, locked_state
 from tests.conftest import EXAMPLE_CONFIG
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -97,7 +103,7 @@ def test_an_upgrade_is_a_dry_run_that_logs_what_it_would_delete(tmp_path, caplog
     cfg = _config(tmp_path)  # retention.standby as shipped: delete false
     assert cfg.retention.standby.delete is False
     _ship(cfg, validated=None)
-    with caplog.at_level(logging.INFO, logger="biztalk_dr.standby_retention"):
+    with caplog.at_level(logging.INFO, logger="biztalk_dr.ops.standby_retention"):
         result = retain_landing_folder(cfg)
     assert result["dry_run"] is True and len(result["would_delete"]) == 5 * 7  # sets 1-5
     assert _sets_left(cfg) == list(SETS)  # nothing deleted
@@ -135,7 +141,7 @@ def test_an_incomplete_full_set_is_no_chain_and_unverified_files_stay(tmp_path):
 
 def test_a_crash_between_retiring_the_manifest_and_deleting_the_file(tmp_path, monkeypatch):
     """Killed after the rename: the file is no longer trusted (no manifest), the next run finishes the deletion."""
-    import biztalk_dr.standby_retention as module
+    import biztalk_dr.ops.standby_retention as module
 
     cfg = _config(tmp_path, keep_days=7, keep_full_chains=2, delete=True)
     _ship(cfg, validated=None)
@@ -172,7 +178,7 @@ def test_it_never_runs_beside_a_restore(tmp_path):
 
 
 def test_a_landing_folder_short_of_two_full_sets_warns(tmp_path, monkeypatch):
-    import biztalk_dr.standby_retention as module
+    import biztalk_dr.ops.standby_retention as module
 
     cfg = _config(tmp_path)
     _ship(cfg, validated=None)
@@ -188,10 +194,10 @@ def test_a_landing_folder_short_of_two_full_sets_warns(tmp_path, monkeypatch):
 
 def test_restore_validation_never_restores_a_file_whose_deletion_was_begun(tmp_path):
     """A crash after the manifest was retired leaves the file without one: restore validation refuses it."""
-    from biztalk_dr import validation_jobs
-    from biztalk_dr.backup_sets import HistoryRow, group_sets
-    from biztalk_dr.errors import PreflightError
-    from biztalk_dr.manifest import retire_manifest
+    from biztalk_dr.domain.backup_sets import HistoryRow, group_sets
+    from biztalk_dr.domain.errors import PreflightError
+    from biztalk_dr.ops import validation_jobs
+    from biztalk_dr.ops.manifest import retire_manifest
 
     cfg = _config(tmp_path)
     _ship(cfg, validated=None)

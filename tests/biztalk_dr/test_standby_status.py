@@ -7,12 +7,12 @@ import datetime as dt
 
 import pytest
 
-from biztalk_dr.advice import advice
-from biztalk_dr.backup_sets import BackupSet, HistoryRow
-from biztalk_dr.config_files import load_config
-from biztalk_dr.failover import StandbyObservation
-from biztalk_dr.standby_state import DatabaseState, StandbyState
-from biztalk_dr.standby_status import StandbyStatus, standby_report
+from biztalk_dr.domain.advice import advice
+from biztalk_dr.domain.backup_sets import BackupSet, HistoryRow
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.failover import StandbyObservation
+from biztalk_dr.ops.standby_state import DatabaseState, StandbyState
+from biztalk_dr.ops.standby_status import StandbyStatus, standby_report
 from sqlserver_standin.launcher import render_group_config
 from tests.conftest import ROOT
 

@@ -9,13 +9,13 @@ import json
 
 import pytest
 
-from biztalk_dr import shipping_jobs, status_history
-from biztalk_dr.advice import advice
-from biztalk_dr.site_roles import hold_backups, read_roles, write_roles
-from biztalk_dr.standby_state import run_records_dir, state_dir
-from biztalk_dr.standby_status import Reason
-from biztalk_dr.status_page import COLOURS, render_page, render_run_records
-from biztalk_dr.status_view import dr_view, metric_values, record_path, records_of_run, redact
+from biztalk_dr.domain.advice import advice
+from biztalk_dr.ops import shipping_jobs, status_history
+from biztalk_dr.ops.site_roles import hold_backups, read_roles, write_roles
+from biztalk_dr.ops.standby_state import run_records_dir, state_dir
+from biztalk_dr.ops.standby_status import Reason
+from biztalk_dr.ops.status_page import COLOURS, render_page, render_run_records
+from biztalk_dr.ops.status_view import dr_view, metric_values, record_path, records_of_run, redact
 from tests.biztalk_dr.test_standby_status import cfg, report  # noqa: F401 - the fixture
 
 NOW = dt.datetime(2026, 11, 25, 2, 10, tzinfo=dt.UTC)

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biztalk_dr import tsql
-from biztalk_dr.errors import TsqlBuildError
-from biztalk_dr.tsql import Move, Recovery
+from biztalk_dr.domain import tsql
+from biztalk_dr.domain.errors import TsqlBuildError
+from biztalk_dr.domain.tsql import Move, Recovery
 
 _TOKEN = re.compile(r"""\s*(?:
     (?P<ident>\[(?:[^\]]|\]\])*\])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from biztalk_dr.config import parse_config
-from biztalk_dr.config_files import load_config
-from biztalk_dr.update_info import update_info_xml
+from biztalk_dr.domain.config import parse_config
+from biztalk_dr.domain.update_info import update_info_xml
+from biztalk_dr.ops.config_files import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

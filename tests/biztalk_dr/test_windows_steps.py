@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.windows_steps import (
+from biztalk_dr.domain.windows_steps import (
     NOT_CONFIGURED,
     STEPS,
     WindowsStepError,
@@ -13,6 +12,7 @@ from biztalk_dr.windows_steps import (
     servers_of,
     windows_step,
 )
+from biztalk_dr.ops.config_files import load_config
 from tests.biztalk_dr.test_config import EXAMPLE
 
 XML = "\\\\sqldr01\\DRLanding\\.biztalk-dr\\failover\\run_1\\SampleUpdateInfo.xml"

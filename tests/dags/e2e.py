@@ -37,7 +37,7 @@ def running_group(root: Path, *, standby: bool = False, validation: bool = False
     instances), its config as BIZTALK_DR_CONFIG, alerts mailed to a local SMTP sink."""
     if not standin_available():
         pytest.skip("the SQL Server stand-in is not part of this build")
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
     from sqlserver_standin.seed import prepare_dr_instance, seed_biztalk_group
 
     config = render_group_config(ROOT / "include" / "config" / "standin_group.yaml", root, root / "group.yaml")
@@ -94,7 +94,7 @@ def run_failover(group: Group, actions: dict | None = None, logical_date=None, *
     """One ``dr_failover`` run with its human steps answered by the operator desk (every step approved and
     UpdateDatabase.vbs played by the stand-in's model on the standby, unless ``actions`` says otherwise):
     (the run, its task states, what the desk answered)."""
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
     from sqlserver_standin.drill import standin_operator
     from sqlserver_standin.operator_desk import OperatorDesk
 

@@ -58,7 +58,7 @@ def advice_line(body: str) -> str:
 def advice_keys(line: str) -> list[str]:
     """The advice table's entries an advice line is made of, in order (an action may be followed by another);
     AssertionError when any part of it is not from the table."""
-    from biztalk_dr.advice import ADVICE
+    from biztalk_dr.domain.advice import ADVICE
 
     patterns = {key: re.compile(re.sub(r"\\\{\w+\\\}", "(.+?)", re.escape(entry.action)) + r"(?: |$)")
                 for key, entry in ADVICE.items()}

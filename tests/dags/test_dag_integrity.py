@@ -56,8 +56,8 @@ def test_dags_are_documented_owned_tagged(dagbag):
 
 
 def test_every_dag_takes_the_shared_defaults(dagbag):
-    from biztalk_dr.alerts import DrAlertNotifier
-    from biztalk_dr.dag_defaults import START_DATE
+    from biztalk_dr.edge.alerts import DrAlertNotifier
+    from biztalk_dr.edge.dag_defaults import START_DATE
 
     for dag in dagbag.dags.values():
         assert (dag.start_date, dag.catchup, dag.max_active_runs) == (START_DATE, False, 1), dag.dag_id
@@ -71,7 +71,7 @@ def test_every_dag_takes_the_shared_defaults(dagbag):
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_writes_no_shared_default_itself(path):
-    """The shared @dag arguments come from biztalk_dr.dag_defaults, which build_group_dags (the one builder of a
+    """The shared @dag arguments come from biztalk_dr.edge.dag_defaults, which build_group_dags (the one builder of a
     file's per-group DAGs) applies; a DAG file never copies one, nor builds its DAGs another way."""
     import ast
 

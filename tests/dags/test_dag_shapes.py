@@ -56,7 +56,7 @@ def test_log_backup_takes_then_verifies(dagbag):
 
 
 def test_backup_sets_are_published_as_assets(dagbag):
-    from biztalk_dr.assets import BACKUP_SETS
+    from biztalk_dr.edge.assets import BACKUP_SETS
 
     for dag_id in ("dr_full_backup", "dr_log_backup"):
         outlets = dagbag.dags[dag_id].get_task("verify_backup_set.publish_backup_set").outlets
@@ -70,7 +70,7 @@ def test_full_backup_schedule_follows_the_config(dagbag):
 
 
 def test_every_backup_and_health_task_alerts_on_failure(dagbag):
-    from biztalk_dr.alerts import DrAlertNotifier
+    from biztalk_dr.edge.alerts import DrAlertNotifier
 
     assert {"check_backup_schedules", "check_group_file"} <= set(dagbag.dags["dr_health_check"].task_ids)
     for dag_id in ("dr_full_backup", "dr_log_backup", "dr_health_check"):
@@ -87,7 +87,7 @@ def test_each_database_file_is_read_back_in_its_own_box(dagbag):
 
 
 def test_log_shipping_runs_on_backup_sets_and_on_a_safety_schedule(dagbag):
-    from biztalk_dr.assets import BACKUP_SETS, STANDBY_RESTORED
+    from biztalk_dr.edge.assets import BACKUP_SETS, STANDBY_RESTORED
 
     dag = dagbag.dags["dr_log_shipping"]
     assert upstream_chain(dag, "check_data_loss_window") == [
@@ -110,7 +110,7 @@ def test_standby_reseed_is_manual_and_dry_by_default(dagbag):
 
 
 def test_standby_retention_is_hourly_one_task_and_a_dry_run_by_default(dagbag):
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
 
     dag = dagbag.dags["dr_standby_retention"]
     assert [t.task_id for t in dag.tasks] == ["apply_standby_retention"]
@@ -156,7 +156,7 @@ def test_failover_is_manual_phased_and_restricted(dagbag):
         "assess.approve_failover", "stop_source.stop_biztalk_processing", "repoint_biztalk.update_database",
         "repoint_biztalk.update_registry", "repoint_biztalk.restore_sso_secret", "repoint_biztalk.start_biztalk_services",
         "enable_processing.confirm_processing_enabled"}
-    from biztalk_dr.windows_step_operator import WindowsStepOperator
+    from biztalk_dr.edge.windows_step_operator import WindowsStepOperator
 
     # no answer is never a yes: a mapped step is a WindowsStepOperator, which always defaults to Reject
     assert all(t.defaults == ["Reject"] for t in human if type(t).__name__ != "MappedOperator")

@@ -68,7 +68,7 @@ def _reject(ti) -> str:
 
 def test_a_switchover_that_fails_at_each_step_and_is_run_again_ends_as_an_uninterrupted_one(group, same_run,
                                                                                             monkeypatch, capfd):
-    from biztalk_dr import backup_jobs, failover_jobs, shipping_jobs, site_roles
+    from biztalk_dr.ops import backup_jobs, failover_jobs, shipping_jobs, site_roles
 
     roles = group.root / "landing" / ".biztalk-dr" / "roles.json"
 

@@ -104,8 +104,8 @@ def _failures(group, since: int) -> list[str]:
 def _nothing_lost(group) -> None:
     """Every file adm_BackupHistory records is still at the source or shipped and verified at the standby site,
     and every quarantined copy is still kept beside its reason."""
-    from biztalk_dr import backup_jobs, shipped_files
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops import backup_jobs, shipped_files
+    from biztalk_dr.ops.config_files import load_config
 
     cfg = load_config()
     with backup_jobs.management_server(cfg) as mgmt:

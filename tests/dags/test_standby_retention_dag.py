@@ -25,7 +25,7 @@ def _group_file(tmp_path, *, delete: bool):
 def _run(monkeypatch, path):
     from airflow.dag_processing.dagbag import DagBag
 
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
 
     monkeypatch.setenv("BIZTALK_DR_CONFIG", str(path))
     bag = DagBag(dag_folder=str(ROOT / "dags" / "dr_standby_retention.py"))

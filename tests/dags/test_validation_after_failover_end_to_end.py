@@ -28,8 +28,8 @@ def group(tmp_path_factory):
 def _ship_new_primary_backups(group, landing: Path) -> int:
     """What log shipping does once the old site is the standby again: each backup file of the new primary copied
     into the landing folder, verified, with its manifest (the product's own shipping copy and manifest)."""
-    from biztalk_dr.manifest import Manifest, write_manifest
-    from biztalk_dr.shipping_copy import ship_file
+    from biztalk_dr.ops.manifest import Manifest, write_manifest
+    from biztalk_dr.ops.shipping_copy import ship_file
 
     rows = query(group.standby, "SELECT BackupSetId, MarkName, DatabaseName, BackupType, BackupFileName, "
                                 "BackupFileLocation, BackupDateTime FROM BizTalkMgmtDb.dbo.adm_BackupHistory "
@@ -85,9 +85,9 @@ def test_sets_from_the_manifests_are_one_primarys_in_a_folder_holding_both(faile
     """With the source unreachable (status, a disaster failover's assessment) the sets come from the manifests:
     the old primary's as the configuration names it, the new primary's once the roles say it is the primary —
     never a set holding both servers' files, though their BizTalk set ids overlap or follow on."""
-    from biztalk_dr.config_files import load_config
-    from biztalk_dr.shipping_jobs import sets_from_manifests
-    from biztalk_dr.site_roles import acting_config
+    from biztalk_dr.ops.config_files import load_config
+    from biztalk_dr.ops.shipping_jobs import sets_from_manifests
+    from biztalk_dr.ops.site_roles import acting_config
 
     cfg = load_config()
     for config, server in ((cfg, "SQLPRD01"), (acting_config(cfg), "SQLDR01")):
@@ -101,9 +101,10 @@ def test_sets_from_the_manifests_are_one_primarys_in_a_folder_holding_both(faile
 def test_restore_validation_plans_and_restores_the_new_primarys_mark_from_the_folder(group, failed_over):
     """restore_validation's own planning (choose_set, plan_database over the landed headers) on the new primary's history and the
     landing folder holding both branches, and its statements run on the validation instance."""
-    from biztalk_dr import backup_jobs, restore_validation, shipped_files, validation_jobs
-    from biztalk_dr.config_files import load_config
-    from biztalk_dr.sqlserver import SqlServer
+    from biztalk_dr.domain import restore_validation
+    from biztalk_dr.ops import backup_jobs, shipped_files, validation_jobs
+    from biztalk_dr.ops.config_files import load_config
+    from biztalk_dr.ops.sqlserver import SqlServer
 
     landing, mark = failed_over
     cfg = load_config()

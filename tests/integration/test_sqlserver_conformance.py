@@ -15,9 +15,9 @@ import uuid
 
 import pytest
 
-from biztalk_dr import tsql
-from biztalk_dr.errors import LogAlreadyApplied, LogTooRecent, SqlServerError
-from biztalk_dr.sqlserver import CallKind, SqlServer
+from biztalk_dr.domain import tsql
+from biztalk_dr.domain.errors import LogAlreadyApplied, LogTooRecent, SqlServerError
+from biztalk_dr.ops.sqlserver import CallKind, SqlServer
 
 pytestmark = pytest.mark.sqlserver
 
@@ -106,7 +106,7 @@ def test_backup_restore_chain_to_a_mark_with_typed_errors(scratch):
 
 
 def test_backup_to_a_missing_folder_is_error_3201(server):
-    from biztalk_dr.errors import BackupDeviceError
+    from biztalk_dr.domain.errors import BackupDeviceError
 
     srv, backup_dir = server
     with pytest.raises(BackupDeviceError) as info:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr import status_history
-from biztalk_dr.config_files import load_config
-from biztalk_dr.standby_state import run_records_dir, state_dir
-from biztalk_dr.status_page import COLOURS
+from biztalk_dr.ops import status_history
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.standby_state import run_records_dir, state_dir
+from biztalk_dr.ops.status_page import COLOURS
 from sqlserver_standin.launcher import render_group_config
 from tests.biztalk_dr.test_standby_status import report
 from tests.conftest import ROOT, free_port

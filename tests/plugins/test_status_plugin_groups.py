@@ -12,8 +12,8 @@ import importlib.util
 import pytest
 from fastapi.testclient import TestClient
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.standby_state import run_records_dir
+from biztalk_dr.ops.config_files import load_config
+from biztalk_dr.ops.standby_state import run_records_dir
 from sqlserver_standin.launcher import render_group_config
 from tests.biztalk_dr.test_standby_status import report
 from tests.biztalk_dr.test_status_view import record, validation_report

@@ -86,7 +86,7 @@ def test_the_files_are_microsoft_tape_format_that_the_product_reader_reads_like_
     """The stand-in writes the layout of real backups, so biztalk-dr's reader (tested on real SQL Server files)
     must report what RESTORE HEADERONLY reports, and a plan from the files alone is the chain just made."""
     from biztalk_dr.backup_files import read_backup_file
-    from biztalk_dr.restore_planner import Target, plan_restore
+    from biztalk_dr.domain.restore_planner import Target, plan_restore
 
     files = chain(sql, db, tmp_path)
     sql.run(f"BACKUP LOG [{db}] TO DISK = N'{tmp_path / 'stripe1.bak'}', DISK = N'{tmp_path / 'stripe2.bak'}'")

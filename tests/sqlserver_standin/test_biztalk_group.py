@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from biztalk_dr.config_files import load_config
+from biztalk_dr.ops.config_files import load_config
 from sqlserver_standin import faults
 from sqlserver_standin.launcher import render_group_config
 from sqlserver_standin.seed import BACKUP_JOB_NAME, seed_biztalk_group

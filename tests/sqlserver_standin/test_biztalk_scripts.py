@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from biztalk_dr.config_files import load_config
-from biztalk_dr.update_info import update_info_xml
+from biztalk_dr.domain.update_info import update_info_xml
+from biztalk_dr.ops.config_files import load_config
 from sqlserver_standin.biztalk_scripts import update_database_statements
 from tests.biztalk_dr.test_config import EXAMPLE
 

@@ -1,6 +1,6 @@
 """Restore plans checked by executing them: random histories are made on the stand-in (rows, fulls, differentials,
 logs, copy-only backups, stripes, marks, a recovery fork made by restoring the database over itself and
-recovering, a second database of the same name, lost files), ``biztalk_dr.restore_planner`` plans from the files
+recovering, a second database of the same name, lost files), ``biztalk_dr.domain.restore_planner`` plans from the files
 alone (read by the product's reader), the plan runs on the stand-in, and the rows restored must be exactly those an
 independent oracle expects — or the planner refuses where the oracle finds no restore sequence.
 
@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from biztalk_dr import tsql
 from biztalk_dr.backup_files import read_backup_files
-from biztalk_dr.errors import RestorePlanError
-from biztalk_dr.restore_planner import Target, plan_restore
+from biztalk_dr.domain import tsql
+from biztalk_dr.domain.errors import RestorePlanError
+from biztalk_dr.domain.restore_planner import Target, plan_restore
 from tests.sqlserver_standin.conftest import Client
 
 

@@ -23,7 +23,7 @@ from biztalk_dr.backup_files.compressed_container import MAGIC, CompressedDataEr
 from biztalk_dr.backup_files.headers import BackupSetHeader
 from biztalk_dr.backup_files.mtf import Block, MtfFormatError, iter_blocks
 from biztalk_dr.backup_files.sql_metadata import SetMetadata, parse_metadata_stream
-from biztalk_dr.errors import BackupFileError
+from biztalk_dr.domain.errors import BackupFileError
 
 __all__ = ["BACKUP_FILE_SUFFIXES", "FileResult", "read_backup_file", "read_backup_files"]
 

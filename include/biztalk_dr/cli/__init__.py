@@ -32,9 +32,9 @@ def group_config_or_none(path: str | None):  # noqa: ANN201 - GroupConfig, impor
     """The group's configuration (``path``, validated; or $BIZTALK_DR_CONFIG as the DAGs see it: its last valid
     version while the file is broken, said on stderr); None after printing its problems to stderr, for the
     command to exit 2."""
-    from biztalk_dr.config_fallback import current_fallback
-    from biztalk_dr.config_files import config_path
-    from biztalk_dr.errors import ConfigError
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.ops.config_fallback import current_fallback
+    from biztalk_dr.ops.config_files import config_path
 
     try:
         cfg = _load(path)
@@ -67,11 +67,11 @@ def group_command(subparsers: argparse._SubParsersAction, name: str, help: str, 
 def _load(path: str | None):  # noqa: ANN202 - GroupConfig
     """``load_config`` for a command: the fallback's log record (meant for DAG and task logs) is left out, the
     command says it on stderr in its own words."""
-    from biztalk_dr.config_files import load_config
+    from biztalk_dr.ops.config_files import load_config
 
     if path:
         return load_config(path)
-    logger = logging.getLogger("biztalk_dr.config")
+    logger = logging.getLogger("biztalk_dr.domain.config")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
@@ -83,8 +83,13 @@ def _load(path: str | None):  # noqa: ANN202 - GroupConfig
 def _sql_instances(*sites: str) -> Callable[[argparse.Namespace], None]:
     """unixODBC, and every instance's connection at ``sites`` defined with a loadable driver."""
     def check(args: argparse.Namespace) -> None:
-        from biztalk_dr.errors import ConfigError
-        from biztalk_dr.prerequisites import check_connections, check_driver_manager, connection_ids, require
+        from biztalk_dr.domain.errors import ConfigError
+        from biztalk_dr.edge.prerequisites import (
+            check_connections,
+            check_driver_manager,
+            connection_ids,
+            require,
+        )
 
         require(check_driver_manager())
         try:
@@ -141,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from biztalk_dr.errors import SetupError
+    from biztalk_dr.domain.errors import SetupError
 
     parser = build_parser()
     args = parser.parse_args(argv)

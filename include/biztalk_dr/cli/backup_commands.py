@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from biztalk_dr.backup_files import BackupSetHeader, read_backup_files
-from biztalk_dr.errors import RestorePlanError
-from biztalk_dr.restore_planner import RestorePlan, Target, plan_restore
+from biztalk_dr.domain.errors import RestorePlanError
+from biztalk_dr.domain.restore_planner import RestorePlan, Target, plan_restore
 
 __all__ = ["register"]
 

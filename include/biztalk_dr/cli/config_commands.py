@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from biztalk_dr.config_fallback import last_valid
-from biztalk_dr.config_files import load_config
-from biztalk_dr.errors import ConfigError
-from biztalk_dr.groups import deployment_files
+from biztalk_dr.domain.errors import ConfigError
+from biztalk_dr.edge.groups import deployment_files
+from biztalk_dr.ops.config_fallback import last_valid
+from biztalk_dr.ops.config_files import load_config
 
 __all__ = ["register"]
 

@@ -18,8 +18,8 @@ DRILL_ENTRY_POINT = "biztalk_dr.drill"
 def drill_module() -> ModuleType:
     """The drill (``check_prerequisites``, ``run_drill``): it lives with the SQL Server stand-in, which the product
     never imports, and is found through the ``biztalk_dr.drill`` entry point (PrerequisiteMissing without it)."""
-    from biztalk_dr.errors import PrerequisiteMissing
-    from biztalk_dr.prerequisites import Missing
+    from biztalk_dr.domain.errors import PrerequisiteMissing
+    from biztalk_dr.edge.prerequisites import Missing
 
     found = entry_points(group=DRILL_ENTRY_POINT)
     if not found:

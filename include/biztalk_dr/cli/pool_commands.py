@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _deployment_configs():  # noqa: ANN202 - list of GroupConfig, or None
     """Every group of $BIZTALK_DR_CONFIG that loads; a broken group (no DAGs, no pools) is said on stderr."""
-    from biztalk_dr.errors import ConfigError
-    from biztalk_dr.groups import dag_groups
+    from biztalk_dr.domain.errors import ConfigError
+    from biztalk_dr.edge.groups import dag_groups
 
     try:
         good, broken = dag_groups()
@@ -35,7 +35,7 @@ def _deployment_configs():  # noqa: ANN202 - list of GroupConfig, or None
 
 
 def _pools(args: argparse.Namespace) -> int:
-    from biztalk_dr.pools import airflow_import_json, deployment_pools
+    from biztalk_dr.domain.pools import airflow_import_json, deployment_pools
 
     cfgs = [group_config_or_none(args.config)] if args.config else _deployment_configs()
     if cfgs is None or None in cfgs:

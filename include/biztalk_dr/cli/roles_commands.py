@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _resume(args: argparse.Namespace, cfg) -> int:  # noqa: ANN001 - GroupConfig, imported lazily
-    from biztalk_dr.site_roles import backups_held, release_backups
+    from biztalk_dr.ops.site_roles import backups_held, release_backups
 
     held = backups_held(cfg)
     if held:

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _status(args: argparse.Namespace, cfg) -> int:  # noqa: ANN001 - GroupConfig, imported lazily
-    from biztalk_dr import shipping_jobs
+    from biztalk_dr.ops import shipping_jobs
 
     with contextlib.redirect_stdout(sys.stderr):  # Airflow's logging writes to stdout; stdout is the report
         report = shipping_jobs.status(cfg).as_json()

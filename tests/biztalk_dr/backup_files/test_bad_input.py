@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from biztalk_dr.backup_files import read_backup_file, read_backup_files
-from biztalk_dr.errors import BackupFileError
+from biztalk_dr.domain.errors import BackupFileError
 from tests.conftest import SHARED_BACKUPS
 
 LOG = SHARED_BACKUPS / "sql2008-backups/StopAt/StopAt_1.trn"

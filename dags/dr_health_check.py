@@ -46,6 +46,7 @@ from airflow.sdk import task
 
 from biztalk_dr.edge.alerts import DrAlertNotifier
 from biztalk_dr.edge.groups import build_group_dags
+from biztalk_dr.edge.task_skips import skip_when_shipping_stood_down, skip_while_first_full_set_pending
 from biztalk_dr.ops.config_files import load_config
 from biztalk_dr.ops.site_roles import load_acting_config
 
@@ -78,7 +79,6 @@ def dr_health_check():
         """The newest complete full and log backup sets in adm_BackupHistory are as recent as their schedules
         promise; fails naming the late kind, its newest set and its age. While a failover holds the backup
         schedule, says so instead."""
-        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
         from biztalk_dr.ops.health import backup_schedules
 
         report = backup_schedules(load_acting_config())
@@ -92,15 +92,11 @@ def dr_health_check():
         """What the standby can deliver now, from the standby as it is (`biztalk-dr status`): the mark every
         database can reach and the data-loss window. Fails on CRITICAL (a database recovered, missing, a file
         quarantined past its chain...), alerts on WARN, each with the reason. Skipped after a failover."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from biztalk_dr.edge.alerts import warning_sender
-        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
         from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
-        if reason := shipping_jobs.stood_down(cfg):
-            raise AirflowSkipException(reason)
+        skip_when_shipping_stood_down(cfg)
         with skip_while_first_full_set_pending():
             report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
                                                          run=f"{context['ti'].dag_id}/{context['run_id']}")

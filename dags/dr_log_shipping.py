@@ -51,21 +51,11 @@ from biztalk_dr.domain.pools import standby_pool
 from biztalk_dr.edge.assets import backup_sets, standby_restored
 from biztalk_dr.edge.groups import build_group_dags, current_group
 from biztalk_dr.edge.schedules import every_minutes_timetable
+from biztalk_dr.edge.task_skips import skip_when_shipping_stood_down, skip_while_first_full_set_pending
 from biztalk_dr.ops.config_files import load_config
 
 # the group whose DAG is being built, and its Assets: build_group_dags sets them for each group in turn
 CONFIG = BACKUP_SETS = STANDBY_RESTORED = None
-
-
-def _stand_down_after_failover(cfg) -> None:
-    """After dr_failover promoted the standby, shipping into it would overwrite the new primary: skip."""
-    from biztalk_dr.ops import shipping_jobs
-
-    reason = shipping_jobs.stood_down(cfg)
-    if reason:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        raise AirflowSkipException(reason)
 
 
 def dr_log_shipping():
@@ -75,7 +65,7 @@ def dr_log_shipping():
         are reported in the log and never shipped. One entry per database for the shipping boxes."""
         from biztalk_dr.ops import shipping_jobs
 
-        _stand_down_after_failover(load_config())
+        skip_when_shipping_stood_down(load_config())  # the standby was promoted by dr_failover
         plan = shipping_jobs.find_sets_to_ship(load_config())
         print(f"sets to ship: {plan['sets'] or 'none'}; partial (never shipped): {plan['partial'] or 'none'}"
               + (f"; {plan['waiting']}" if plan["waiting"] else ""))
@@ -107,7 +97,7 @@ def dr_log_shipping():
         from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
-        _stand_down_after_failover(cfg)
+        skip_when_shipping_stood_down(cfg)
         result = shipping_jobs.restore_standby(cfg, send_warning=warning_sender(cfg, context))
         print("\n".join(result["restored"]) or "nothing new to restore")
         print("\n".join(result["notes"]))
@@ -122,11 +112,10 @@ def dr_log_shipping():
         and the restore lag, written to the standby's status file. Over `rpo.warn_minutes` it alerts; over
         `rpo.critical_minutes` it fails and alerts."""
         from biztalk_dr.edge.alerts import warning_sender
-        from biztalk_dr.edge.task_skips import skip_while_first_full_set_pending
         from biztalk_dr.ops import shipping_jobs
 
         cfg = load_config()
-        _stand_down_after_failover(cfg)
+        skip_when_shipping_stood_down(cfg)
         with skip_while_first_full_set_pending():  # a new group: its first full set is on its way
             report = shipping_jobs.check_data_loss_window(cfg, send_warning=warning_sender(cfg, context),
                                                          run=f"{context['ti'].dag_id}/{context['run_id']}")

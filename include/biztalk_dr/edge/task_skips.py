@@ -1,6 +1,7 @@
-"""A task that says "not yet" instead of failing: the library raises ``FirstFullSetPending`` while a new group is
-within its grace (``first_full_set``), and the task skips with that reason. One translation for every task
-that waits for a new group's first full set."""
+"""A task that says "not yet" or "not here" instead of failing, with the reason: the library raises
+``FirstFullSetPending`` while a new group is within its grace (``first_full_set``), and says why log shipping
+stands down after a failover promoted the standby (``shipping_jobs.stood_down``). One translation each for every
+task that waits for them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Iterator
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from biztalk_dr.domain.config import GroupConfig
 from biztalk_dr.domain.errors import FirstFullSetPending
 
-__all__ = ["skip_while_first_full_set_pending"]
+__all__ = ["skip_while_first_full_set_pending", "skip_when_shipping_stood_down"]
 
 
 @contextlib.contextmanager
@@ -22,3 +24,12 @@ def skip_while_first_full_set_pending() -> Iterator[None]:
         yield
     except FirstFullSetPending as waiting:
         raise AirflowSkipException(str(waiting)) from None
+
+
+def skip_when_shipping_stood_down(cfg: GroupConfig) -> None:
+    """The task's skip, with the reason, once dr_failover promoted the standby: shipping into it (or judging what
+    it can deliver as a standby) would treat the new primary as a standby."""
+    from biztalk_dr.ops import shipping_jobs
+
+    if reason := shipping_jobs.stood_down(cfg):
+        raise AirflowSkipException(reason)
